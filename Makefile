@@ -1,0 +1,92 @@
+# netlog: make builds build/netlogd; make run, make test, make bench.
+OUT := build
+SRC := src
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
+	-D_GNU_SOURCE -I$(SRC) -I$(OUT) -MMD -MP
+LDLIBS := -lbpf -lelf -lz
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(SRC) -I$(OUT) -MMD -MP
+
+DAEMON_SRCS := main.c options.c loader.c system.c format.c sink.c log.c
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(OUT)/%.o)
+UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $(OUT)/log.o
+
+DEPS_STAMP := $(OUT)/.deps-build
+
+.PHONY: all run test unit e2e bench clean deps
+all: $(OUT)/netlogd
+
+$(OUT):
+	mkdir -p $@
+
+# Debian packages the build needs, installed once when missing.
+$(DEPS_STAMP): scripts/install-deps | $(OUT)
+	scripts/install-deps build
+	touch $@
+
+deps: $(DEPS_STAMP)
+
+# The running kernel's types; CO-RE relocates them on any other kernel.
+$(OUT)/vmlinux.h: | $(DEPS_STAMP)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
+	mv $@.tmp $@
+
+$(OUT)/netlog.bpf.o: $(SRC)/netlog.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/netlog.skel.h: $(OUT)/netlog.bpf.o
+	$(BPFTOOL) gen skeleton $< name netlog_bpf > $@.tmp
+	mv $@.tmp $@
+
+# The loader embeds the skeleton, so it must exist before the loader compiles.
+$(OUT)/loader.o: $(OUT)/netlog.skel.h
+
+$(OUT)/%.o: $(SRC)/%.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/test_unit.o: tests/unit/test_unit.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/netlogd: $(DAEMON_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/test_unit: $(UNIT_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/churn: bench/churn.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) -pthread $< -o $@
+
+$(OUT)/sysloop: bench/sysloop.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $< -o $@
+
+# Build and run netlogd in the foreground: classic lines on stdout.
+run: $(OUT)/netlogd
+	$(OUT)/netlogd $(ARGS)
+
+unit: $(OUT)/test_unit
+	$(OUT)/test_unit
+
+e2e: $(OUT)/netlogd
+	scripts/install-deps test
+	cd tests/e2e && python3 -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Build everything, then every test: unit first, then end to end.
+test: $(OUT)/netlogd $(OUT)/test_unit
+	scripts/install-deps test
+	$(OUT)/test_unit
+	cd tests/e2e && python3 -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/sysloop
+	scripts/install-deps bench
+	bench/run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/*.d)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Formatters: pure functions from an event to text, no I/O, so they are
+ * tested without a kernel. Each returns the length written (without the
+ * terminating NUL, which is always written) or -ENOSPC.
+ */
+#ifndef NETLOG_FORMAT_H
+#define NETLOG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "netlog.h"
+
+/* "[1111:2222:3333:4444:5555:6666:7777:8888]:65535" plus NUL */
+#define FORMAT_ADDR_MAX 48
+/* every byte of a name may become \xHH */
+#define FORMAT_COMM_MAX (NETLOG_COMM_LEN * 4 + 1)
+#define FORMAT_LINE_MAX 512
+/* "2026-11-27T08:52:22.123456Z" plus NUL */
+#define FORMAT_TIME_MAX 32
+
+/* Bytes outside printable ASCII, and the backslash, become \xHH. */
+int format_escape(char *dst, size_t size, const char *src, size_t srclen);
+
+/* An IP address alone: dotted quad, or RFC 5952 text for IPv6. */
+int format_ip(char *dst, size_t size, const uint8_t addr[16]);
+
+/* address:port, IPv6 in brackets, IPv4-mapped written as IPv4. */
+int format_addr_port(char *dst, size_t size, const uint8_t addr[16], uint16_t port);
+
+/* "2026-11-27T08:52:22.123456Z" from nanoseconds since the epoch. */
+int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns);
+
+/* The event line in the original netlog shape, without prefix or newline. */
+int format_classic(char *dst, size_t size, const struct netlog_event *e);
+
+const char *format_event_name(uint8_t type);
+
+#endif

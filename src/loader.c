@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "netlog.skel.h"
+#include "system.h"
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_verbosity() < 2)
+		return 0;
+	if (level == LIBBPF_INFO && log_verbosity() < 1)
+		return 0;
+	if (level == LIBBPF_WARN && log_verbosity() < 1)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int attach(struct bpf_program *prog, struct bpf_link **link, int cgroup_fd,
+		  const char *what)
+{
+	*link = cgroup_fd >= 0 ? bpf_program__attach_cgroup(prog, cgroup_fd) : bpf_program__attach(prog);
+	if (!*link) {
+		int err = -errno;
+
+		log_warnx("attach %s: %s", what, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int loader_start(struct loader *l, const struct loader_opts *o)
+{
+	char cgroup[PATH_MAX];
+	struct netlog_bpf *skel;
+	int err;
+
+	l->skel = NULL;
+	l->cgroup_fd = -1;
+	libbpf_set_print(libbpf_log);
+
+	err = system_ensure_tracefs();
+	if (err)
+		return err;
+	err = system_cgroup2_root(cgroup, sizeof(cgroup));
+	if (err)
+		return err;
+	l->cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->cgroup_fd < 0) {
+		err = -errno;
+		log_warn("open cgroup2 root %s", cgroup);
+		return err;
+	}
+
+	skel = netlog_bpf__open();
+	if (!skel) {
+		err = -errno;
+		log_warnx("open BPF object: %s", strerror(-err));
+		return err;
+	}
+	l->skel = skel;
+	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	/* the iterator is attached only while dumping */
+	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
+
+	err = netlog_bpf__load(skel);
+	if (err) {
+		log_warnx("load BPF programs: %s (run with -vv for the verifier's log)", strerror(-err));
+		return err;
+	}
+
+	err = attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,
+		     "tp_btf/inet_sock_set_state");
+	err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
+			    "tracepoint syscalls/sys_exit_accept4");
+	err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
+			    "tracepoint syscalls/sys_exit_accept");
+	err = err ?: attach(skel->progs.sock_release, &skel->links.sock_release, l->cgroup_fd,
+			    "cgroup/sock_release");
+	if (err)
+		return err;
+	log_debug("attached to %s", cgroup);
+	return 0;
+}
+
+int loader_events_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.events);
+}
+
+struct dump {
+	struct netlog_event *ev;
+	size_t n, cap;
+};
+
+static int dump_append(struct dump *d, const struct netlog_event *e)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 256;
+		struct netlog_event *ev = realloc(d->ev, cap * sizeof(*ev));
+
+		if (!ev)
+			return -ENOMEM;
+		d->ev = ev;
+		d->cap = cap;
+	}
+	d->ev[d->n++] = *e;
+	return 0;
+}
+
+static int dump_pass(struct loader *l, uint32_t pass, struct dump *d)
+{
+	struct bpf_link *link;
+	char buf[sizeof(struct netlog_event) * 64];
+	size_t have = 0;
+	int fd, err = 0;
+
+	l->skel->bss->iter_pass = pass;
+	link = bpf_program__attach_iter(l->skel->progs.dump_task_file, NULL);
+	if (!link) {
+		err = -errno;
+		log_warnx("attach iter/task_file: %s", strerror(-err));
+		return err;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		err = -errno;
+		log_warnx("create iter/task_file: %s", strerror(-err));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		size_t off = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_warn("read iter/task_file");
+			break;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		for (; have - off >= sizeof(struct netlog_event); off += sizeof(struct netlog_event)) {
+			struct netlog_event e;
+
+			memcpy(&e, buf + off, sizeof(e));
+			err = dump_append(d, &e);
+			if (err)
+				goto out;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	return err;
+}
+
+static int by_sock_id(const void *a, const void *b)
+{
+	const struct netlog_event *x = a, *y = b;
+
+	return x->sock_id < y->sock_id ? -1 : x->sock_id > y->sock_id;
+}
+
+int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
+{
+	int err = 0;
+
+	for (uint32_t pass = 1; pass <= 2 && !err; pass++) {
+		struct dump d = { 0 };
+
+		err = dump_pass(l, pass, &d);
+		/* a socket shared by several processes shows up once per holder */
+		qsort(d.ev, d.n, sizeof(*d.ev), by_sock_id);
+		for (size_t i = 0; i < d.n && !err; i++) {
+			if (i == 0 || d.ev[i].sock_id != d.ev[i - 1].sock_id)
+				err = fn(&d.ev[i], ctx);
+		}
+		free(d.ev);
+	}
+	return err;
+}
+
+int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	int fd = bpf_map__fd(l->skel->maps.drops);
+
+	if (ncpus < 0)
+		return ncpus;
+	uint64_t per_cpu[ncpus];
+
+	for (uint32_t r = 0; r < NETLOG_DROP_MAX; r++) {
+		totals[r] = 0;
+		if (bpf_map_lookup_elem(fd, &r, per_cpu) < 0)
+			return -errno;
+		for (int c = 0; c < ncpus; c++)
+			totals[r] += per_cpu[c];
+	}
+	return 0;
+}
+
+void loader_stop(struct loader *l)
+{
+	netlog_bpf__destroy(l->skel);
+	l->skel = NULL;
+	if (l->cgroup_fd >= 0)
+		close(l->cgroup_fd);
+	l->cgroup_fd = -1;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Load the kernel programs, attach them, and read what they left in maps. */
+#ifndef NETLOG_LOADER_H
+#define NETLOG_LOADER_H
+
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "netlog.h"
+
+struct netlog_bpf;
+
+struct loader_opts {
+	uint32_t max_sockets;	 /* entries of the socket table */
+	uint32_t ringbuf_bytes;	 /* power of two, multiple of the page size */
+};
+
+struct loader {
+	struct netlog_bpf *skel;
+	int cgroup_fd;
+};
+
+/* Open, size, load and attach everything. Returns 0 or -errno, having logged why. */
+int loader_start(struct loader *l, const struct loader_opts *o);
+
+/* The ring buffer's map fd, for ring_buffer__new(). */
+int loader_events_fd(const struct loader *l);
+
+typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
+
+/*
+ * Report every TCP socket some process holds open now: listeners first,
+ * then connections, each socket once. Returns 0 or -errno.
+ */
+int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
+
+/* Totals of the kernel side's drop counters, summed over CPUs. */
+int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
+
+/* Detach and free everything; safe on a partly started loader. */
+void loader_stop(struct loader *l);
+
+#endif

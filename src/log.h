@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Diagnostics of the daemon itself, on standard error (not the event log). */
+#ifndef NETLOG_LOG_H
+#define NETLOG_LOG_H
+
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+
+void log_init(const char *progname, int verbosity);
+int log_verbosity(void);
+
+/* log_warn appends ": strerror(errno)"; log_warnx does not. */
+void log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+#endif

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netlogd: logs every TCP listen and connection on the host, one line when
+ * it starts and one when it stops, with the process on each end.
+ *
+ * Life cycle: parse options, open the output, load and attach the kernel
+ * programs, report the sockets that already exist, then one epoll loop over
+ * the ring buffer, a signalfd and a 1 s timer that reports kernel-side drops.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "format.h"
+#include "loader.h"
+#include "log.h"
+#include "netlog.h"
+#include "options.h"
+#include "sink.h"
+#include "system.h"
+
+_Static_assert(sizeof(struct netlog_event) == 120, "event layout changed: update both sides");
+_Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byte alignment");
+
+struct netlogd {
+	struct options opt;
+	struct loader loader;
+	struct ring_buffer *rb;
+	struct sink sink;
+	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
+	uint64_t drops_reported[NETLOG_DROP_MAX];
+	uint64_t sink_lost_reported;
+};
+
+static int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void update_clock_offset(struct netlogd *d)
+{
+	d->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+}
+
+static int log_event(const struct netlog_event *e, void *ctx)
+{
+	struct netlogd *d = ctx;
+	char line[FORMAT_LINE_MAX];
+	int err;
+
+	if (e->type == NETLOG_CONNECT_FAIL && !d->opt.log_failed)
+		return 0;
+	if (format_classic(line, sizeof(line), e) < 0) {
+		log_warnx("cannot format event of type %u", e->type);
+		return 0;
+	}
+	err = sink_write(&d->sink, (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns), SINK_INFO, line);
+	if (err < 0)
+		log_debug("write to %s: %s", d->sink.path, strerror(-err));
+	return 0;
+}
+
+static int on_ringbuf_record(void *ctx, void *data, size_t size)
+{
+	struct netlog_event e;
+
+	if (size < sizeof(e)) {
+		log_warnx("short ring buffer record: %zu bytes, expected %zu", size, sizeof(e));
+		return 0;
+	}
+	memcpy(&e, data, sizeof(e));
+	return log_event(&e, ctx);
+}
+
+static void report_line(struct netlogd *d, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static void report_line(struct netlogd *d, const char *fmt, ...)
+{
+	char line[FORMAT_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	sink_write(&d->sink, (uint64_t)clock_ns(CLOCK_REALTIME), SINK_WARNING, line);
+	log_warnx("%s", line);
+}
+
+/* A gap in the log must be visible in the log: say what the kernel side lost. */
+static void report_drops(struct netlogd *d)
+{
+	static const char *const what[NETLOG_DROP_MAX] = {
+		[NETLOG_DROP_RINGBUF] = "events lost: ring buffer full (raise --ring-buffer)",
+		[NETLOG_DROP_TABLE] = "sockets not tracked: socket table full (raise --max-sockets)",
+	};
+	uint64_t now[NETLOG_DROP_MAX];
+
+	if (loader_read_drops(&d->loader, now) < 0)
+		return;
+	for (int r = 0; r < NETLOG_DROP_MAX; r++) {
+		if (now[r] == d->drops_reported[r])
+			continue;
+		report_line(d, "%llu %s", (unsigned long long)(now[r] - d->drops_reported[r]), what[r]);
+		d->drops_reported[r] = now[r];
+	}
+	if (d->sink.lost != d->sink_lost_reported) {
+		log_warnx("%llu lines could not be written to %s",
+			  (unsigned long long)(d->sink.lost - d->sink_lost_reported), d->sink.path);
+		d->sink_lost_reported = d->sink.lost;
+	}
+	sink_flush(&d->sink);
+}
+
+static int drain_ringbuf(struct netlogd *d)
+{
+	int n;
+
+	update_clock_offset(d);
+	n = ring_buffer__consume(d->rb);
+	sink_flush(&d->sink);
+	return n < 0 ? n : 0;
+}
+
+static int epoll_add(int epfd, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER };
+
+static int run_loop(struct netlogd *d)
+{
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (epfd < 0 || sigfd < 0 || timerfd < 0 || timerfd_settime(timerfd, 0, &tick, NULL) < 0) {
+		err = -errno;
+		log_warn("set up the event loop");
+		goto out;
+	}
+	err = epoll_add(epfd, ring_buffer__epoll_fd(d->rb), TAG_RINGBUF);
+	err = err ?: epoll_add(epfd, sigfd, TAG_SIGNAL);
+	err = err ?: epoll_add(epfd, timerfd, TAG_TIMER);
+	if (err) {
+		log_warnx("epoll: %s", strerror(-err));
+		goto out;
+	}
+
+	for (;;) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(epfd, evs, 4, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_warn("epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			struct signalfd_siginfo si;
+			uint64_t ticks;
+
+			switch (evs[i].data.u32) {
+			case TAG_RINGBUF:
+				err = drain_ringbuf(d);
+				if (err) {
+					log_warnx("ring buffer: %s", strerror(-err));
+					goto out;
+				}
+				break;
+			case TAG_TIMER:
+				if (read(timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					log_warn("read timerfd");
+				report_drops(d);
+				break;
+			case TAG_SIGNAL:
+				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+					break;
+				if (si.ssi_signo == SIGHUP) {
+					drain_ringbuf(d);
+					if ((err = sink_reopen(&d->sink)) < 0)
+						log_warnx("reopen %s: %s", d->sink.path, strerror(-err));
+					err = 0;
+					break;
+				}
+				log_debug("signal %u: stopping", si.ssi_signo);
+				goto out;
+			}
+		}
+	}
+out:
+	if (timerfd >= 0)
+		close(timerfd);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (epfd >= 0)
+		close(epfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct netlogd *d = calloc(1, sizeof(*d));
+	struct loader_opts lo;
+	int err;
+
+	if (!d)
+		return 1;
+	log_init("netlogd", 0);
+	err = options_parse(&d->opt, argc, argv);
+	if (err)
+		return err < 0 ? 2 : 0; /* > 0: --help or --version, already printed */
+	log_init("netlogd", d->opt.verbose);
+	if (system_check())
+		return 1;
+
+	err = sink_open(&d->sink, d->opt.output, d->opt.syslog_socket);
+	if (err) {
+		log_warnx("open output %s: %s", d->opt.output, strerror(-err));
+		return 1;
+	}
+	lo.max_sockets = d->opt.max_sockets;
+	lo.ringbuf_bytes = d->opt.ringbuf_mb << 20;
+	err = loader_start(&d->loader, &lo);
+	if (err)
+		goto out;
+	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
+	if (!d->rb) {
+		err = -errno;
+		log_warnx("ring buffer: %s", strerror(-err));
+		goto out;
+	}
+	update_clock_offset(d);
+	err = loader_dump_existing(&d->loader, log_event, d);
+	if (err)
+		goto out;
+	sink_flush(&d->sink);
+	log_info("logging TCP events to %s", d->sink.path);
+
+	err = run_loop(d);
+	/* what the kernel handed over before we stopped still gets logged */
+	drain_ringbuf(d);
+	report_drops(d);
+out:
+	ring_buffer__free(d->rb);
+	loader_stop(&d->loader);
+	sink_close(&d->sink);
+	free(d);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one header shared by the kernel programs and the daemon: the event
+ * record that crosses the ring buffer, and the constants both sides use.
+ *
+ * Layout rules: fixed-width types, largest first, explicit padding, no
+ * pointers. Addresses are in network byte order, ports and everything else
+ * in host byte order. IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d)
+ * so that one 16-byte field serves both families.
+ */
+#ifndef NETLOG_H
+#define NETLOG_H
+
+#define NETLOG_COMM_LEN 16
+
+enum netlog_event_type {
+	NETLOG_LISTEN_START = 1,
+	NETLOG_LISTEN_STOP = 2,
+	NETLOG_CONNECT_START = 3,
+	NETLOG_CONNECT_STOP = 4,
+	NETLOG_CONNECT_FAIL = 5, /* outgoing TCP connect that never completed */
+};
+
+enum netlog_direction {
+	NETLOG_DIR_NONE = 0, /* listen events */
+	NETLOG_DIR_OUT = 1,
+	NETLOG_DIR_IN = 2,
+};
+
+enum netlog_event_flags {
+	NETLOG_F_PREEXISTING = 1 << 0,	/* socket existed before netlogd started */
+	NETLOG_F_NOT_ACCEPTED = 1 << 1, /* incoming, closed before any accept() */
+	NETLOG_F_OWNER_UNKNOWN = 1 << 2, /* no process was ever seen owning it */
+};
+
+/* Why the kernel side could not hand something over; indexes the counters map. */
+enum netlog_drop_reason {
+	NETLOG_DROP_RINGBUF = 0, /* ring buffer full: an event was lost */
+	NETLOG_DROP_TABLE = 1,	 /* socket table full: a socket is not tracked */
+	NETLOG_DROP_MAX,
+};
+
+/* A process, as seen in the kernel at the moment of the event. */
+struct netlog_proc {
+	__u32 tgid;	/* process id (thread-group id), initial pid namespace */
+	__u32 tid;	/* the thread that acted */
+	__u32 sid;	/* session id, initial pid namespace */
+	__u32 uid;	/* real user id, initial user namespace */
+	char comm[NETLOG_COMM_LEN];	   /* thread-group leader's name, as ps -o comm */
+	char thread_comm[NETLOG_COMM_LEN]; /* the acting thread's own name */
+};
+
+struct netlog_event {
+	__u64 ts_ns;	   /* event time, CLOCK_BOOTTIME */
+	__u64 start_ns;	   /* stops: when the start happened, CLOCK_BOOTTIME; else 0 */
+	__u64 sock_id;	   /* opaque id of the kernel socket, same on start and stop */
+	__u8 laddr[16];	   /* local address, network byte order */
+	__u8 raddr[16];	   /* remote address, network byte order; zero for listen */
+	struct netlog_proc proc;
+	__u32 netns;	   /* network namespace inode number */
+	__u16 lport;	   /* local port, host byte order */
+	__u16 rport;	   /* remote port, host byte order */
+	__u16 family;	   /* AF_INET or AF_INET6: the socket's own family */
+	__u8 type;	   /* enum netlog_event_type */
+	__u8 protocol;	   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 direction;	   /* enum netlog_direction */
+	__u8 flags;	   /* enum netlog_event_flags */
+	__u8 pad[2];
+};
+
+#endif /* NETLOG_H */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Command-line options: parsed, range-checked, with a clear error for anything else. */
+#ifndef NETLOG_OPTIONS_H
+#define NETLOG_OPTIONS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NETLOG_VERSION "0.1.0"
+
+enum output_format {
+	FORMAT_CLASSIC,
+};
+
+struct options {
+	enum output_format format;
+	char output[PATH_MAX];	      /* "stdout", "syslog" or a file */
+	char syslog_socket[PATH_MAX]; /* where local syslog listens */
+	bool log_failed;	      /* classic lines for failed connects too */
+	uint32_t max_sockets;
+	uint32_t ringbuf_mb;
+	int verbose;
+};
+
+/*
+ * Returns 0 to run, 1 when --help or --version was printed, or -EINVAL after
+ * printing what was wrong (exit status 2).
+ */
+int options_parse(struct options *o, int argc, char **argv);
+
+/* Strict unsigned parse: all digits, in [min, max]. Returns 0 or -EINVAL/-ERANGE. */
+int options_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+#endif

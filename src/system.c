@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "system.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
+#define TRACEFS "/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+#define OWN_CGROUP2 "/run/netlog/cgroup2"
+
+int system_check(void)
+{
+	if (geteuid() != 0) {
+		log_warnx("must run as root: loading BPF programs needs CAP_BPF, CAP_PERFMON, "
+			  "CAP_NET_ADMIN and CAP_SYS_ADMIN");
+		return -EPERM;
+	}
+	if (access(BTF_VMLINUX, R_OK) != 0) {
+		log_warn("kernel BTF %s is not readable (netlogd needs a kernel built with "
+			 "CONFIG_DEBUG_INFO_BTF=y)",
+			 BTF_VMLINUX);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int system_ensure_tracefs(void)
+{
+	if (access(TRACEFS "/events", F_OK) == 0 || access(DEBUGFS_TRACING "/events", F_OK) == 0)
+		return 0;
+	if (mount("tracefs", TRACEFS, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		int err = -errno;
+
+		log_warn("mount tracefs on %s (needed for syscall tracepoints)", TRACEFS);
+		return err;
+	}
+	log_debug("mounted tracefs on %s", TRACEFS);
+	return 0;
+}
+
+static int find_cgroup2_mount(char *path, size_t size)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	/* mountinfo: id parent major:minor root mountpoint options ... - fstype source */
+	while (fgets(line, sizeof(line), f)) {
+		char root[1024], mnt[1024], fstype[64];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2") != 0)
+			continue;
+		if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2 || strcmp(root, "/") != 0)
+			continue;
+		if (snprintf(path, size, "%s", mnt) >= (int)size)
+			continue;
+		found = 0;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+int system_cgroup2_root(char *path, size_t size)
+{
+	if (find_cgroup2_mount(path, size) == 0)
+		return 0;
+	if ((mkdir("/run/netlog", 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(OWN_CGROUP2, 0755) < 0 && errno != EEXIST)) {
+		int err = -errno;
+
+		log_warn("create %s", OWN_CGROUP2);
+		return err;
+	}
+	if (mount("cgroup2", OWN_CGROUP2, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		int err = -errno;
+
+		log_warn("mount cgroup2 on %s (needed for socket hooks)", OWN_CGROUP2);
+		return err;
+	}
+	log_debug("mounted cgroup2 on %s", OWN_CGROUP2);
+	snprintf(path, size, "%s", OWN_CGROUP2);
+	return 0;
+}
