@@ -3,6 +3,8 @@ OUT := build
 SRC := src
 
 CC ?= gcc
+# Debian's interpreter: python3-pytest installs for it
+PYTHON ?= /usr/bin/python3
 CLANG ?= clang
 BPFTOOL ?= bpftool
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -74,13 +76,13 @@ unit: $(OUT)/test_unit
 
 e2e: $(OUT)/netlogd
 	scripts/install-deps test
-	cd tests/e2e && python3 -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Build everything, then every test: unit first, then end to end.
 test: $(OUT)/netlogd $(OUT)/test_unit
 	scripts/install-deps test
 	$(OUT)/test_unit
-	cd tests/e2e && python3 -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/sysloop
 	scripts/install-deps bench

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""A test process that opens real sockets on command.
+
+It reads one JSON array per line on stdin, ["command", args...], and answers
+one JSON object per line on stdout. Its first line says who it is: pid, sid,
+uid. The tests run it inside their network namespaces and compare what
+netlogd logged with what this process really did.
+"""
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_NAME = 15
+
+socks = {}
+children = {}
+
+
+def set_thread_name(name):
+    """Names the calling thread; on the main thread, the process's comm."""
+    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(bytes.fromhex(name)), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
+def keep(s):
+    socks[s.fileno()] = s
+    return s.fileno()
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def cmd_name(hexname):
+    set_thread_name(hexname)
+    return {}
+
+
+def cmd_listen(addr, port, backlog=64, v6only=None):
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if v6only is not None:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+    s.bind((addr, port))
+    s.listen(backlog)
+    return {"fd": keep(s), "port": s.getsockname()[1]}
+
+
+def connect(addr, port, nonblock=False, timeout=10):
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    if not nonblock:
+        s.settimeout(timeout)
+        try:
+            s.connect((addr, port))
+        except OSError as e:
+            s.close()
+            return {"error": errno.errorcode.get(e.errno, str(e))}
+        s.settimeout(None)
+    else:
+        s.setblocking(False)
+        rc = s.connect_ex((addr, port))
+        if rc != errno.EINPROGRESS:
+            s.close()
+            return {"error": "connect_ex returned %s, expected EINPROGRESS" % errno.errorcode.get(rc, rc)}
+        _, w, _ = select.select([], [s], [], timeout)
+        rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if w else errno.ETIMEDOUT
+        if rc:
+            s.close()
+            return {"error": errno.errorcode.get(rc, str(rc))}
+    local = s.getsockname()
+    return {"fd": keep(s), "laddr": local[0], "lport": local[1]}
+
+
+def cmd_connect(addr, port, nonblock=False, timeout=10):
+    return connect(addr, port, nonblock, timeout)
+
+
+def cmd_thread_connect(thread_name, addr, port):
+    """Connect from a new thread that carries its own name, as resolvers do."""
+    out = {}
+
+    def run():
+        set_thread_name(thread_name)
+        out.update(connect(addr, port))
+        out["tid"] = threading.get_native_id()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out
+
+
+def cmd_accept(fd):
+    c, peer = socks[fd].accept()
+    return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}
+
+
+def cmd_close(fd):
+    socks.pop(fd).close()
+    return {}
+
+
+def cmd_send(fd, text):
+    socks[fd].sendall(text.encode())
+    return {}
+
+
+def cmd_unix_listen(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(1)
+    return {"fd": keep(s)}
+
+
+def cmd_sendfd(path, fd):
+    """Hand @fd to the process listening on @path (SCM_RIGHTS)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+        u.connect(path)
+        socket.send_fds(u, [b"x"], [fd])  # in flight, it holds a reference
+    return {}
+
+
+def cmd_recvfd(ufd):
+    c, _ = socks[ufd].accept()
+    with c:
+        _, fds, _, _ = socket.recv_fds(c, 1, 1)
+    s = socket.socket(fileno=fds[0])
+    return {"fd": keep(s)}
+
+
+def cmd_fork_accept(fd):
+    """A child process accepts on the inherited listener, then waits to close."""
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.close(go_w)
+        c, peer = socks[fd].accept()
+        os.write(w, json.dumps({"pid": os.getpid(), "rport": peer[1]}).encode())
+        os.close(w)
+        os.read(go_r, 1)
+        c.close()
+        os._exit(0)
+    os.close(w)
+    os.close(go_r)
+    info = json.loads(os.read(r, 4096))
+    os.close(r)
+    children[pid] = go_w
+    return info
+
+
+def cmd_child_close(pid):
+    os.write(children.pop(pid), b"x")
+    os.waitpid(pid, 0)
+    return {}
+
+
+def cmd_info():
+    return {"pid": os.getpid(), "sid": os.getsid(0), "uid": os.getuid()}
+
+
+def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    print(json.dumps(cmd_info()), flush=True)
+    for line in sys.stdin:
+        cmd, *args = json.loads(line)
+        try:
+            out = globals()["cmd_" + cmd](*args)
+        except Exception as e:  # report, keep serving: the test decides
+            out = {"error": "%s: %s" % (type(e).__name__, e)}
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

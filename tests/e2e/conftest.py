@@ -1,0 +1,204 @@
+"""End-to-end fixtures: the real daemon, real network namespaces, real processes.
+
+Every test gets its own pair of network namespaces joined by a veth pair
+(hosts "a" and "b", IPv4 and IPv6), and a netlogd writing to a file of its
+own. Traffic never leaves these namespaces.
+"""
+import json
+import os
+import re
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NETLOGD = ROOT / "build" / "netlogd"
+ACTOR = Path(__file__).resolve().parent / "actor.py"
+
+# Test hosts: the benchmarking range (RFC 2544) and a unique local IPv6 prefix.
+A4, B4 = "198.18.0.1", "198.18.0.2"
+A6, B6 = "fd00:6e6c::1", "fd00:6e6c::2"
+
+LINE = re.compile(
+    r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) netlog: info: "
+    r"(?P<kind>connect|listen) (?P<what>start|stop|fail) (?P<proto>TCP|UDP) (?P<local>\S+)"
+    r"(?: (?P<dir>->|<-) (?P<remote>\S+))? (?P<sid>\d+) (?P<pid>\d+) (?P<uid>\d+) (?P<comm>.*)$"
+)
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def hexname(name):
+    return name.encode() .hex() if isinstance(name, str) else name.hex()
+
+
+class Actor:
+    """A process (tests/e2e/actor.py) that opens sockets on command."""
+
+    def __init__(self, ns=None, name=None, uid=None):
+        cmd = []
+        if ns:
+            cmd += ["ip", "netns", "exec", ns]
+        if uid is not None:
+            cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        cmd += [sys.executable, str(ACTOR)]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        info = self._read()
+        self.pid, self.sid, self.uid = info["pid"], info["sid"], info["uid"]
+        self.comm = "python3"
+        if name:
+            self.rename(name)
+
+    def _read(self):
+        r, _, _ = select.select([self.proc.stdout], [], [], 30)
+        assert r, "actor did not answer within 30 s"
+        line = self.proc.stdout.readline()
+        assert line, "actor exited"
+        return json.loads(line)
+
+    def call(self, cmd, *args):
+        self.proc.stdin.write(json.dumps([cmd, *args]) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def __call__(self, cmd, *args):
+        out = self.call(cmd, *args)
+        assert "error" not in out, f"{cmd}{args}: {out['error']}"
+        return out
+
+    def rename(self, name):
+        """Set the process's command name (its main thread's comm)."""
+        self("name", hexname(name))
+        self.comm = name
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Netlogd:
+    """The real daemon, logging to a file; lines are parsed as users would."""
+
+    def __init__(self, tmp_path, *args):
+        self.log = tmp_path / "netlog.log"
+        self.stderr_path = tmp_path / "netlogd.stderr"
+        self.args = ["--output", str(self.log), *args]
+        self.proc = None
+
+    def start(self):
+        self.stderr = open(self.stderr_path, "w+")
+        self.proc = subprocess.Popen([str(NETLOGD), *self.args], stderr=self.stderr)
+        deadline = time.monotonic() + 30
+        while "logging TCP events" not in self.stderr_path.read_text():
+            assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"
+            assert time.monotonic() < deadline, "netlogd did not become ready"
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+        return self.proc.returncode
+
+    def text(self):
+        return self.log.read_text(errors="surrogateescape") if self.log.exists() else ""
+
+    def lines(self):
+        out = []
+        for raw in self.text().splitlines():
+            m = LINE.match(raw)
+            if m:
+                out.append(m.groupdict())
+        return out
+
+    def find(self, timeout=10, **want):
+        """Wait for the lines matching every field in @want; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [l for l in self.lines() if all(l[k] == str(v) for k, v in want.items())]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def expect(self, timeout=10, **want):
+        found = self.find(timeout, **want)
+        assert len(found) == 1, f"want exactly one line with {want}, got {found}\nlog:\n{self.text()}"
+        return found[0]
+
+
+class Hosts:
+    """Two network namespaces, a and b, joined by a veth pair."""
+
+    def __init__(self):
+        tag = secrets.token_hex(3)
+        self.a, self.b = f"nl-{tag}-a", f"nl-{tag}-b"
+        sh("ip", "netns", "add", self.a)
+        sh("ip", "netns", "add", self.b)
+        sh("ip", "link", "add", f"nl{tag}a", "netns", self.a, "type", "veth", "peer", "name", f"nl{tag}b", "netns", self.b)
+        for ns, dev, v4, v6 in ((self.a, f"nl{tag}a", A4, A6), (self.b, f"nl{tag}b", B4, B6)):
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", ns, "addr", "add", f"{v4}/24", "dev", dev)
+            sh("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", dev, "nodad")
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+
+    def close(self):
+        sh("ip", "netns", "del", self.a, check=False)
+        sh("ip", "netns", "del", self.b, check=False)
+
+
+@pytest.fixture
+def hosts():
+    h = Hosts()
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def actors():
+    made = []
+
+    def make(*args, **kw):
+        a = Actor(*args, **kw)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.stop()
+
+
+@pytest.fixture
+def netlogd(tmp_path):
+    made = []
+
+    def make(*args, start=True):
+        d = Netlogd(tmp_path, *args)
+        made.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in made:
+        assert d.stop() == 0, f"netlogd exited with {d.proc.returncode}: {d.stderr_path.read_text()}"
+
+
+def barrier(log, actor, addr="127.0.0.1"):
+    """Open and close a listener, wait for its stop: earlier events are all in."""
+    out = actor("listen", addr, 0)
+    actor("close", out["fd"])
+    log.expect(kind="listen", what="stop", local=f"{addr}:{out['port']}", pid=actor.pid)

@@ -1,0 +1,242 @@
+"""TCP connections and listeners between two namespaces, as netlogd logs them."""
+import subprocess
+
+from conftest import A4, A6, B4, B6, barrier, sh
+
+
+def who(actor):
+    """The process fields a line must carry for @actor."""
+    return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
+
+
+def open_connection(hosts, actors, log, server_addr=A4, client_addr=None, nonblock=False, port=5000):
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", server_addr, port)["fd"]
+    c = client("connect", server_addr if ":" not in server_addr else server_addr, port, nonblock)
+    s = server("accept", lfd)
+    return server, client, lfd, c, s
+
+
+def test_listen_start_and_stop_carry_the_listening_process(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-listener")
+    fd = server("listen", A4, 5000)["fd"]
+    log.expect(kind="listen", what="start", proto="TCP", local=f"{A4}:5000", **who(server))
+    server("close", fd)
+    log.expect(kind="listen", what="stop", proto="TCP", local=f"{A4}:5000", **who(server))
+
+
+def test_listen_on_ipv6_wildcard_is_bracketed(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-listener6")
+    fd = server("listen", "::", 5001)["fd"]
+    log.expect(kind="listen", what="start", local="[::]:5001", **who(server))
+    server("close", fd)
+    log.expect(kind="listen", what="stop", local="[::]:5001", **who(server))
+
+
+def test_blocking_connect_logs_both_ends_with_kernel_assigned_port(hosts, actors, netlogd):
+    log = netlogd()
+    server, client, lfd, c, s = open_connection(hosts, actors, log)
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5000"
+    assert s["rport"] == c["lport"]
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    client("close", c["fd"])
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", remote=local, **who(server))
+
+
+def test_nonblocking_connect_is_logged_once_established(hosts, actors, netlogd):
+    log = netlogd()
+    server, client, lfd, c, s = open_connection(hosts, actors, log, nonblock=True)
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=f"{A4}:5000", **who(client))
+    client("close", c["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="->", remote=f"{A4}:5000", **who(client))
+
+
+def test_ipv6_connection_uses_rfc5952_addresses(hosts, actors, netlogd):
+    log = netlogd()
+    server, client, lfd, c, s = open_connection(hosts, actors, log, server_addr=A6)
+    local, remote = f"[{B6}]:{c['lport']}", f"[{A6}]:5000"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", remote=local, **who(server))
+
+
+def test_ipv4_mapped_address_is_written_as_ipv4(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-dualstack")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", "::", 5002, 64, False)["fd"]
+    c = client("connect", A4, 5002)
+    server("accept", lfd)
+    log.expect(kind="connect", what="start", local=f"{A4}:5002", dir="<-", remote=f"{B4}:{c['lport']}", **who(server))
+
+
+def test_accept_by_another_process_names_the_acceptor(hosts, actors, netlogd):
+    """The listener is handed over with SCM_RIGHTS; the receiver accepts."""
+    log = netlogd()
+    owner = actors(hosts.a, name="nl-owner")
+    worker = actors(hosts.a, name="nl-worker")
+    client = actors(hosts.b, name="nl-client")
+    lfd = owner("listen", A4, 5003)["fd"]
+    path = f"/tmp/{hosts.a}.sock"
+    ufd = worker("unix_listen", path)["fd"]
+    owner("sendfd", path, lfd)
+    wfd = worker("recvfd", ufd)["fd"]
+    c = client("connect", A4, 5003)
+    worker("accept", wfd)
+    line = log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}")
+    assert line["pid"] == str(worker.pid) and line["comm"] == "nl-worker", line
+
+
+def test_accept_in_forked_child_names_the_child(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-prefork")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5004)["fd"]
+    c = client("connect", A4, 5004)
+    child = server("fork_accept", lfd)
+    assert child["pid"] != server.pid
+    remote = f"{B4}:{c['lport']}"
+    start = log.expect(kind="connect", what="start", dir="<-", remote=remote)
+    assert start["pid"] == str(child["pid"]), start
+    server("child_close", child["pid"])
+    stop = log.expect(kind="connect", what="stop", dir="<-", remote=remote)
+    assert stop["pid"] == str(child["pid"]), stop
+
+
+def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-lazy")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5005)["fd"]
+    c = client("connect", A4, 5005)
+    remote = f"{B4}:{c['lport']}"
+    client("close", c["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="start", local=f"{A4}:5005", dir="<-", remote=remote, **who(server))
+    log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote)
+
+
+def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    opener = actors(hosts.b, name="nl-opener")
+    closer = actors(hosts.b, name="nl-closer")
+    lfd = server("listen", A4, 5006)["fd"]
+    c = opener("connect", A4, 5006)
+    server("accept", lfd)
+    path = f"/tmp/{hosts.b}.sock"
+    ufd = closer("unix_listen", path)["fd"]
+    opener("sendfd", path, c["fd"])
+    cfd = closer("recvfd", ufd)["fd"]
+    opener("close", c["fd"])  # not the last reference: the connection lives on
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", **who(opener))
+    assert not log.find(timeout=0.5, what="stop", local=local)
+    closer("close", cfd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
+
+
+def test_refused_connect_is_never_a_start(hosts, actors, netlogd):
+    log = netlogd()
+    client = actors(hosts.b, name="nl-refused")
+    assert client.call("connect", A4, 5999)["error"] == "ECONNREFUSED"
+    barrier(log, client)
+    assert not [l for l in log.lines() if l["pid"] == str(client.pid) and l["kind"] == "connect"]
+
+
+def test_refused_connect_is_a_fail_line_when_asked(hosts, actors, netlogd):
+    log = netlogd("--log-failed")
+    client = actors(hosts.b, name="nl-refused")
+    assert client.call("connect", A4, 5999)["error"] == "ECONNREFUSED"
+    log.expect(kind="connect", what="fail", dir="->", remote=f"{A4}:5999", **who(client))
+    assert not log.find(timeout=0, kind="connect", what="start", pid=client.pid)
+
+
+def test_timed_out_connect_is_never_a_start(hosts, actors, netlogd):
+    log = netlogd("--log-failed")
+    # host a silently drops what it would have to forward: SYNs get no answer
+    sh("ip", "-n", hosts.b, "route", "add", "198.18.1.0/24", "via", A4)
+    sh("ip", "netns", "exec", hosts.b, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=1")
+    client = actors(hosts.b, name="nl-timeout")
+    assert client.call("connect", "198.18.1.1", 5000, False, 20)["error"] == "ETIMEDOUT"
+    log.expect(kind="connect", what="fail", remote="198.18.1.1:5000", **who(client))
+    assert not log.find(timeout=0, kind="connect", what="start", pid=client.pid)
+
+
+def test_worker_thread_with_other_name_logs_the_process_name(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    app = actors(hosts.b, name="dig")
+    lfd = server("listen", A4, 5007)["fd"]
+    c = app("thread_connect", "isc-net-0000".encode().hex(), A4, 5007)
+    assert c["tid"] != app.pid
+    line = log.expect(kind="connect", what="start", local=f"{B4}:{c['lport']}", dir="->")
+    assert line["pid"] == str(app.pid) and line["comm"] == "dig", line
+
+
+def test_hostile_command_names_are_escaped(hosts, actors, netlogd):
+    log = netlogd()
+    evil = b"a b\\x\nconnect\xff"
+    server = actors(hosts.a, name=evil)
+    fd = server("listen", A4, 5008)["fd"]
+    server("close", fd)
+    log.expect(kind="listen", what="stop", local=f"{A4}:5008")
+    text = log.text()
+    assert "listen start TCP 198.18.0.1:5008 %d %d 0 a b\\x5cx\\x0aconnect\\xff\n" % (server.sid, server.pid) in text
+    assert "\nconnect\xff" not in text
+    assert all(l.startswith("20") for l in text.splitlines())
+
+
+def test_unprivileged_process_logs_its_uid(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, uid=65534)
+    lfd = server("listen", A4, 5009)["fd"]
+    c = client("connect", A4, 5009)
+    line = log.expect(kind="connect", what="start", local=f"{B4}:{c['lport']}")
+    assert line["uid"] == "65534" and line["pid"] == str(client.pid)
+
+
+def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netlogd):
+    server = actors(hosts.a, name="nl-early-srv")
+    client = actors(hosts.b, name="nl-early-cli")
+    lfd = server("listen", A4, 5010)["fd"]
+    c = client("connect", A4, 5010)
+    s = server("accept", lfd)
+    log = netlogd()
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5010"
+    log.expect(kind="listen", what="start", local=remote, **who(server))
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    client("close", c["fd"])
+    server("close", s["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", **who(server))
+    log.expect(kind="listen", what="stop", local=remote, **who(server))
+
+
+def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5011)["fd"]
+    for _ in range(20):
+        c = client("connect", A4, 5011)
+        s = server("accept", lfd)
+        client("close", c["fd"])
+        server("close", s["fd"])
+    server("close", lfd)
+    log.expect(kind="listen", what="stop", local=f"{A4}:5011")
+    ours = [l for l in log.lines() if l["pid"] in (str(server.pid), str(client.pid)) and l["kind"] == "connect"]
+    starts = sorted((l["local"], l["remote"]) for l in ours if l["what"] == "start")
+    stops = sorted((l["local"], l["remote"]) for l in ours if l["what"] == "stop")
+    assert len(starts) == 40 and starts == stops
