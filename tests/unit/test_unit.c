@@ -1,1 +1,286 @@
-int main(void){return 0;}
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests of the pure parts: escaping, addresses, time, lines, option parsing. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "format.h"
+#include "netlog.h"
+#include "options.h"
+
+static int passed, failed;
+static const char *current;
+
+/* Assertions return bool so that a failed step ends the test cleanly. */
+#define CHECK(cond, ...)                                                  \
+	({                                                                \
+		bool ok_ = (cond);                                        \
+		if (!ok_) {                                               \
+			fprintf(stderr, "FAIL %s (%s:%d): ", current, __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                     \
+			fputc('\n', stderr);                              \
+		}                                                         \
+		ok_;                                                      \
+	})
+
+#define CHECK_STR(got, want) CHECK(strcmp((got), (want)) == 0, "got \"%s\", want \"%s\"", (got), (want))
+
+static void run(const char *name, bool (*fn)(void))
+{
+	current = name;
+	if (fn())
+		passed++;
+	else
+		failed++;
+}
+
+static void v6(uint8_t out[16], const char *text)
+{
+	inet_pton(AF_INET6, text, out);
+}
+
+static void v4(uint8_t out[16], const char *text)
+{
+	memset(out, 0, 16);
+	out[10] = out[11] = 0xff;
+	inet_pton(AF_INET, text, out + 12);
+}
+
+static bool escape_keeps_printable_ascii_and_spaces(void)
+{
+	char out[FORMAT_COMM_MAX];
+	int n = format_escape(out, sizeof(out), "my prog-1.2", 16);
+
+	return CHECK(n == 11, "n=%d", n) && CHECK_STR(out, "my prog-1.2");
+}
+
+static bool escape_hexes_control_bytes_backslash_and_high_bytes(void)
+{
+	char out[FORMAT_COMM_MAX];
+	const char name[16] = "a\nb\\c\x7f\xff\t\x1b";
+
+	return CHECK(format_escape(out, sizeof(out), name, sizeof(name)) > 0, "failed") &&
+	       CHECK_STR(out, "a\\x0ab\\x5cc\\x7f\\xff\\x09\\x1b");
+}
+
+static bool escape_of_a_full_hostile_name_fits(void)
+{
+	char out[FORMAT_COMM_MAX];
+	char name[16];
+
+	memset(name, '\n', sizeof(name)); /* no NUL: a comm filled to the end */
+	return CHECK(format_escape(out, sizeof(out), name, sizeof(name)) == 64, "not 64 bytes") &&
+	       CHECK(strlen(out) == 64, "len %zu", strlen(out));
+}
+
+static bool escape_refuses_a_short_buffer(void)
+{
+	char out[4];
+
+	return CHECK(format_escape(out, sizeof(out), "\n", 1) == -ENOSPC, "no ENOSPC");
+}
+
+static bool ipv4_mapped_is_written_as_ipv4(void)
+{
+	uint8_t a[16];
+	char out[FORMAT_ADDR_MAX];
+
+	v6(a, "::ffff:10.0.0.1");
+	return CHECK(format_addr_port(out, sizeof(out), a, 22) > 0, "failed") && CHECK_STR(out, "10.0.0.1:22");
+}
+
+static bool ipv6_follows_rfc5952(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1" },
+		{ "2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1" }, /* one zero group: not :: */
+		{ "2001:0:0:1:0:0:0:1", "2001:0:0:1::1" },	      /* the longest run */
+		{ "2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },      /* the first of equal runs */
+		{ "::", "::" },
+		{ "::1", "::1" },
+		{ "fe80::", "fe80::" },
+		{ "2001:DB8::AB", "2001:db8::ab" },
+		{ "::102:304", "::102:304" }, /* not mixed notation */
+	};
+	uint8_t a[16];
+	char out[FORMAT_ADDR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v6(a, cases[i].in);
+		if (!CHECK(format_ip(out, sizeof(out), a) > 0, "%s failed", cases[i].in) ||
+		    !CHECK_STR(out, cases[i].want))
+			return false;
+	}
+	return true;
+}
+
+static bool ipv6_with_port_is_bracketed(void)
+{
+	uint8_t a[16];
+	char out[FORMAT_ADDR_MAX];
+
+	v6(a, "1111:2222:3333:4444:5555:6666:7777:8888");
+	return CHECK(format_addr_port(out, sizeof(out), a, 65535) > 0, "failed") &&
+	       CHECK_STR(out, "[1111:2222:3333:4444:5555:6666:7777:8888]:65535");
+}
+
+static bool time_is_rfc3339_utc_with_microseconds(void)
+{
+	char out[FORMAT_TIME_MAX];
+
+	/* 2026-11-27T08:52:22.123456789Z */
+	return CHECK(format_time_rfc3339(out, sizeof(out), 1795769542123456789ull) > 0, "failed") &&
+	       CHECK_STR(out, "2026-11-27T08:52:22.123456Z");
+}
+
+static struct netlog_event sample(uint8_t type, uint8_t dir)
+{
+	struct netlog_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.direction = dir;
+	e.protocol = IPPROTO_TCP;
+	e.family = AF_INET;
+	v4(e.laddr, "128.141.47.174");
+	v4(e.raddr, "128.141.1.2");
+	e.lport = 22;
+	e.rport = 51234;
+	e.proc.sid = 20555;
+	e.proc.tgid = 20555;
+	e.proc.uid = 0;
+	strcpy(e.proc.comm, "sshd");
+	return e;
+}
+
+static bool classic_connect_line_matches_the_original(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_IN);
+	char out[FORMAT_LINE_MAX];
+
+	return CHECK(format_classic(out, sizeof(out), &e) > 0, "failed") &&
+	       CHECK_STR(out, "connect start TCP 128.141.47.174:22 <- 128.141.1.2:51234 20555 20555 0 sshd");
+}
+
+static bool classic_listen_line_has_no_remote(void)
+{
+	struct netlog_event e = sample(NETLOG_LISTEN_START, NETLOG_DIR_NONE);
+	char out[FORMAT_LINE_MAX];
+
+	v4(e.laddr, "0.0.0.0");
+	e.proc.sid = e.proc.tgid = 10416;
+	return CHECK(format_classic(out, sizeof(out), &e) > 0, "failed") &&
+	       CHECK_STR(out, "listen start TCP 0.0.0.0:22 10416 10416 0 sshd");
+}
+
+static bool classic_stop_outgoing_ipv6(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_OUT);
+	char out[FORMAT_LINE_MAX];
+
+	e.family = AF_INET6;
+	v6(e.laddr, "2001:db8::2");
+	v6(e.raddr, "2001:db8::1");
+	e.lport = 40000;
+	e.rport = 443;
+	e.proc.tgid = 7;
+	e.proc.uid = 1000;
+	strcpy(e.proc.comm, "curl");
+	return CHECK(format_classic(out, sizeof(out), &e) > 0, "failed") &&
+	       CHECK_STR(out, "connect stop TCP [2001:db8::2]:40000 -> [2001:db8::1]:443 20555 7 1000 curl");
+}
+
+static bool classic_line_escapes_the_command(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_OUT);
+	char out[FORMAT_LINE_MAX];
+
+	memcpy(e.proc.comm, "x\n1 2 3 4 \\\r\x80yyyyy", 16); /* 16 bytes, no NUL */
+	return CHECK(format_classic(out, sizeof(out), &e) > 0, "failed") &&
+	       CHECK(strchr(out, '\n') == NULL && strchr(out, '\r') == NULL, "raw control byte") &&
+	       CHECK_STR(strstr(out, " 0 ") + 3, "x\\x0a1 2 3 4 \\x5c\\x0d\\x80yyy");
+}
+
+static bool classic_rejects_an_unknown_event_type(void)
+{
+	struct netlog_event e = sample(99, NETLOG_DIR_OUT);
+	char out[FORMAT_LINE_MAX];
+
+	return CHECK(format_classic(out, sizeof(out), &e) == -EINVAL, "accepted type 99");
+}
+
+static bool numbers_are_parsed_strictly(void)
+{
+	uint32_t v = 7;
+
+	return CHECK(options_parse_u32("4096", 1024, 65536, &v) == 0 && v == 4096, "4096") &&
+	       CHECK(options_parse_u32("", 0, 10, &v) == -EINVAL, "empty") &&
+	       CHECK(options_parse_u32("12x", 0, 100, &v) == -EINVAL, "trailing junk") &&
+	       CHECK(options_parse_u32("-1", 0, 100, &v) == -EINVAL, "negative") &&
+	       CHECK(options_parse_u32(" 5", 0, 100, &v) == -EINVAL, "leading space") &&
+	       CHECK(options_parse_u32("101", 0, 100, &v) == -ERANGE, "above max") &&
+	       CHECK(options_parse_u32("99999999999999999999", 0, 100, &v) == -ERANGE, "overflow") &&
+	       CHECK(v == 4096, "value changed on error");
+}
+
+static int parse(struct options *o, const char *a1, const char *a2)
+{
+	char *argv[] = { "netlogd", (char *)a1, (char *)a2, NULL };
+	int argc = 1 + (a1 != NULL) + (a2 != NULL);
+	FILE *saved = stderr;
+	int err;
+
+	stderr = fopen("/dev/null", "w"); /* the errors are for users, not this log */
+	err = options_parse(o, argc, argv);
+	fclose(stderr);
+	stderr = saved;
+	return err;
+}
+
+static bool options_default_to_classic_on_stdout(void)
+{
+	struct options o;
+
+	return CHECK(parse(&o, NULL, NULL) == 0, "defaults rejected") && CHECK_STR(o.output, "stdout") &&
+	       CHECK(o.format == FORMAT_CLASSIC && !o.log_failed, "defaults");
+}
+
+static bool options_reject_what_they_do_not_understand(void)
+{
+	struct options o;
+
+	return CHECK(parse(&o, "--bogus", NULL) == -EINVAL, "--bogus") &&
+	       CHECK(parse(&o, "--format", "xml") == -EINVAL, "--format xml") &&
+	       CHECK(parse(&o, "--output", "") == -EINVAL, "empty output") &&
+	       CHECK(parse(&o, "--max-sockets", "10") == -EINVAL, "too few sockets") &&
+	       CHECK(parse(&o, "--ring-buffer", "3") == -EINVAL, "not a power of two") &&
+	       CHECK(parse(&o, "extra", NULL) == -EINVAL, "stray argument") &&
+	       CHECK(parse(&o, "--output", NULL) == -EINVAL, "missing value");
+}
+
+int main(void)
+{
+	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
+	run("escape_hexes_control_bytes_backslash_and_high_bytes", escape_hexes_control_bytes_backslash_and_high_bytes);
+	run("escape_of_a_full_hostile_name_fits", escape_of_a_full_hostile_name_fits);
+	run("escape_refuses_a_short_buffer", escape_refuses_a_short_buffer);
+	run("ipv4_mapped_is_written_as_ipv4", ipv4_mapped_is_written_as_ipv4);
+	run("ipv6_follows_rfc5952", ipv6_follows_rfc5952);
+	run("ipv6_with_port_is_bracketed", ipv6_with_port_is_bracketed);
+	run("time_is_rfc3339_utc_with_microseconds", time_is_rfc3339_utc_with_microseconds);
+	run("classic_connect_line_matches_the_original", classic_connect_line_matches_the_original);
+	run("classic_listen_line_has_no_remote", classic_listen_line_has_no_remote);
+	run("classic_stop_outgoing_ipv6", classic_stop_outgoing_ipv6);
+	run("classic_line_escapes_the_command", classic_line_escapes_the_command);
+	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
+	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
+	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
+	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
+	printf("unit: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,184 @@
+"""The daemon as an operator meets it: options, outputs, signals, losses."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from conftest import A4, NETLOGD, Netlogd, sh
+
+
+def run_netlogd(*args, user=None):
+    cmd = [str(NETLOGD), *args]
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--bogus"], "unknown option '--bogus'"),
+        (["--format", "xml"], "unknown format 'xml'"),
+        (["--max-sockets", "lots"], "'lots' is not a number"),
+        (["--max-sockets", "12"], "out of range"),
+        (["--ring-buffer", "3"], "not a power of two"),
+        (["--output"], "needs a value"),
+        (["surplus"], "unexpected argument 'surplus'"),
+    ],
+)
+def test_bad_command_line_is_exit_status_2_with_the_reason(args, complaint):
+    r = run_netlogd(*args)
+    assert r.returncode == 2 and complaint in r.stderr, (r.returncode, r.stderr)
+
+
+def test_help_and_version_exit_0():
+    r = run_netlogd("--help")
+    assert r.returncode == 0 and "--output" in r.stdout
+    r = run_netlogd("--version")
+    assert r.returncode == 0 and re.match(r"netlogd \d+\.\d+\.\d+", r.stdout)
+
+
+def test_not_root_is_refused_clearly():
+    r = run_netlogd(user=65534)
+    assert r.returncode == 1 and "must run as root" in r.stderr, r.stderr
+
+
+def test_unwritable_output_is_refused_clearly(tmp_path):
+    r = run_netlogd("--output", str(tmp_path / "no" / "such" / "dir" / "log"))
+    assert r.returncode == 1 and "open output" in r.stderr and "No such file" in r.stderr, r.stderr
+
+
+def netlog_progs():
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True)
+    names = {"inet_sock_set_s", "sys_exit_accept", "sys_exit_accept4", "sock_release", "dump_task_file"}
+    return [p for p in json.loads(out.stdout) if p.get("name") in names]
+
+
+def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
+    before = len(netlog_progs())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        d = Netlogd(tmp_path).start()
+        assert len(netlog_progs()) > before
+        d.proc.send_signal(sig)
+        assert d.proc.wait(30) == 0
+        assert len(netlog_progs()) == before
+
+
+def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
+    p = subprocess.Popen([str(NETLOGD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "logging TCP events" not in p.stderr.readline():
+            assert p.poll() is None
+        sh("ip", "netns", "exec", hosts.a, "python3", "-c",
+           f"import socket; s=socket.socket(); s.bind(('{A4}', 6001)); s.listen()")
+        while True:
+            line = p.stdout.readline()
+            if f"{A4}:6001" in line:
+                break
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z netlog: info: listen start TCP 198\.18\.0\.1:6001 \d+ \d+ 0 python3$", line), line
+    finally:
+        p.terminate()
+        assert p.wait(30) == 0
+
+
+RSYSLOG_CONF = """\
+global(workDirectory="{dir}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{sock}")
+*.* action(type="omfile" file="{out}" template="RSYSLOG_TraditionalFileFormat")
+"""
+
+
+@pytest.fixture
+def rsyslog(tmp_path):
+    """A real rsyslogd with its own socket, writing what it gets to a file."""
+    sock, out = tmp_path / "log.sock", tmp_path / "messages"
+    conf = tmp_path / "rsyslog.conf"
+    conf.write_text(RSYSLOG_CONF.format(dir=tmp_path, sock=sock, out=out))
+    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    p = subprocess.Popen([rsyslogd, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
+                         stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not sock.exists():
+        assert p.poll() is None, p.stderr.read()
+        assert time.monotonic() < deadline, "rsyslogd did not create its socket"
+        time.sleep(0.05)
+    yield sock, out
+    p.terminate()
+    p.wait(20)
+
+
+def test_syslog_output_reaches_rsyslog_as_the_module_did(tmp_path, hosts, rsyslog):
+    sock, out = rsyslog
+    d = Netlogd(tmp_path, "--syslog-socket", str(sock))
+    d.args[:2] = ["--output", "syslog"]
+    d.start()
+    try:
+        sh("ip", "netns", "exec", hosts.a, "python3", "-c",
+           f"import socket; s=socket.socket(); s.bind(('{A4}', 6002)); s.listen()")
+        deadline = time.monotonic() + 10
+        pattern = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ netlog: info: listen stop TCP 198\.18\.0\.1:6002 \d+ \d+ 0 python3$", re.M)
+        while not (out.exists() and pattern.search(out.read_text())):
+            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
+            time.sleep(0.05)
+        assert re.search(r" netlog: info: listen start TCP 198\.18\.0\.1:6002 ", out.read_text())
+    finally:
+        assert d.stop() == 0
+
+
+CHURN = textwrap.dedent("""\
+    import socket, sys
+    n = int(sys.argv[1]); hold = sys.argv[2] == "hold"
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4096)
+    kept = []
+    for _ in range(n):
+        c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
+        if hold:
+            kept += [c, a]
+        else:
+            c.close(); a.close()
+    print("done", flush=True)
+    if hold:
+        sys.stdin.read()
+""")
+
+
+def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
+    d = Netlogd(tmp_path, "--ring-buffer", "1").start()
+    try:
+        d.proc.send_signal(signal.SIGSTOP)  # a stalled reader: the buffer fills
+        sh("ip", "netns", "exec", hosts.a, "python3", "-c", CHURN, "5000", "close")
+        d.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while not re.search(r"netlog: warning: \d+ events lost: ring buffer full", d.text()):
+            assert time.monotonic() < deadline, d.text()[-2000:]
+            time.sleep(0.1)
+        lost = int(re.search(r"warning: (\d+) events lost", d.text()).group(1))
+        logged = len([l for l in d.lines() if l["local"].startswith("127.0.0.1")])
+        # 5000 connections are 20000 events, plus the listener's two
+        assert lost + logged == 20002, (lost, logged)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+        assert d.stop() == 0
+
+
+def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
+    d = Netlogd(tmp_path, "--max-sockets", "1024").start()
+    p = subprocess.Popen(["ip", "netns", "exec", hosts.a, "python3", "-c", CHURN, "1000", "hold"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "done"
+        deadline = time.monotonic() + 10
+        while not re.search(r"netlog: warning: \d+ sockets not tracked: socket table full", d.text()):
+            assert time.monotonic() < deadline, d.text()[-2000:]
+            time.sleep(0.1)
+    finally:
+        p.stdin.close()
+        p.wait(30)
+        assert d.stop() == 0
