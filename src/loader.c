@@ -73,6 +73,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	l->skel = skel;
 	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
 

@@ -146,9 +146,14 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
 
 enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER };
 
+#define DRAIN_INTERVAL_MS 100
+
 static int run_loop(struct netlogd *d)
 {
-	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	/* drain the ring buffer this often; the kernel wakes us sooner when it fills */
+	struct itimerspec tick = { .it_interval = { 0, DRAIN_INTERVAL_MS * 1000000 },
+				   .it_value = { 0, DRAIN_INTERVAL_MS * 1000000 } };
+	unsigned ticks_since_report = 0;
 	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
 	sigset_t mask;
 
@@ -200,7 +205,15 @@ static int run_loop(struct netlogd *d)
 			case TAG_TIMER:
 				if (read(timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_warn("read timerfd");
-				report_drops(d);
+				err = drain_ringbuf(d);
+				if (err) {
+					log_warnx("ring buffer: %s", strerror(-err));
+					goto out;
+				}
+				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
+					report_drops(d);
+					ticks_since_report = 0;
+				}
 				break;
 			case TAG_SIGNAL:
 				if (read(sigfd, &si, sizeof(si)) != sizeof(si))

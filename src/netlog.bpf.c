@@ -76,6 +76,12 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/*
+ * Wake the daemon only once this much is waiting; it also drains the buffer
+ * on a short timer. One wakeup per event would cost more than the event.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
 /* Which sockets the start-up iterator reports: 1 listeners, 2 the rest. */
 __u32 iter_pass;
 
@@ -112,7 +118,10 @@ static __always_inline void emit(const struct sock *sk, __u8 type, const struct 
 		return;
 	}
 	event_init(e, sk, type, c, proc);
-	bpf_ringbuf_submit(e, 0);
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, 0);
 }
 
 static __always_inline void listener_key_from_sock(struct listener_key *k, const struct sock *sk)

@@ -36,6 +36,23 @@ def sh(*cmd, check=True):
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
 
+def in_ns(ns):
+    """Command prefix that runs in network namespace @ns. nsenter only joins
+    the namespace; `ip netns exec` also remounts /, which fails in a chroot."""
+    return ["nsenter", f"--net=/run/netns/{ns}"]
+
+
+def ns_sh(ns, *cmd, check=True):
+    return sh(*in_ns(ns), *cmd, check=check)
+
+
+def can_drop_to(uid):
+    """Whether a process of @uid can run here at all (not in a root-only chroot)."""
+    r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "true"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
 def hexname(name):
     return name.encode() .hex() if isinstance(name, str) else name.hex()
 
@@ -46,7 +63,7 @@ class Actor:
     def __init__(self, ns=None, name=None, uid=None):
         cmd = []
         if ns:
-            cmd += ["ip", "netns", "exec", ns]
+            cmd += in_ns(ns)
         if uid is not None:
             cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         cmd += [sys.executable, str(ACTOR)]
@@ -152,10 +169,10 @@ class Hosts:
         sh("ip", "netns", "add", self.b)
         sh("ip", "link", "add", f"nl{tag}a", "netns", self.a, "type", "veth", "peer", "name", f"nl{tag}b", "netns", self.b)
         for ns, dev, v4, v6 in ((self.a, f"nl{tag}a", A4, A6), (self.b, f"nl{tag}b", B4, B6)):
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "addr", "add", f"{v4}/24", "dev", dev)
-            sh("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", dev, "nodad")
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+            ns_sh(ns, "ip", "link", "set", "lo", "up")
+            ns_sh(ns, "ip", "addr", "add", f"{v4}/24", "dev", dev)
+            ns_sh(ns, "ip", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
+            ns_sh(ns, "ip", "link", "set", dev, "up")
 
     def close(self):
         sh("ip", "netns", "del", self.a, check=False)

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * churn: as many short TCP connections as this machine makes, for a while.
+ *
+ * One acceptor thread closes each connection as soon as it accepts it (so
+ * TIME_WAIT lands on the server side and client ports never run out); the
+ * client threads connect, wait for the close, close, and start again.
+ * Prints: connections=N seconds=S rate=R port=P
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_long done;
+static atomic_int stop;
+static struct sockaddr_in server;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *acceptor(void *arg)
+{
+	int lfd = *(int *)arg;
+
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static void *client(void *arg)
+{
+	char b;
+
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&server, sizeof(server)) < 0) {
+			perror("churn: connect");
+			exit(1);
+		}
+		if (read(fd, &b, 1) == 0)
+			atomic_fetch_add(&done, 1);
+		close(fd);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 5;
+	int clients = argc > 2 ? atoi(argv[2]) : 1;
+	socklen_t len = sizeof(server);
+	pthread_t t;
+	int lfd, one = 1;
+	double t0;
+
+	if (seconds <= 0 || clients < 1 || clients > 64) {
+		fprintf(stderr, "usage: churn [SECONDS] [CLIENT_THREADS]\n");
+		return 2;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	server.sin_family = AF_INET;
+	server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&server, sizeof(server)) < 0 || listen(lfd, 4096) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&server, &len) < 0) {
+		perror("churn: listen");
+		return 1;
+	}
+	pthread_create(&t, NULL, acceptor, &lfd);
+	t0 = now();
+	for (int i = 0; i < clients; i++)
+		pthread_create(&t, NULL, client, NULL);
+	while (now() - t0 < seconds)
+		usleep(10000);
+	atomic_store(&stop, 1);
+	long n = atomic_load(&done);
+	double elapsed = now() - t0;
+
+	usleep(100000); /* let the clients finish their last connection */
+	printf("connections=%ld seconds=%.3f rate=%.1f port=%u\n", atomic_load(&done), elapsed,
+	       n / elapsed, ntohs(server.sin_port));
+	return 0;
+}
