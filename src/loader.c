@@ -83,8 +83,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 		return err;
 	}
 
-	err = attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,
-		     "tp_btf/inet_sock_set_state");
+	err = attach(skel->progs.tcp_sockops, &skel->links.tcp_sockops, l->cgroup_fd, "sockops");
+	err = err ?: attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,
+			    "tp_btf/inet_sock_set_state");
 	err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
 			    "tracepoint syscalls/sys_exit_accept4");
 	err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,

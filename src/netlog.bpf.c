@@ -4,11 +4,16 @@
  * listen/connect start/stop records, with the right process on each.
  *
  * Hooks, all stable:
- *   tp_btf/inet_sock_set_state     every TCP state change (listen, connect,
- *                                  established, close)
+ *   sockops (cgroup)               listen, connect, established, and every
+ *                                  later state change of those sockets
  *   tracepoint sys_exit_accept(4)  who accepted an incoming connection
  *   cgroup/sock_release            who closed a socket (last fd closed)
  *   iter/task_file                 sockets that exist when netlogd starts
+ *   tp_btf/inet_sock_set_state     the close of those pre-existing sockets
+ *
+ * sockops carries the main path because cgroup programs always run: a
+ * tracing program is skipped when it fires while another runs on the same
+ * CPU (softirq over process context), which would lose a start or a stop.
  *
  * Per-socket state lives in the `conns` hash, keyed by the socket's kernel
  * address, from the first event of a socket until it reaches TCP_CLOSE.
@@ -31,8 +36,8 @@ struct conn {
 	__u32 started;		  /* start emitted; claimed with cmpxchg */
 	__u8 role;
 	__u8 direction;
-	__u8 flags; /* NETLOG_F_* carried to the socket's events */
-	__u8 pad;
+	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
+	__u8 watched; /* sockops sees its state changes; else the tracepoint */
 };
 
 struct listener_key {
@@ -168,7 +173,7 @@ static __always_inline int conn_insert(__u64 key, const struct conn *c)
 	return err;
 }
 
-/* listen(): CLOSE -> LISTEN, in the calling process. */
+/* listen(), in the calling process, once the port is known. */
 static __always_inline void on_listen(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
@@ -178,6 +183,7 @@ static __always_inline void on_listen(const struct sock *sk)
 	c.start_ns = bpf_ktime_get_boot_ns();
 	c.role = ROLE_LISTENER;
 	c.started = 1;
+	c.watched = 1;
 	proc_from_current(&c.owner);
 	bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
 	listener_key_from_sock(&k, sk);
@@ -186,15 +192,12 @@ static __always_inline void on_listen(const struct sock *sk)
 }
 
 /* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
-static __always_inline void on_listen_close(const struct sock *sk)
+static __always_inline void on_listen_close(const struct sock *sk, struct conn *c)
 {
 	__u64 key = (__u64)sk;
 	struct listener_key k;
 	struct netlog_proc closer;
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 
-	if (!c)
-		return;
 	proc_from_current(&closer);
 	emit(sk, NETLOG_LISTEN_STOP, c, &closer);
 	listener_key_from_sock(&k, sk);
@@ -202,13 +205,14 @@ static __always_inline void on_listen_close(const struct sock *sk)
 	bpf_map_delete_elem(&conns, &key);
 }
 
-/* connect(): CLOSE -> SYN_SENT, in the calling process. */
+/* connect(), in the calling process: the SYN is about to leave. */
 static __always_inline void on_connect(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
 	c.start_ns = bpf_ktime_get_boot_ns();
+	c.watched = 1;
 	c.role = ROLE_ACTIVE;
 	c.direction = NETLOG_DIR_OUT;
 	proc_from_current(&c.owner);
@@ -217,7 +221,10 @@ static __always_inline void on_connect(const struct sock *sk)
 		count_drop(NETLOG_DROP_TABLE);
 }
 
-/* -> ESTABLISHED, usually in softirq: current is nobody in particular. */
+/*
+ * Handshake done, in softirq: current is nobody in particular. @oldstate
+ * says which side we are: SYN_SENT active, SYN_RECV passive.
+ */
 static __always_inline void on_established(const struct sock *sk, int oldstate)
 {
 	__u64 key = (__u64)sk;
@@ -226,8 +233,9 @@ static __always_inline void on_established(const struct sock *sk, int oldstate)
 	struct conn n = {};
 
 	if (c) {
+		c->watched = 1;
 		if (c->role != ROLE_ACTIVE)
-			return; /* a passive socket accepted early (fast open) */
+			return; /* accept() got there first */
 		if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
 			c->start_ns = bpf_ktime_get_boot_ns();
 			emit(sk, NETLOG_CONNECT_START, c, &c->owner);
@@ -235,6 +243,7 @@ static __always_inline void on_established(const struct sock *sk, int oldstate)
 		return;
 	}
 	n.start_ns = bpf_ktime_get_boot_ns();
+	n.watched = 1;
 	if (oldstate == TCP_SYN_SENT) {
 		/* connect() began before netlogd: the caller is unknown */
 		n.role = ROLE_ACTIVE;
@@ -260,14 +269,11 @@ static __always_inline void on_established(const struct sock *sk, int oldstate)
 }
 
 /* -> CLOSE: the connection is gone, whoever's context this is. */
-static __always_inline void on_close(const struct sock *sk)
+static __always_inline void on_close(const struct sock *sk, struct conn *c)
 {
 	__u64 key = (__u64)sk;
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct netlog_proc *closer;
 
-	if (!c)
-		return;
 	closer = bpf_sk_storage_get(&closers, (void *)sk, 0, 0);
 	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
 		if (c->role == ROLE_ACTIVE) {
@@ -288,28 +294,84 @@ out:
 	bpf_map_delete_elem(&conns, &key);
 }
 
+static __always_inline void on_state_close(const struct sock *sk, int oldstate, struct conn *c)
+{
+	if (oldstate == TCP_LISTEN)
+		on_listen_close(sk, c);
+	else
+		on_close(sk, c);
+}
+
+/* Tell the kernel to run sockops on every later state change of @skops. */
+static __always_inline void watch_state(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+SEC("sockops")
+int tcp_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	struct bpf_sock *bsk;
+	struct conn *c;
+	struct sock *sk;
+	__u64 key;
+
+	if (op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	bsk = skops->sk;
+	if (!bsk)
+		return 1;
+	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
+	if (!sk)
+		return 1;
+
+	switch (op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		on_listen(sk);
+		watch_state(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		on_connect(sk);
+		watch_state(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_established(sk, TCP_SYN_SENT);
+		watch_state(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_established(sk, TCP_SYN_RECV);
+		watch_state(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] != TCP_CLOSE)
+			break;
+		key = (__u64)sk;
+		c = bpf_map_lookup_elem(&conns, &key);
+		if (c)
+			on_state_close(sk, skops->args[0], c);
+		break;
+	}
+	return 1;
+}
+
+/* The close of sockets sockops does not watch: those that predate netlogd. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (!sk_is_inet_tcp(sk))
+	struct conn *c;
+	__u64 key;
+
+	if (newstate != TCP_CLOSE || !sk_is_inet_tcp(sk))
 		return 0;
-	switch (newstate) {
-	case TCP_LISTEN:
-		on_listen(sk);
-		break;
-	case TCP_SYN_SENT:
-		on_connect(sk);
-		break;
-	case TCP_ESTABLISHED:
-		on_established(sk, oldstate);
-		break;
-	case TCP_CLOSE:
-		if (oldstate == TCP_LISTEN)
-			on_listen_close(sk);
-		else
-			on_close(sk);
-		break;
-	}
+	key = (__u64)sk;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && !c->watched)
+		on_state_close(sk, oldstate, c);
 	return 0;
 }
 
