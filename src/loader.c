@@ -90,8 +90,6 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "tracepoint syscalls/sys_exit_accept4");
 	err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
 			    "tracepoint syscalls/sys_exit_accept");
-	err = err ?: attach(skel->progs.sock_release, &skel->links.sock_release, l->cgroup_fd,
-			    "cgroup/sock_release");
 	if (err)
 		return err;
 	log_debug("attached to %s", cgroup);

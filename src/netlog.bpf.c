@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netlog kernel side: turns TCP socket state changes into per-connection
+ * netlog kernel side: turns TCP socket life cycles into per-connection
  * listen/connect start/stop records, with the right process on each.
  *
  * Hooks, all stable:
  *   sockops (cgroup)               listen, connect, established, and every
  *                                  later state change of those sockets
  *   tracepoint sys_exit_accept(4)  who accepted an incoming connection
- *   cgroup/sock_release            who closed a socket (last fd closed)
  *   iter/task_file                 sockets that exist when netlogd starts
- *   tp_btf/inet_sock_set_state     the close of those pre-existing sockets
+ *   tp_btf/inet_sock_set_state     the state changes of those pre-existing
+ *                                  sockets, which sockops does not watch
  *
  * sockops carries the main path because cgroup programs always run: a
  * tracing program is skipped when it fires while another runs on the same
  * CPU (softirq over process context), which would lose a start or a stop.
  *
- * Per-socket state lives in the `conns` hash, keyed by the socket's kernel
- * address, from the first event of a socket until it reaches TCP_CLOSE.
+ * Per-socket state lives in `conns`, keyed by the socket's kernel address,
+ * from the first event of a socket until it reaches TCP_CLOSE.
  */
 #include "netlog.bpf.h"
 
@@ -30,14 +30,25 @@ enum conn_role {
 	ROLE_PASSIVE = 3, /* created by a listener for an incoming connection */
 };
 
+/* conn.bits, set with atomic or: accept() and the handshake race */
+enum conn_bits {
+	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
+	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
+};
+
 struct conn {
 	__u64 start_ns;
-	struct netlog_proc owner; /* last process known to own the socket */
-	__u32 started;		  /* start emitted; claimed with cmpxchg */
+	struct tuple t;
+	struct netlog_proc owner;  /* last process known to own the socket */
+	struct netlog_proc closer; /* the process that closed it, if one did */
+	__u32 started;		   /* start emitted; claimed with cmpxchg */
+	__u32 bits;		   /* enum conn_bits */
 	__u8 role;
 	__u8 direction;
 	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
 	__u8 watched; /* sockops sees its state changes; else the tracepoint */
+	__u8 has_closer;
+	__u8 pad[3];
 };
 
 struct listener_key {
@@ -66,14 +77,6 @@ struct {
 	__type(value, struct netlog_proc);
 } listeners SEC(".maps");
 
-/* The process that released (closed the last fd of) a socket. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct netlog_proc);
-} closers SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NETLOG_DROP_MAX);
@@ -98,22 +101,29 @@ static __always_inline void count_drop(__u32 reason)
 		*n += 1;
 }
 
-static __always_inline void event_init(struct netlog_event *e, const struct sock *sk, __u8 type,
+/* Every field written: ring buffer memory is not zeroed. */
+static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 type,
 				       const struct conn *c, const struct netlog_proc *proc)
 {
-	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->sock_id = (__u64)sk;
+	e->start_ns = type == NETLOG_LISTEN_START || type == NETLOG_CONNECT_START ? 0 : c->start_ns;
+	e->sock_id = key;
+	__builtin_memcpy(e->laddr, c->t.laddr, 16);
+	__builtin_memcpy(e->raddr, c->t.raddr, 16);
+	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
+	e->netns = c->t.netns;
+	e->lport = c->t.lport;
+	e->rport = c->t.rport;
+	e->family = c->t.family;
 	e->type = type;
+	e->protocol = IPPROTO_TCP;
 	e->direction = c->direction;
 	e->flags = c->flags;
-	if (type == NETLOG_CONNECT_STOP || type == NETLOG_LISTEN_STOP || type == NETLOG_CONNECT_FAIL)
-		e->start_ns = c->start_ns;
-	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
-	event_from_sock(e, sk);
+	e->pad[0] = 0;
+	e->pad[1] = 0;
 }
 
-static __always_inline void emit(const struct sock *sk, __u8 type, const struct conn *c,
+static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
 				 const struct netlog_proc *proc)
 {
 	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -122,33 +132,44 @@ static __always_inline void emit(const struct sock *sk, __u8 type, const struct 
 		count_drop(NETLOG_DROP_RINGBUF);
 		return;
 	}
-	event_init(e, sk, type, c, proc);
+	event_fill(e, key, type, c, proc);
 	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	else
 		bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void listener_key_from_sock(struct listener_key *k, const struct sock *sk)
+static __always_inline int conn_insert(__u64 key, const struct conn *c)
 {
-	struct netlog_event e;
+	int err = bpf_map_update_elem(&conns, &key, c, BPF_NOEXIST);
 
-	/* reuse the event's address decoding so both sides agree */
-	__builtin_memset(&e, 0, sizeof(e));
-	event_from_sock(&e, sk);
+	if (err && err != -17 /* EEXIST */)
+		count_drop(NETLOG_DROP_TABLE);
+	return err;
+}
+
+/* Emit the start once, whichever of accept() and the handshake comes last. */
+static __always_inline void try_start(__u64 key, struct conn *c)
+{
+	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0)
+		emit(key, NETLOG_CONNECT_START, c, &c->owner);
+}
+
+static __always_inline void listener_key_init(struct listener_key *k, const struct tuple *t)
+{
 	__builtin_memset(k, 0, sizeof(*k));
-	__builtin_memcpy(k->addr, e.laddr, 16);
-	k->netns = e.netns;
-	k->port = e.lport;
+	__builtin_memcpy(k->addr, t->laddr, 16);
+	k->netns = t->netns;
+	k->port = t->lport;
 }
 
 /* The owner of the listener an incoming connection arrived on. */
-static __always_inline struct netlog_proc *listener_owner(const struct sock *child)
+static __always_inline struct netlog_proc *listener_owner(const struct tuple *t)
 {
 	struct listener_key k;
 	struct netlog_proc *p;
 
-	listener_key_from_sock(&k, child);
+	listener_key_init(&k, t);
 	p = bpf_map_lookup_elem(&listeners, &k);
 	if (p)
 		return p;
@@ -164,15 +185,6 @@ static __always_inline struct netlog_proc *listener_owner(const struct sock *chi
 	return bpf_map_lookup_elem(&listeners, &k);
 }
 
-static __always_inline int conn_insert(__u64 key, const struct conn *c)
-{
-	int err = bpf_map_update_elem(&conns, &key, c, BPF_NOEXIST);
-
-	if (err && err != -17 /* EEXIST */)
-		count_drop(NETLOG_DROP_TABLE);
-	return err;
-}
-
 /* listen(), in the calling process, once the port is known. */
 static __always_inline void on_listen(const struct sock *sk)
 {
@@ -184,25 +196,13 @@ static __always_inline void on_listen(const struct sock *sk)
 	c.role = ROLE_LISTENER;
 	c.started = 1;
 	c.watched = 1;
+	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
-	bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
-	listener_key_from_sock(&k, sk);
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
+		count_drop(NETLOG_DROP_TABLE);
+	listener_key_init(&k, &c.t);
 	bpf_map_update_elem(&listeners, &k, &c.owner, BPF_ANY);
-	emit(sk, NETLOG_LISTEN_START, &c, &c.owner);
-}
-
-/* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
-static __always_inline void on_listen_close(const struct sock *sk, struct conn *c)
-{
-	__u64 key = (__u64)sk;
-	struct listener_key k;
-	struct netlog_proc closer;
-
-	proc_from_current(&closer);
-	emit(sk, NETLOG_LISTEN_STOP, c, &closer);
-	listener_key_from_sock(&k, sk);
-	bpf_map_delete_elem(&listeners, &k);
-	bpf_map_delete_elem(&conns, &key);
+	emit(key, NETLOG_LISTEN_START, &c, &c.owner);
 }
 
 /* connect(), in the calling process: the SYN is about to leave. */
@@ -212,94 +212,157 @@ static __always_inline void on_connect(const struct sock *sk)
 	struct conn c = {};
 
 	c.start_ns = bpf_ktime_get_boot_ns();
-	c.watched = 1;
 	c.role = ROLE_ACTIVE;
 	c.direction = NETLOG_DIR_OUT;
+	c.watched = 1;
+	c.bits = CONN_HAS_TUPLE;
+	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
 	/* a socket may connect again after a failed attempt: replace */
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
 		count_drop(NETLOG_DROP_TABLE);
 }
 
-/*
- * Handshake done, in softirq: current is nobody in particular. @oldstate
- * says which side we are: SYN_SENT active, SYN_RECV passive.
- */
-static __always_inline void on_established(const struct sock *sk, int oldstate)
+/* Our SYN was answered, in softirq: current is nobody in particular. */
+static __always_inline void on_active_established(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	struct netlog_proc *owner;
 	struct conn n = {};
 
 	if (c) {
 		c->watched = 1;
 		if (c->role != ROLE_ACTIVE)
-			return; /* accept() got there first */
-		if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
-			c->start_ns = bpf_ktime_get_boot_ns();
-			emit(sk, NETLOG_CONNECT_START, c, &c->owner);
-		}
+			return;
+		c->start_ns = bpf_ktime_get_boot_ns();
+		tuple_from_sock(&c->t, sk);
+		try_start(key, c);
 		return;
 	}
+	/* connect() began before netlogd, in no process we could see */
 	n.start_ns = bpf_ktime_get_boot_ns();
+	n.role = ROLE_ACTIVE;
+	n.direction = NETLOG_DIR_OUT;
+	n.flags = NETLOG_F_OWNER_UNKNOWN;
 	n.watched = 1;
-	if (oldstate == TCP_SYN_SENT) {
-		/* connect() began before netlogd: the caller is unknown */
-		n.role = ROLE_ACTIVE;
-		n.direction = NETLOG_DIR_OUT;
-		n.flags = NETLOG_F_OWNER_UNKNOWN;
-		n.started = 1;
-		if (conn_insert(key, &n) == 0)
-			emit(sk, NETLOG_CONNECT_START, &n, &n.owner);
-		return;
+	n.started = 1;
+	n.bits = CONN_HAS_TUPLE;
+	tuple_from_sock(&n.t, sk);
+	if (conn_insert(key, &n) == 0)
+		emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+}
+
+/*
+ * An incoming handshake completed, in softirq. The start waits for
+ * accept(), which names the process; until then the listener's owner
+ * stands in, for a connection that nobody ever accepts.
+ */
+static __always_inline void on_passive_established(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct netlog_proc *owner;
+	struct conn *c;
+	struct conn n = {};
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c) {
+		n.start_ns = bpf_ktime_get_boot_ns();
+		n.role = ROLE_PASSIVE;
+		n.direction = NETLOG_DIR_IN;
+		n.watched = 1;
+		tuple_from_sock(&n.t, sk);
+		owner = listener_owner(&n.t);
+		if (owner)
+			__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
+		else
+			n.flags = NETLOG_F_OWNER_UNKNOWN;
+		conn_insert(key, &n); /* accept() may have got there first */
+		c = bpf_map_lookup_elem(&conns, &key);
+		if (!c)
+			return;
 	}
-	/*
-	 * Incoming: the start waits for accept(), which names the process.
-	 * Keep the listener's owner for a connection nobody ever accepts.
-	 */
-	n.role = ROLE_PASSIVE;
-	n.direction = NETLOG_DIR_IN;
-	owner = listener_owner(sk);
-	if (owner)
-		__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
-	else
-		n.flags |= NETLOG_F_OWNER_UNKNOWN;
-	conn_insert(key, &n);
+	c->watched = 1;
+	if (!(c->bits & CONN_HAS_TUPLE)) {
+		tuple_from_sock(&c->t, sk);
+		c->direction = NETLOG_DIR_IN;
+	}
+	if (__sync_fetch_and_or(&c->bits, CONN_HAS_TUPLE) & CONN_ACCEPTED)
+		try_start(key, c);
+}
+
+/* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
+static __always_inline void on_listen_close(__u64 key, struct conn *c)
+{
+	struct listener_key k;
+	struct netlog_proc closer;
+
+	proc_from_current(&closer);
+	emit(key, NETLOG_LISTEN_STOP, c, &closer);
+	listener_key_init(&k, &c->t);
+	bpf_map_delete_elem(&listeners, &k);
+	bpf_map_delete_elem(&conns, &key);
 }
 
 /* -> CLOSE: the connection is gone, whoever's context this is. */
-static __always_inline void on_close(const struct sock *sk, struct conn *c)
+static __always_inline void on_close(const struct sock *sk, __u64 key, struct conn *c)
 {
-	__u64 key = (__u64)sk;
-	struct netlog_proc *closer;
-
-	closer = bpf_sk_storage_get(&closers, (void *)sk, 0, 0);
 	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
 		if (c->role == ROLE_ACTIVE) {
-			emit(sk, NETLOG_CONNECT_FAIL, c, &c->owner);
+			emit(key, NETLOG_CONNECT_FAIL, c, &c->owner);
 			goto out;
 		}
-		/* incoming, never accepted: log it now, so it is not lost */
-		if (closer) {
-			__builtin_memcpy(&c->owner, closer, sizeof(*closer));
+		/* incoming, never seen accepted: log it now, so it is not lost */
+		if (!(c->bits & CONN_HAS_TUPLE))
+			tuple_from_sock(&c->t, sk);
+		if (c->has_closer) {
+			__builtin_memcpy(&c->owner, &c->closer, sizeof(c->owner));
 			c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
-		} else {
+		} else if (!(c->bits & CONN_ACCEPTED)) {
 			c->flags |= NETLOG_F_NOT_ACCEPTED;
 		}
-		emit(sk, NETLOG_CONNECT_START, c, &c->owner);
+		emit(key, NETLOG_CONNECT_START, c, &c->owner);
 	}
-	emit(sk, NETLOG_CONNECT_STOP, c, closer ? closer : &c->owner);
+	emit(key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
 out:
 	bpf_map_delete_elem(&conns, &key);
 }
 
-static __always_inline void on_state_close(const struct sock *sk, int oldstate, struct conn *c)
+static __always_inline void note_closer(struct conn *c)
 {
-	if (oldstate == TCP_LISTEN)
-		on_listen_close(sk, c);
-	else
-		on_close(sk, c);
+	proc_from_current(&c->closer);
+	c->has_closer = 1;
+}
+
+/*
+ * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
+ * shutdown(), in the process that called them: that is the closer. A
+ * direct jump to CLOSE is a process too when it already shut both ways
+ * (close() with unread data, or SO_LINGER 0); otherwise it is the kernel
+ * (a reset, a timeout) and the stop names the last known owner.
+ */
+static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
+				     bool from_sockops)
+{
+	__u64 key = (__u64)sk;
+	struct conn *c;
+
+	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+		return;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || (!from_sockops && c->watched))
+		return;
+	if (newstate != TCP_CLOSE) {
+		note_closer(c);
+		return;
+	}
+	if (oldstate == TCP_LISTEN) {
+		on_listen_close(key, c);
+		return;
+	}
+	if (sk->sk_shutdown == SHUTDOWN_MASK &&
+	    (oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT || oldstate == TCP_SYN_RECV))
+		note_closer(c);
+	on_close(sk, key, c);
 }
 
 /* Tell the kernel to run sockops on every later state change of @skops. */
@@ -313,9 +376,7 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 {
 	__u32 op = skops->op;
 	struct bpf_sock *bsk;
-	struct conn *c;
 	struct sock *sk;
-	__u64 key;
 
 	if (op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
 	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
@@ -340,53 +401,40 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		on_established(sk, TCP_SYN_SENT);
+		on_active_established(sk);
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		on_established(sk, TCP_SYN_RECV);
+		on_passive_established(sk);
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] != TCP_CLOSE)
-			break;
-		key = (__u64)sk;
-		c = bpf_map_lookup_elem(&conns, &key);
-		if (c)
-			on_state_close(sk, skops->args[0], c);
+		on_state(sk, skops->args[0], skops->args[1], true);
 		break;
 	}
 	return 1;
 }
 
-/* The close of sockets sockops does not watch: those that predate netlogd. */
+/* State changes of sockets sockops does not watch: those that predate netlogd. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	struct conn *c;
-	__u64 key;
-
-	if (newstate != TCP_CLOSE || !sk_is_inet_tcp(sk))
-		return 0;
-	key = (__u64)sk;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && !c->watched)
-		on_state_close(sk, oldstate, c);
+	if (sk_is_inet_tcp(sk))
+		on_state(sk, oldstate, newstate, false);
 	return 0;
 }
 
 /* The socket behind file descriptor @fd of the current process. */
 static __always_inline struct sock *current_fd_sock(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file *file = NULL;
 	struct socket *sock;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	if (!file)
 		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
@@ -400,28 +448,35 @@ static __always_inline void on_accept(long fd)
 	__u64 key = (__u64)sk;
 	struct conn *c;
 	struct conn n = {};
+	__u16 family;
 
-	if (!sk || !sk_is_inet_tcp(sk))
+	if (!sk)
+		return;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return;
 	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
 		return; /* already reported as gone, never accepted */
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (c) {
-		if (__sync_val_compare_and_swap(&c->started, 0, 1) != 0)
+	if (!c) {
+		/* the handshake callback has not run yet, or predates netlogd */
+		n.start_ns = bpf_ktime_get_boot_ns();
+		n.role = ROLE_PASSIVE;
+		n.direction = NETLOG_DIR_IN;
+		n.bits = CONN_ACCEPTED;
+		proc_from_current(&n.owner);
+		if (conn_insert(key, &n) == 0)
+			return; /* the handshake callback starts it */
+		c = bpf_map_lookup_elem(&conns, &key);
+		if (!c)
 			return;
-		proc_from_current(&c->owner);
-		c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
-		emit(sk, NETLOG_CONNECT_START, c, &c->owner);
-		return;
 	}
-	/* not seen established (fast open, or the table was full) */
-	n.start_ns = bpf_ktime_get_boot_ns();
-	n.role = ROLE_PASSIVE;
-	n.direction = NETLOG_DIR_IN;
-	n.started = 1;
-	proc_from_current(&n.owner);
-	if (conn_insert(key, &n) == 0)
-		emit(sk, NETLOG_CONNECT_START, &n, &n.owner);
+	if (c->role != ROLE_PASSIVE)
+		return;
+	proc_from_current(&c->owner);
+	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
+	if (__sync_fetch_and_or(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
+		try_start(key, c);
 }
 
 /* sys_exit tracepoint record: the common header, the syscall number, its result */
@@ -445,20 +500,6 @@ int sys_exit_accept(struct sys_exit_args *ctx)
 	return 0;
 }
 
-/* The last fd of a socket is closed: remember by whom, for its stop. */
-SEC("cgroup/sock_release")
-int sock_release(struct bpf_sock *ctx)
-{
-	struct netlog_proc *p;
-
-	if (ctx->protocol != IPPROTO_TCP || ctx->state == TCP_CLOSE || ctx->state == TCP_LISTEN)
-		return 1;
-	p = bpf_sk_storage_get(&closers, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (p)
-		proc_from_current(p);
-	return 1;
-}
-
 /*
  * Start-up: every socket some process holds open. A visit can repeat when
  * the output buffer fills, so this is idempotent; user space drops the
@@ -479,13 +520,11 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 
 	if (!task || !file)
 		return 0;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	sock = bpf_sock_from_file(file);
+	sk = sock ? sock->sk : NULL;
 	if (!sk || !sk_is_inet_tcp(sk))
 		return 0;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	state = sk->__sk_common.skc_state;
 	if ((iter_pass == 1) != (state == TCP_LISTEN))
 		return 0;
 	if (state == TCP_CLOSE || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV)
@@ -495,18 +534,20 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.flags = NETLOG_F_PREEXISTING;
 	n.started = state != TCP_SYN_SENT;
+	n.bits = CONN_HAS_TUPLE | CONN_ACCEPTED;
+	tuple_from_sock(&n.t, sk);
 	proc_from_task(&n.owner, task);
 	if (state == TCP_LISTEN) {
 		struct listener_key k;
 
 		n.role = ROLE_LISTENER;
-		listener_key_from_sock(&k, sk);
+		listener_key_init(&k, &n.t);
 		bpf_map_update_elem(&listeners, &k, &n.owner, BPF_NOEXIST);
 	} else if (state == TCP_SYN_SENT) {
 		n.role = ROLE_ACTIVE;
 		n.direction = NETLOG_DIR_OUT;
 	} else {
-		n.role = listener_owner(sk) ? ROLE_PASSIVE : ROLE_ACTIVE;
+		n.role = listener_owner(&n.t) ? ROLE_PASSIVE : ROLE_ACTIVE;
 		n.direction = n.role == ROLE_PASSIVE ? NETLOG_DIR_IN : NETLOG_DIR_OUT;
 	}
 	conn_insert(key, &n);
@@ -514,7 +555,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	/* report only what this iterator inserted, and not a connect in flight */
 	if (!c || !(c->flags & NETLOG_F_PREEXISTING) || !c->started)
 		return 0;
-	event_init(&e, sk, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, c,
+	event_fill(&e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, c,
 		   &c->owner);
 	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
 	return 0;
