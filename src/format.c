@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,47 @@ static int checked(int n, size_t size)
 	if (n < 0 || (size_t)n >= size)
 		return -ENOSPC;
 	return n;
+}
+
+/* An output cursor: the per-event path appends without snprintf. */
+struct out {
+	char *p, *end; /* end leaves room for the NUL */
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->full || (size_t)(o->end - o->p) < n) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p, s, n);
+	o->p += n;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_u32(struct out *o, uint32_t v)
+{
+	char buf[10];
+	size_t i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, buf + i, sizeof(buf) - i);
+}
+
+static int out_finish(struct out *o, char *start)
+{
+	if (o->full)
+		return -ENOSPC;
+	*o->p = '\0';
+	return (int)(o->p - start);
 }
 
 int format_escape(char *dst, size_t size, const char *src, size_t srclen)
@@ -96,28 +138,67 @@ int format_ip(char *dst, size_t size, const uint8_t addr[16])
 	return format_ipv6(dst, size, addr);
 }
 
-int format_addr_port(char *dst, size_t size, const uint8_t addr[16], uint16_t port)
+static void put_addr_port(struct out *o, const uint8_t addr[16], uint16_t port)
 {
 	char ip[FORMAT_ADDR_MAX];
 
-	if (format_ip(ip, sizeof(ip), addr) < 0)
-		return -ENOSPC;
-	if (is_v4_mapped(addr))
-		return checked(snprintf(dst, size, "%s:%u", ip, port), size);
-	return checked(snprintf(dst, size, "[%s]:%u", ip, port), size);
+	if (is_v4_mapped(addr)) {
+		for (int i = 12; i < 16; i++) {
+			put_u32(o, addr[i]);
+			put(o, i < 15 ? "." : ":", 1);
+		}
+	} else {
+		if (format_ipv6(ip, sizeof(ip), addr) < 0) {
+			o->full = true;
+			return;
+		}
+		put(o, "[", 1);
+		put_str(o, ip);
+		put(o, "]:", 2);
+	}
+	put_u32(o, port);
 }
 
-int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns)
+int format_addr_port(char *dst, size_t size, const uint8_t addr[16], uint16_t port)
 {
-	time_t sec = (time_t)(epoch_ns / 1000000000ull);
-	unsigned usec = (unsigned)(epoch_ns % 1000000000ull / 1000);
-	struct tm tm;
+	struct out o = { dst, dst + size - 1, size == 0 };
 
-	if (!gmtime_r(&sec, &tm))
-		return -EINVAL;
-	return checked(snprintf(dst, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
-				tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec),
-		       size);
+	put_addr_port(&o, addr, port);
+	return out_finish(&o, dst);
+}
+
+int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns, struct format_time_cache *cache)
+{
+	struct format_time_cache local = { .sec = -1 };
+	int64_t sec = (int64_t)(epoch_ns / 1000000000ull);
+	unsigned usec = (unsigned)(epoch_ns % 1000000000ull / 1000);
+
+	if (!cache)
+		cache = &local;
+	/* the date and time change once a second; only the microseconds per line */
+	if (cache->sec != sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+
+		if (!gmtime_r(&t, &tm))
+			return -EINVAL;
+		if (checked(snprintf(cache->prefix, sizeof(cache->prefix), "%04d-%02d-%02dT%02d:%02d:%02d.",
+				     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				     tm.tm_sec),
+			    sizeof(cache->prefix)) < 0)
+			return -EINVAL;
+		cache->sec = sec;
+	}
+	if (size < 28)
+		return -ENOSPC;
+	size_t n = strlen(cache->prefix);
+
+	memcpy(dst, cache->prefix, n);
+	for (int i = 5; i >= 0; i--, usec /= 10)
+		dst[n + (size_t)i] = (char)('0' + usec % 10);
+	dst[n + 6] = 'Z';
+	dst[n + 7] = '\0';
+	return (int)n + 7;
 }
 
 const char *format_event_name(uint8_t type)
@@ -152,22 +233,30 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e)
 {
 	const char *name = format_event_name(e->type);
 	const char *proto = proto_name(e->protocol);
-	char local[FORMAT_ADDR_MAX], remote[FORMAT_ADDR_MAX], comm[FORMAT_COMM_MAX];
 	const struct netlog_proc *p = &e->proc;
+	struct out o = { dst, dst + size - 1, size == 0 };
+	char comm[FORMAT_COMM_MAX];
 
 	if (!name || !proto)
 		return -EINVAL;
-	if (format_addr_port(local, sizeof(local), e->laddr, e->lport) < 0 ||
-	    format_escape(comm, sizeof(comm), p->comm, sizeof(p->comm)) < 0)
+	if (format_escape(comm, sizeof(comm), p->comm, sizeof(p->comm)) < 0)
 		return -ENOSPC;
-	if (e->type == NETLOG_LISTEN_START || e->type == NETLOG_LISTEN_STOP)
-		return checked(snprintf(dst, size, "%s %s %s %u %u %u %s", name, proto, local, p->sid,
-					p->tgid, p->uid, comm),
-			       size);
-	if (format_addr_port(remote, sizeof(remote), e->raddr, e->rport) < 0)
-		return -ENOSPC;
-	return checked(snprintf(dst, size, "%s %s %s %s %s %u %u %u %s", name, proto, local,
-				e->direction == NETLOG_DIR_IN ? "<-" : "->", remote, p->sid, p->tgid,
-				p->uid, comm),
-		       size);
+	put_str(&o, name);
+	put(&o, " ", 1);
+	put_str(&o, proto);
+	put(&o, " ", 1);
+	put_addr_port(&o, e->laddr, e->lport);
+	if (e->type != NETLOG_LISTEN_START && e->type != NETLOG_LISTEN_STOP) {
+		put(&o, e->direction == NETLOG_DIR_IN ? " <- " : " -> ", 4);
+		put_addr_port(&o, e->raddr, e->rport);
+	}
+	put(&o, " ", 1);
+	put_u32(&o, p->sid);
+	put(&o, " ", 1);
+	put_u32(&o, p->tgid);
+	put(&o, " ", 1);
+	put_u32(&o, p->uid);
+	put(&o, " ", 1);
+	put_str(&o, comm);
+	return out_finish(&o, dst);
 }

@@ -30,8 +30,14 @@ int format_ip(char *dst, size_t size, const uint8_t addr[16]);
 /* address:port, IPv6 in brackets, IPv4-mapped written as IPv4. */
 int format_addr_port(char *dst, size_t size, const uint8_t addr[16], uint16_t port);
 
-/* "2026-11-27T08:52:22.123456Z" from nanoseconds since the epoch. */
-int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns);
+/* The formatted date and time of one second, reused for the lines within it. */
+struct format_time_cache {
+	int64_t sec;
+	char prefix[24]; /* "2026-11-27T08:52:22." */
+};
+
+/* "2026-11-27T08:52:22.123456Z" from nanoseconds since the epoch; @cache may be NULL. */
+int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns, struct format_time_cache *cache);
 
 /* The event line in the original netlog shape, without prefix or newline. */
 int format_classic(char *dst, size_t size, const struct netlog_event *e);

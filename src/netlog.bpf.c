@@ -329,6 +329,9 @@ out:
 
 static __always_inline void note_closer(struct conn *c)
 {
+	/* most sockets are closed by the process that opened them */
+	if (!c->has_closer && bpf_get_current_pid_tgid() >> 32 == c->owner.tgid)
+		return;
 	proc_from_current(&c->closer);
 	c->has_closer = 1;
 }
@@ -419,8 +422,17 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (sk_is_inet_tcp(sk))
-		on_state(sk, oldstate, newstate, false);
+	struct tcp_sock *tp;
+
+	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+		return 0;
+	if (!sk_is_inet_tcp(sk))
+		return 0;
+	/* sockops has it: skip the table lookup, this runs for every socket */
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || (tp->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
+		return 0;
+	on_state(sk, oldstate, newstate, false);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ int sink_open(struct sink *s, const char *spec, const char *syslog_socket)
 	s->fd = -1;
 	s->len = 0;
 	s->lost = 0;
+	s->time_cache.sec = -1;
 	if (strcmp(spec, "stdout") == 0 || strcmp(spec, "-") == 0) {
 		s->kind = SINK_STDOUT;
 		s->fd = STDOUT_FILENO;
@@ -142,26 +143,39 @@ static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev
 
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line)
 {
-	char stamp[FORMAT_TIME_MAX];
-	size_t need;
+	static const char tag[] = " netlog: ";
+	const char *sevname = severity_name(sev);
+	size_t sevlen = strlen(sevname), linelen = strlen(line), need;
+	char *p;
 	int n;
 
 	if (s->kind == SINK_SYSLOG)
 		return syslog_send(s, epoch_ns, sev, line);
-	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns) < 0)
-		return -EINVAL;
-	need = strlen(stamp) + strlen(line) + 32;
+	need = FORMAT_TIME_MAX + sizeof(tag) + sevlen + 2 + linelen + 1;
+	if (need > sizeof(s->buf))
+		return -ENOSPC;
 	if (s->len + need > sizeof(s->buf)) {
 		int err = sink_flush(s);
 
 		if (err < 0)
 			return err;
 	}
-	n = snprintf(s->buf + s->len, sizeof(s->buf) - s->len, "%s netlog: %s: %s\n", stamp,
-		     severity_name(sev), line);
-	if (n < 0 || (size_t)n >= sizeof(s->buf) - s->len)
-		return -ENOSPC;
-	s->len += (size_t)n;
+	/* "<time> netlog: <severity>: <line>\n", appended to the batch */
+	p = s->buf + s->len;
+	n = format_time_rfc3339(p, FORMAT_TIME_MAX, epoch_ns, &s->time_cache);
+	if (n < 0)
+		return n;
+	p += n;
+	memcpy(p, tag, sizeof(tag) - 1);
+	p += sizeof(tag) - 1;
+	memcpy(p, sevname, sevlen);
+	p += sevlen;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, line, linelen);
+	p += linelen;
+	*p++ = '\n';
+	s->len = (size_t)(p - s->buf);
 	return 0;
 }
 

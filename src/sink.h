@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
+
 #define SINK_DEFAULT_SYSLOG_SOCKET "/dev/log"
 
 enum sink_kind {
@@ -25,6 +27,7 @@ struct sink {
 	int fd;
 	char path[PATH_MAX]; /* the file, or the syslog socket */
 	uint64_t lost;	     /* lines that could not be written */
+	struct format_time_cache time_cache;
 	size_t len;
 	char buf[1 << 16]; /* stream sinks: whole lines, written in one go */
 };

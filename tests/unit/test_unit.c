@@ -134,8 +134,14 @@ static bool time_is_rfc3339_utc_with_microseconds(void)
 	char out[FORMAT_TIME_MAX];
 
 	/* 2026-11-27T08:52:22.123456789Z */
-	return CHECK(format_time_rfc3339(out, sizeof(out), 1795769542123456789ull) > 0, "failed") &&
-	       CHECK_STR(out, "2026-11-27T08:52:22.123456Z");
+	struct format_time_cache cache = { .sec = -1 };
+
+	return CHECK(format_time_rfc3339(out, sizeof(out), 1795769542123456789ull, NULL) > 0, "failed") &&
+	       CHECK_STR(out, "2026-11-27T08:52:22.123456Z") &&
+	       CHECK(format_time_rfc3339(out, sizeof(out), 1795769542000001000ull, &cache) > 0, "cache") &&
+	       CHECK_STR(out, "2026-11-27T08:52:22.000001Z") &&
+	       CHECK(format_time_rfc3339(out, sizeof(out), 1795769603999999999ull, &cache) > 0, "next") &&
+	       CHECK_STR(out, "2026-11-27T08:53:23.999999Z");
 }
 
 static struct netlog_event sample(uint8_t type, uint8_t dir)
