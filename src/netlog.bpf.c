@@ -235,7 +235,8 @@ static __always_inline void on_active_established(const struct sock *sk)
 		if (c->role != ROLE_ACTIVE)
 			return;
 		c->start_ns = bpf_ktime_get_boot_ns();
-		tuple_from_sock(&c->t, sk);
+		if (c->flags & NETLOG_F_PREEXISTING)
+			tuple_from_sock(&c->t, sk); /* connect() predates netlogd */
 		try_start(key, c);
 		return;
 	}
@@ -270,13 +271,16 @@ static __always_inline void on_passive_established(const struct sock *sk)
 		n.role = ROLE_PASSIVE;
 		n.direction = NETLOG_DIR_IN;
 		n.watched = 1;
+		n.bits = CONN_HAS_TUPLE;
 		tuple_from_sock(&n.t, sk);
 		owner = listener_owner(&n.t);
 		if (owner)
 			__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
 		else
 			n.flags = NETLOG_F_OWNER_UNKNOWN;
-		conn_insert(key, &n); /* accept() may have got there first */
+		if (conn_insert(key, &n) == 0)
+			return; /* accept() will find the tuple there */
+		/* accept() got there first */
 		c = bpf_map_lookup_elem(&conns, &key);
 		if (!c)
 			return;

@@ -44,11 +44,13 @@ def cmd_name(hexname):
 
 
 def cmd_listen(addr, port, backlog=64, v6only=None):
-    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    """Listen on addr:port; with addr None, listen without bind (the kernel picks)."""
+    s = socket.socket(family(addr or "0.0.0.0"), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if v6only is not None:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
-    s.bind((addr, port))
+    if addr is not None:
+        s.bind((addr, port))
     s.listen(backlog)
     return {"fd": keep(s), "port": s.getsockname()[1]}
 

@@ -243,3 +243,45 @@ def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     starts = sorted((l["local"], l["remote"]) for l in ours if l["what"] == "start")
     stops = sorted((l["local"], l["remote"]) for l in ours if l["what"] == "stop")
     assert len(starts) == 40 and starts == stops
+
+
+def test_handed_over_socket_closed_with_unread_data_names_the_closer(hosts, actors, netlogd):
+    """close() with unread data resets the connection: still the closer's stop."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    opener = actors(hosts.b, name="nl-opener")
+    closer = actors(hosts.b, name="nl-closer")
+    lfd = server("listen", A4, 5012)["fd"]
+    c = opener("connect", A4, 5012)
+    s = server("accept", lfd)
+    server("send", s["fd"], "never read")
+    path = f"/tmp/{hosts.b}.sock"
+    ufd = closer("unix_listen", path)["fd"]
+    opener("sendfd", path, c["fd"])
+    cfd = closer("recvfd", ufd)["fd"]
+    opener("close", c["fd"])
+    closer("close", cfd)
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
+
+
+def test_connection_reset_by_peer_stops_with_the_last_owner(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5013)["fd"]
+    c = client("connect", A4, 5013)
+    s = server("accept", lfd)
+    client("send", c["fd"], "unread")  # the server closes with this unread: a reset
+    server("close", s["fd"])
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
+    log.expect(kind="connect", what="stop", local=f"{A4}:5013", dir="<-", remote=local, **who(server))
+
+
+def test_listen_without_bind_logs_the_kernel_chosen_port(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.a, name="nl-autobind")
+    out = server("listen", None, 0)
+    assert out["port"] != 0
+    log.expect(kind="listen", what="start", local=f"0.0.0.0:{out['port']}", **who(server))
