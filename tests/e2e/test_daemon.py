@@ -183,3 +183,29 @@ def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
         p.stdin.close()
         p.wait(30)
         assert d.stop() == 0
+
+
+def listen_once(ns, port):
+    ns_sh(ns, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', {port})); s.listen()")
+
+
+def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
+    d = Netlogd(tmp_path).start()
+    try:
+        listen_once(hosts.a, 6101)
+        d.expect(kind="listen", what="stop", local=f"{A4}:6101")
+        rotated = tmp_path / "netlog.log.1"
+        d.log.rename(rotated)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not d.log.exists():
+            assert time.monotonic() < deadline, "netlogd did not reopen its file"
+            time.sleep(0.05)
+        listen_once(hosts.a, 6102)
+        d.expect(kind="listen", what="stop", local=f"{A4}:6102")
+        old = rotated.read_text()
+        assert f"{A4}:6101" in old and f"{A4}:6102" not in old
+        assert f"{A4}:6101" not in d.text()
+        assert all(l.endswith("python3") for l in (old + d.text()).splitlines() if "listen" in l)
+    finally:
+        assert d.stop() == 0
