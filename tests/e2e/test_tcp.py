@@ -11,6 +11,14 @@ def who(actor):
     return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
 
 
+def hand_over(sender, receiver, fd, ns):
+    """@sender passes descriptor @fd to @receiver (SCM_RIGHTS); returns the receiver's fd."""
+    path = f"/tmp/{ns}.sock"
+    ufd = receiver("unix_listen", path)["fd"]
+    sender("sendfd", path, fd)
+    return receiver("recvfd", ufd)["fd"]
+
+
 def open_connection(hosts, actors, log, server_addr=A4, client_addr=None, nonblock=False, port=5000):
     server = actors(hosts.a, name="nl-server")
     client = actors(hosts.b, name="nl-client")
@@ -87,10 +95,7 @@ def test_accept_by_another_process_names_the_acceptor(hosts, actors, netlogd):
     worker = actors(hosts.a, name="nl-worker")
     client = actors(hosts.b, name="nl-client")
     lfd = owner("listen", A4, 5003)["fd"]
-    path = f"/tmp/{hosts.a}.sock"
-    ufd = worker("unix_listen", path)["fd"]
-    owner("sendfd", path, lfd)
-    wfd = worker("recvfd", ufd)["fd"]
+    wfd = hand_over(owner, worker, lfd, hosts.a)
     c = client("connect", A4, 5003)
     worker("accept", wfd)
     line = log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}")
@@ -134,10 +139,7 @@ def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors,
     lfd = server("listen", A4, 5006)["fd"]
     c = opener("connect", A4, 5006)
     server("accept", lfd)
-    path = f"/tmp/{hosts.b}.sock"
-    ufd = closer("unix_listen", path)["fd"]
-    opener("sendfd", path, c["fd"])
-    cfd = closer("recvfd", ufd)["fd"]
+    cfd = hand_over(opener, closer, c["fd"], hosts.b)
     opener("close", c["fd"])  # not the last reference: the connection lives on
     local = f"{B4}:{c['lport']}"
     log.expect(kind="connect", what="start", local=local, dir="->", **who(opener))
@@ -255,10 +257,7 @@ def test_handed_over_socket_closed_with_unread_data_names_the_closer(hosts, acto
     c = opener("connect", A4, 5012)
     s = server("accept", lfd)
     server("send", s["fd"], "never read")
-    path = f"/tmp/{hosts.b}.sock"
-    ufd = closer("unix_listen", path)["fd"]
-    opener("sendfd", path, c["fd"])
-    cfd = closer("recvfd", ufd)["fd"]
+    cfd = hand_over(opener, closer, c["fd"], hosts.b)
     opener("close", c["fd"])
     closer("close", cfd)
     local = f"{B4}:{c['lport']}"
