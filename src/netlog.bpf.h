@@ -41,8 +41,9 @@ static __always_inline void proc_from_task(struct netlog_proc *p, struct task_st
 	/* numbers[0] is the pid in the initial pid namespace */
 	p->sid = session ? session->numbers[0].nr : 0;
 	p->uid = task->real_cred->uid.val;
-	bpf_probe_read_kernel_str(p->comm, sizeof(p->comm), leader->comm);
-	bpf_probe_read_kernel_str(p->thread_comm, sizeof(p->thread_comm), task->comm);
+	/* 16 bytes as two direct loads; the kernel keeps comm NUL-padded */
+	__builtin_memcpy(p->comm, leader->comm, sizeof(p->comm));
+	__builtin_memcpy(p->thread_comm, task->comm, sizeof(p->thread_comm));
 }
 
 static __always_inline void proc_from_current(struct netlog_proc *p)
