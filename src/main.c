@@ -162,6 +162,10 @@ static int run_loop(struct netlogd *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* an ignored signal is discarded before signalfd sees it (nohup, sh's &) */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -209,3 +209,29 @@ def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
         assert all(l.endswith("python3") for l in (old + d.text()).splitlines() if "listen" in l)
     finally:
         assert d.stop() == 0
+
+
+def test_signals_ignored_by_the_parent_still_stop_and_rotate(tmp_path, hosts):
+    """Started from nohup or a shell's &, netlogd inherits SIGHUP or SIGINT ignored."""
+    def ignore():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    log = tmp_path / "netlog.log"
+    err = open(tmp_path / "stderr", "w+")
+    p = subprocess.Popen([str(NETLOGD), "--output", str(log)], stderr=err, preexec_fn=ignore)
+    try:
+        deadline = time.monotonic() + 30
+        while "logging TCP events" not in (tmp_path / "stderr").read_text():
+            assert p.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        log.rename(tmp_path / "netlog.log.1")
+        p.send_signal(signal.SIGHUP)
+        while not log.exists():
+            assert time.monotonic() < deadline, "SIGHUP did not reopen the file"
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
