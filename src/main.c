@@ -29,6 +29,7 @@
 #include "log.h"
 #include "netlog.h"
 #include "options.h"
+#include "privs.h"
 #include "sink.h"
 #include "system.h"
 
@@ -281,6 +282,10 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	sink_flush(&d->sink);
+	/* everything privileged is done: programs attached, buffers mapped */
+	err = privs_drop();
+	if (err)
+		goto out;
 	log_info("logging TCP events to %s", d->sink.path);
 
 	err = run_loop(d);

@@ -235,3 +235,14 @@ def test_signals_ignored_by_the_parent_still_stop_and_rotate(tmp_path, hosts):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_running_daemon_keeps_no_capability_but_dac_override(tmp_path):
+    d = Netlogd(tmp_path).start()
+    try:
+        status = dict(l.split(":\t", 1) for l in open(f"/proc/{d.proc.pid}/status").read().splitlines() if ":\t" in l)
+        assert int(status["CapEff"], 16) == 1 << 1, status["CapEff"]  # CAP_DAC_OVERRIDE
+        assert int(status["CapBnd"], 16) == 1 << 1, status["CapBnd"]
+        assert status["NoNewPrivs"].strip() == "1"
+    finally:
+        assert d.stop() == 0

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Giving up what the daemon no longer needs once its programs are attached. */
+#ifndef NETLOG_PRIVS_H
+#define NETLOG_PRIVS_H
+
+/*
+ * Drop every capability but CAP_DAC_OVERRIDE (to reopen a rotated log file
+ * wherever it lives), from the bounding set too, and set no_new_privs: the
+ * attached programs and the open ring buffer keep working, but the process
+ * can no longer load BPF, mount, or regain anything. Returns 0 or -errno.
+ */
+int privs_drop(void);
+
+#endif
