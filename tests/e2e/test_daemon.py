@@ -246,3 +246,35 @@ def test_running_daemon_keeps_no_capability_but_dac_override(tmp_path):
         assert status["NoNewPrivs"].strip() == "1"
     finally:
         assert d.stop() == 0
+
+
+MOUNTLESS = textwrap.dedent("""\
+    set -e
+    # a private mount namespace without tracefs and cgroup2, as a fresh machine has
+    # only /sys: in a chroot / is no mount point and cannot be made private
+    mount --make-rprivate /sys
+    awk '$3 == "tracefs" || $3 == "cgroup2" {print $2}' /proc/self/mounts | sort -r | while read m; do umount -l "$m"; done
+    ! awk '$3 == "tracefs" || $3 == "cgroup2"' /proc/self/mounts | grep -q .
+    exec "$@"
+""")
+
+
+def test_mounts_tracefs_and_cgroup2_when_missing(tmp_path, hosts):
+    log = tmp_path / "netlog.log"
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", MOUNTLESS, "sh", str(NETLOGD), "-v", "--output", str(log)],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        while "logging TCP events" not in seen:
+            line = p.stderr.readline()
+            assert line, f"netlogd exited: {seen}"
+            seen += line
+        assert "mounted tracefs" in seen and "mounted cgroup2" in seen, seen
+        ns_sh(hosts.a, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', 6201)); s.listen()")
+        deadline = time.monotonic() + 10
+        while not (log.exists() and f"listen stop TCP {A4}:6201 " in log.read_text()):
+            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+            time.sleep(0.05)
+    finally:
+        p.terminate()
+        assert p.wait(30) == 0
