@@ -33,7 +33,7 @@
 #include "sink.h"
 #include "system.h"
 
-_Static_assert(sizeof(struct netlog_event) == 120, "event layout changed: update both sides");
+_Static_assert(sizeof(struct netlog_event) == 168, "event layout changed: update both sides");
 _Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byte alignment");
 
 struct netlogd {

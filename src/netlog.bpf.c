@@ -38,9 +38,11 @@ enum conn_bits {
 
 struct conn {
 	__u64 start_ns;
+	__u64 cookie; /* the socket's cookie: the id events carry, never the address */
 	struct tuple t;
 	struct netlog_proc owner;  /* last process known to own the socket */
 	struct netlog_proc closer; /* the process that closed it, if one did */
+	struct netlog_traffic traffic; /* counted at the stop */
 	__u32 started;		   /* start emitted; claimed with cmpxchg */
 	__u32 bits;		   /* enum conn_bits */
 	__u8 role;
@@ -107,10 +109,14 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 {
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->start_ns = type == NETLOG_LISTEN_START || type == NETLOG_CONNECT_START ? 0 : c->start_ns;
-	e->sock_id = key;
+	e->sock_id = c->cookie;
 	__builtin_memcpy(e->laddr, c->t.laddr, 16);
 	__builtin_memcpy(e->raddr, c->t.raddr, 16);
 	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
+	if (type == NETLOG_CONNECT_STOP)
+		__builtin_memcpy(&e->traffic, &c->traffic, sizeof(e->traffic));
+	else
+		__builtin_memset(&e->traffic, 0, sizeof(e->traffic));
 	e->netns = c->t.netns;
 	e->lport = c->t.lport;
 	e->rport = c->t.rport;
@@ -186,13 +192,14 @@ static __always_inline struct netlog_proc *listener_owner(const struct tuple *t)
 }
 
 /* listen(), in the calling process, once the port is known. */
-static __always_inline void on_listen(const struct sock *sk)
+static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct listener_key k;
 	struct conn c = {};
 
 	c.start_ns = bpf_ktime_get_boot_ns();
+	c.cookie = cookie;
 	c.role = ROLE_LISTENER;
 	c.started = 1;
 	c.watched = 1;
@@ -206,12 +213,13 @@ static __always_inline void on_listen(const struct sock *sk)
 }
 
 /* connect(), in the calling process: the SYN is about to leave. */
-static __always_inline void on_connect(const struct sock *sk)
+static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
 	c.start_ns = bpf_ktime_get_boot_ns();
+	c.cookie = cookie;
 	c.role = ROLE_ACTIVE;
 	c.direction = NETLOG_DIR_OUT;
 	c.watched = 1;
@@ -224,7 +232,7 @@ static __always_inline void on_connect(const struct sock *sk)
 }
 
 /* Our SYN was answered, in softirq: current is nobody in particular. */
-static __always_inline void on_active_established(const struct sock *sk)
+static __always_inline void on_active_established(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
@@ -232,6 +240,7 @@ static __always_inline void on_active_established(const struct sock *sk)
 
 	if (c) {
 		c->watched = 1;
+		c->cookie = cookie;
 		if (c->role != ROLE_ACTIVE)
 			return;
 		c->start_ns = bpf_ktime_get_boot_ns();
@@ -242,6 +251,7 @@ static __always_inline void on_active_established(const struct sock *sk)
 	}
 	/* connect() began before netlogd, in no process we could see */
 	n.start_ns = bpf_ktime_get_boot_ns();
+	n.cookie = cookie;
 	n.role = ROLE_ACTIVE;
 	n.direction = NETLOG_DIR_OUT;
 	n.flags = NETLOG_F_OWNER_UNKNOWN;
@@ -258,7 +268,7 @@ static __always_inline void on_active_established(const struct sock *sk)
  * accept(), which names the process; until then the listener's owner
  * stands in, for a connection that nobody ever accepts.
  */
-static __always_inline void on_passive_established(const struct sock *sk)
+static __always_inline void on_passive_established(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct netlog_proc *owner;
@@ -268,6 +278,7 @@ static __always_inline void on_passive_established(const struct sock *sk)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
 		n.start_ns = bpf_ktime_get_boot_ns();
+		n.cookie = cookie;
 		n.role = ROLE_PASSIVE;
 		n.direction = NETLOG_DIR_IN;
 		n.watched = 1;
@@ -286,6 +297,7 @@ static __always_inline void on_passive_established(const struct sock *sk)
 			return;
 	}
 	c->watched = 1;
+	c->cookie = cookie;
 	if (!(c->bits & CONN_HAS_TUPLE)) {
 		tuple_from_sock(&c->t, sk);
 		c->direction = NETLOG_DIR_IN;
@@ -310,6 +322,8 @@ static __always_inline void on_listen_close(__u64 key, struct conn *c)
 /* -> CLOSE: the connection is gone, whoever's context this is. */
 static __always_inline void on_close(const struct sock *sk, __u64 key, struct conn *c)
 {
+	struct tcp_sock *tp;
+
 	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
 		if (c->role == ROLE_ACTIVE) {
 			emit(key, NETLOG_CONNECT_FAIL, c, &c->owner);
@@ -325,6 +339,13 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 			c->flags |= NETLOG_F_NOT_ACCEPTED;
 		}
 		emit(key, NETLOG_CONNECT_START, c, &c->owner);
+	}
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp) {
+		c->traffic.bytes_sent = tp->bytes_acked;
+		c->traffic.bytes_received = tp->bytes_received;
+		c->traffic.packets_sent = tp->segs_out;
+		c->traffic.packets_received = tp->segs_in;
 	}
 	emit(key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
 out:
@@ -348,7 +369,7 @@ static __always_inline void note_closer(struct conn *c)
  * (a reset, a timeout) and the stop names the last known owner.
  */
 static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
-				     bool from_sockops)
+				     bool from_sockops, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct conn *c;
@@ -358,6 +379,8 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || (!from_sockops && c->watched))
 		return;
+	if (!c->cookie)
+		c->cookie = cookie; /* accepted before netlogd saw its handshake */
 	if (newstate != TCP_CLOSE) {
 		note_closer(c);
 		return;
@@ -400,23 +423,23 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
-		on_listen(sk);
+		on_listen(sk, bpf_get_socket_cookie(skops));
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		on_connect(sk);
+		on_connect(sk, bpf_get_socket_cookie(skops));
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		on_active_established(sk);
+		on_active_established(sk, bpf_get_socket_cookie(skops));
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		on_passive_established(sk);
+		on_passive_established(sk, bpf_get_socket_cookie(skops));
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		on_state(sk, skops->args[0], skops->args[1], true);
+		on_state(sk, skops->args[0], skops->args[1], true, bpf_get_socket_cookie(skops));
 		break;
 	}
 	return 1;
@@ -436,7 +459,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp || (tp->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
 		return 0;
-	on_state(sk, oldstate, newstate, false);
+	on_state(sk, oldstate, newstate, false, bpf_get_socket_cookie(sk));
 	return 0;
 }
 
@@ -480,6 +503,8 @@ static __always_inline void on_accept(long fd)
 		n.role = ROLE_PASSIVE;
 		n.direction = NETLOG_DIR_IN;
 		n.bits = CONN_ACCEPTED;
+		/* 0 until the handshake callback or the close names it */
+		n.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 		proc_from_current(&n.owner);
 		if (conn_insert(key, &n) == 0)
 			return; /* the handshake callback starts it */
@@ -548,6 +573,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 
 	key = (__u64)sk;
 	n.start_ns = bpf_ktime_get_boot_ns();
+	n.cookie = bpf_get_socket_cookie(sk);
 	n.flags = NETLOG_F_PREEXISTING;
 	n.started = state != TCP_SYN_SENT;
 	n.bits = CONN_HAS_TUPLE | CONN_ACCEPTED;

@@ -40,7 +40,14 @@ static __always_inline void proc_from_task(struct netlog_proc *p, struct task_st
 	p->tid = task->pid;
 	/* numbers[0] is the pid in the initial pid namespace */
 	p->sid = session ? session->numbers[0].nr : 0;
+	p->ppid = task->real_parent->tgid;
 	p->uid = task->real_cred->uid.val;
+	p->euid = task->real_cred->euid.val;
+	p->auid = NETLOG_NO_AUID;
+	if (bpf_core_field_exists(task->loginuid)) /* kernels without audit lack it */
+		p->auid = task->loginuid.val;
+	p->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	p->pad = 0;
 	/* 16 bytes as two direct loads; the kernel keeps comm NUL-padded */
 	__builtin_memcpy(p->comm, leader->comm, sizeof(p->comm));
 	__builtin_memcpy(p->thread_comm, task->comm, sizeof(p->thread_comm));

@@ -40,23 +40,39 @@ enum netlog_drop_reason {
 	NETLOG_DROP_MAX,
 };
 
+#define NETLOG_NO_AUID 0xffffffffu /* login uid of a process no login started */
+
 /* A process, as seen in the kernel at the moment of the event. */
 struct netlog_proc {
-	__u32 tgid;	/* process id (thread-group id), initial pid namespace */
-	__u32 tid;	/* the thread that acted */
-	__u32 sid;	/* session id, initial pid namespace */
-	__u32 uid;	/* real user id, initial user namespace */
+	__u64 cgroup_id; /* cgroup v2 id (the inode number of its directory) */
+	__u32 tgid;	 /* process id (thread-group id), initial pid namespace */
+	__u32 tid;	 /* the thread that acted */
+	__u32 sid;	 /* session id, initial pid namespace */
+	__u32 ppid;	 /* parent's process id */
+	__u32 uid;	 /* real user id, initial user namespace */
+	__u32 euid;	 /* effective user id */
+	__u32 auid;	 /* login (audit) user id, NETLOG_NO_AUID if none */
+	__u32 pad;
 	char comm[NETLOG_COMM_LEN];	   /* thread-group leader's name, as ps -o comm */
 	char thread_comm[NETLOG_COMM_LEN]; /* the acting thread's own name */
+};
+
+/* What went through a connection, as the kernel counted it (TCP stops). */
+struct netlog_traffic {
+	__u64 bytes_sent;	/* acknowledged by the peer */
+	__u64 bytes_received;
+	__u32 packets_sent;	/* segments */
+	__u32 packets_received;
 };
 
 struct netlog_event {
 	__u64 ts_ns;	   /* event time, CLOCK_BOOTTIME */
 	__u64 start_ns;	   /* stops: when the start happened, CLOCK_BOOTTIME; else 0 */
-	__u64 sock_id;	   /* opaque id of the kernel socket, same on start and stop */
+	__u64 sock_id;	   /* the socket's cookie (as ss shows it), same on start and stop */
 	__u8 laddr[16];	   /* local address, network byte order */
 	__u8 raddr[16];	   /* remote address, network byte order; zero for listen */
 	struct netlog_proc proc;
+	struct netlog_traffic traffic; /* connect stop only; zero otherwise */
 	__u32 netns;	   /* network namespace inode number */
 	__u16 lport;	   /* local port, host byte order */
 	__u16 rport;	   /* remote port, host byte order */
