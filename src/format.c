@@ -260,3 +260,214 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e)
 	put_str(&o, comm);
 	return out_finish(&o, dst);
 }
+
+static void put_json_str(struct out *o, const char *s, size_t maxlen)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	put(o, "\"", 1);
+	for (size_t i = 0; i < maxlen && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+
+		if (c == '"' || c == '\\') {
+			char pair[2] = { '\\', (char)c };
+
+			put(o, pair, 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			put(o, esc, sizeof(esc)); /* a byte, read as Latin-1: lossless and valid */
+		} else {
+			put(o, (const char *)&c, 1);
+		}
+	}
+	put(o, "\"", 1);
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	char buf[20];
+	size_t i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, buf + i, sizeof(buf) - i);
+}
+
+static void put_key(struct out *o, const char *key)
+{
+	put(o, ",\"", 2);
+	put_str(o, key);
+	put(o, "\":", 2);
+}
+
+static void put_ip(struct out *o, const uint8_t addr[16])
+{
+	char ip[FORMAT_ADDR_MAX];
+
+	if (format_ip(ip, sizeof(ip), addr) < 0) {
+		o->full = true;
+		return;
+	}
+	put(o, "\"", 1);
+	put_str(o, ip);
+	put(o, "\"", 1);
+}
+
+/* {"ip":...,"port":...[,"bytes":...,"packets":...]} for one end */
+static void put_endpoint(struct out *o, const char *name, const uint8_t addr[16], uint16_t port,
+			 const __u64 *bytes, const __u32 *packets)
+{
+	put_key(o, name);
+	put(o, "{\"ip\":", 6);
+	put_ip(o, addr);
+	put_key(o, "port");
+	put_u32(o, port);
+	if (bytes) {
+		put_key(o, "bytes");
+		put_u64(o, *bytes);
+		put_key(o, "packets");
+		put_u32(o, *packets);
+	}
+	put(o, "}", 1);
+}
+
+static const char *action_name(uint8_t type)
+{
+	switch (type) {
+	case NETLOG_LISTEN_START:
+		return "listen-start";
+	case NETLOG_LISTEN_STOP:
+		return "listen-stop";
+	case NETLOG_CONNECT_START:
+		return "connect-start";
+	case NETLOG_CONNECT_STOP:
+		return "connect-stop";
+	case NETLOG_CONNECT_FAIL:
+		return "connect-fail";
+	}
+	return NULL;
+}
+
+int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns)
+{
+	const char *action = action_name(e->type);
+	const char *proto = e->protocol == IPPROTO_TCP ? "tcp" : e->protocol == IPPROTO_UDP ? "udp" : NULL;
+	const struct netlog_proc *p = &e->proc;
+	const struct netlog_traffic *t = &e->traffic;
+	struct out o = { dst, dst + size - 1, size == 0 };
+	bool listen = e->type == NETLOG_LISTEN_START || e->type == NETLOG_LISTEN_STOP;
+	bool stop = e->type == NETLOG_LISTEN_STOP || e->type == NETLOG_CONNECT_STOP ||
+		    e->type == NETLOG_CONNECT_FAIL;
+	bool incoming = e->direction == NETLOG_DIR_IN || listen;
+	char stamp[FORMAT_TIME_MAX];
+
+	if (!action || !proto)
+		return -EINVAL;
+	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, NULL) < 0)
+		return -EINVAL;
+
+	put_str(&o, "{\"@timestamp\":\"");
+	put_str(&o, stamp);
+	put_str(&o, "\",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],\"type\":[");
+	put_str(&o, listen ? "" : "\"connection\",");
+	put_str(&o, stop ? "\"end\"" : "\"start\"");
+	put_str(&o, "],\"action\":\"");
+	put_str(&o, action);
+	put(&o, "\"", 1);
+	if (e->type == NETLOG_CONNECT_FAIL)
+		put_str(&o, ",\"outcome\":\"failure\"");
+	if (stop && e->start_ns && e->ts_ns >= e->start_ns) {
+		put_key(&o, "duration");
+		put_u64(&o, e->ts_ns - e->start_ns);
+	}
+	put_str(&o, "},\"network\":{\"transport\":\"");
+	put_str(&o, proto);
+	put_str(&o, "\",\"iana_number\":\"");
+	put_u32(&o, e->protocol);
+	put_str(&o, "\",\"type\":\"");
+	put_str(&o, is_v4_mapped(e->laddr) ? "ipv4" : "ipv6");
+	put_str(&o, "\",\"direction\":\"");
+	put_str(&o, incoming ? "ingress" : "egress");
+	put(&o, "\"", 1);
+	if (e->type == NETLOG_CONNECT_STOP) {
+		put_key(&o, "bytes");
+		put_u64(&o, t->bytes_sent + t->bytes_received);
+		put_key(&o, "packets");
+		put_u64(&o, (uint64_t)t->packets_sent + t->packets_received);
+	}
+	put(&o, "}", 1);
+
+	/* the initiator is the source; a listener is where connections go */
+	if (listen) {
+		put_endpoint(&o, "destination", e->laddr, e->lport, NULL, NULL);
+	} else {
+		bool counted = e->type == NETLOG_CONNECT_STOP;
+		const __u64 *lb = counted ? &t->bytes_sent : NULL, *rb = counted ? &t->bytes_received : NULL;
+		const __u32 *lp = counted ? &t->packets_sent : NULL, *rp = counted ? &t->packets_received : NULL;
+
+		if (incoming) {
+			put_endpoint(&o, "source", e->raddr, e->rport, rb, rp);
+			put_endpoint(&o, "destination", e->laddr, e->lport, lb, lp);
+		} else {
+			put_endpoint(&o, "source", e->laddr, e->lport, lb, lp);
+			put_endpoint(&o, "destination", e->raddr, e->rport, rb, rp);
+		}
+	}
+
+	put_str(&o, ",\"process\":{\"pid\":");
+	put_u32(&o, p->tgid);
+	put_key(&o, "name");
+	put_json_str(&o, p->comm, sizeof(p->comm));
+	put_str(&o, ",\"thread\":{\"id\":");
+	put_u32(&o, p->tid);
+	put_key(&o, "name");
+	put_json_str(&o, p->thread_comm, sizeof(p->thread_comm));
+	put_str(&o, "},\"parent\":{\"pid\":");
+	put_u32(&o, p->ppid);
+	put_str(&o, "},\"session_leader\":{\"pid\":");
+	put_u32(&o, p->sid);
+	put_str(&o, "}},\"user\":{\"id\":\"");
+	put_u32(&o, p->uid);
+	put_str(&o, "\",\"effective\":{\"id\":\"");
+	put_u32(&o, p->euid);
+	put_str(&o, "\"}");
+	if (p->auid != NETLOG_NO_AUID) {
+		put_str(&o, ",\"audit\":{\"id\":\"");
+		put_u32(&o, p->auid);
+		put_str(&o, "\"}");
+	}
+	put_str(&o, "},\"netlog\":{\"sock_cookie\":");
+	put_u64(&o, e->sock_id);
+	put_key(&o, "netns");
+	put_u32(&o, e->netns);
+	put_key(&o, "cgroup_id");
+	put_u64(&o, p->cgroup_id);
+	if (e->flags & NETLOG_F_PREEXISTING)
+		put_str(&o, ",\"preexisting\":true");
+	if (e->flags & NETLOG_F_NOT_ACCEPTED)
+		put_str(&o, ",\"not_accepted\":true");
+	if (e->flags & NETLOG_F_OWNER_UNKNOWN)
+		put_str(&o, ",\"owner_unknown\":true");
+	put(&o, "}}", 2);
+	return out_finish(&o, dst);
+}
+
+int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what)
+{
+	struct out o = { dst, dst + size - 1, size == 0 };
+	char stamp[FORMAT_TIME_MAX], message[FORMAT_LINE_MAX];
+
+	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, NULL) < 0)
+		return -EINVAL;
+	snprintf(message, sizeof(message), "%llu %s", (unsigned long long)count, what);
+	put_str(&o, "{\"@timestamp\":\"");
+	put_str(&o, stamp);
+	put_str(&o, "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-loss\"},\"log\":{\"level\":\"warning\"},\"message\":");
+	put_json_str(&o, message, sizeof(message));
+	put_str(&o, ",\"netlog\":{\"lost\":");
+	put_u64(&o, count);
+	put(&o, "}}", 2);
+	return out_finish(&o, dst);
+}

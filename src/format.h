@@ -18,6 +18,8 @@
 /* every byte of a name may become \xHH */
 #define FORMAT_COMM_MAX (NETLOG_COMM_LEN * 4 + 1)
 #define FORMAT_LINE_MAX 512
+/* one JSON event: every field at its longest, names escaped six-fold */
+#define FORMAT_JSON_MAX 2048
 /* "2026-11-27T08:52:22.123456Z" plus NUL */
 #define FORMAT_TIME_MAX 32
 
@@ -41,6 +43,16 @@ int format_time_rfc3339(char *dst, size_t size, uint64_t epoch_ns, struct format
 
 /* The event line in the original netlog shape, without prefix or newline. */
 int format_classic(char *dst, size_t size, const struct netlog_event *e);
+
+/*
+ * One JSON object (no newline) with Elastic Common Schema field names.
+ * @epoch_ns is the event's time on the wall clock. Strings are escaped so
+ * that any bytes give valid JSON: bytes >= 0x80 become \u0080..\u00ff.
+ */
+int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns);
+
+/* A loss report as a JSON object: @count of @what, with the reason in it. */
+int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);
 
 const char *format_event_name(uint8_t type);
 

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,16 +61,27 @@ static void update_clock_offset(struct netlogd *d)
 static int log_event(const struct netlog_event *e, void *ctx)
 {
 	struct netlogd *d = ctx;
-	char line[FORMAT_LINE_MAX];
+	uint64_t epoch_ns = (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns);
+	char line[FORMAT_JSON_MAX];
 	int err;
 
+	if (d->opt.format == FORMAT_JSON) {
+		if (format_json(line, sizeof(line), e, epoch_ns) < 0) {
+			log_warnx("cannot format event of type %u", e->type);
+			return 0;
+		}
+		err = sink_write_raw(&d->sink, epoch_ns, SINK_INFO, line);
+		goto out;
+	}
+	/* failed connects are classic lines only when asked: old parsers know four events */
 	if (e->type == NETLOG_CONNECT_FAIL && !d->opt.log_failed)
 		return 0;
 	if (format_classic(line, sizeof(line), e) < 0) {
 		log_warnx("cannot format event of type %u", e->type);
 		return 0;
 	}
-	err = sink_write(&d->sink, (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns), SINK_INFO, line);
+	err = sink_write(&d->sink, epoch_ns, SINK_INFO, line);
+out:
 	if (err < 0)
 		log_debug("write to %s: %s", d->sink.path, strerror(-err));
 	return 0;
@@ -89,18 +99,20 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 	return log_event(&e, ctx);
 }
 
-static void report_line(struct netlogd *d, const char *fmt, ...) PRINTF_LIKE(2, 3);
-
-static void report_line(struct netlogd *d, const char *fmt, ...)
+/* A loss, in the log itself (and on stderr): "<count> <what>". */
+static void report_loss(struct netlogd *d, uint64_t count, const char *what)
 {
-	char line[FORMAT_LINE_MAX];
-	va_list ap;
+	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
+	char line[FORMAT_JSON_MAX];
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	sink_write(&d->sink, (uint64_t)clock_ns(CLOCK_REALTIME), SINK_WARNING, line);
-	log_warnx("%s", line);
+	if (d->opt.format == FORMAT_JSON) {
+		if (format_json_loss(line, sizeof(line), now, count, what) >= 0)
+			sink_write_raw(&d->sink, now, SINK_WARNING, line);
+	} else {
+		snprintf(line, sizeof(line), "%llu %s", (unsigned long long)count, what);
+		sink_write(&d->sink, now, SINK_WARNING, line);
+	}
+	log_warnx("%llu %s", (unsigned long long)count, what);
 }
 
 /* A gap in the log must be visible in the log: say what the kernel side lost. */
@@ -117,7 +129,7 @@ static void report_drops(struct netlogd *d)
 	for (int r = 0; r < NETLOG_DROP_MAX; r++) {
 		if (now[r] == d->drops_reported[r])
 			continue;
-		report_line(d, "%llu %s", (unsigned long long)(now[r] - d->drops_reported[r]), what[r]);
+		report_loss(d, now[r] - d->drops_reported[r], what[r]);
 		d->drops_reported[r] = now[r];
 	}
 	if (d->sink.lost != d->sink_lost_reported) {

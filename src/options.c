@@ -20,7 +20,8 @@ static const char usage[] =
 	"Usage: netlogd [OPTION]...\n"
 	"Log every TCP listen and connection of this host, with the process on each end.\n"
 	"\n"
-	"  -f, --format FORMAT       output format: classic (the default)\n"
+	"  -f, --format FORMAT       classic (the default), or json: JSON Lines with\n"
+	"                            Elastic Common Schema field names\n"
 	"  -o, --output OUTPUT       stdout (the default), syslog, or a file path\n"
 	"      --syslog-socket PATH  local syslog socket (default " SINK_DEFAULT_SYSLOG_SOCKET ")\n"
 	"      --log-failed          also log outgoing connects that never completed\n"
@@ -104,12 +105,15 @@ int options_parse(struct options *o, int argc, char **argv)
 
 		switch (c) {
 		case 'f':
-			if (strcmp(optarg, "classic") != 0) {
-				fprintf(stderr, "netlogd: --format: unknown format '%s' (known: classic)\n",
+			if (strcmp(optarg, "classic") == 0) {
+				o->format = FORMAT_CLASSIC;
+			} else if (strcmp(optarg, "json") == 0) {
+				o->format = FORMAT_JSON;
+			} else {
+				fprintf(stderr, "netlogd: --format: unknown format '%s' (known: classic, json)\n",
 					optarg);
 				return -EINVAL;
 			}
-			o->format = FORMAT_CLASSIC;
 			break;
 		case 'o':
 			if ((err = copy_arg(o->output, sizeof(o->output), "--output", optarg)))

@@ -11,6 +11,7 @@
 
 enum output_format {
 	FORMAT_CLASSIC,
+	FORMAT_JSON,
 };
 
 struct options {

@@ -2,6 +2,7 @@
 #include "sink.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,9 +113,10 @@ int sink_flush(struct sink *s)
 	return err;
 }
 
-static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line)
+static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line,
+		       bool raw)
 {
-	char msg[FORMAT_LINE_MAX + 64], stamp[32];
+	char msg[FORMAT_JSON_MAX + 64], stamp[32];
 	time_t sec = (time_t)(epoch_ns / 1000000000ull);
 	struct tm tm;
 	int n;
@@ -122,8 +124,11 @@ static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev
 	/* RFC 3164 header, as the original module's lines reached syslog */
 	localtime_r(&sec, &tm);
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	n = snprintf(msg, sizeof(msg), "<%d>%s netlog: %s: %s", SYSLOG_PRI(sev), stamp,
-		     severity_name(sev), line);
+	if (raw)
+		n = snprintf(msg, sizeof(msg), "<%d>%s netlog: %s", SYSLOG_PRI(sev), stamp, line);
+	else
+		n = snprintf(msg, sizeof(msg), "<%d>%s netlog: %s: %s", SYSLOG_PRI(sev), stamp,
+			     severity_name(sev), line);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENOSPC;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -150,7 +155,7 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
 	int n;
 
 	if (s->kind == SINK_SYSLOG)
-		return syslog_send(s, epoch_ns, sev, line);
+		return syslog_send(s, epoch_ns, sev, line, false);
 	need = FORMAT_TIME_MAX + sizeof(tag) + sevlen + 2 + linelen + 1;
 	if (need > sizeof(s->buf))
 		return -ENOSPC;
@@ -176,6 +181,26 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
 	p += linelen;
 	*p++ = '\n';
 	s->len = (size_t)(p - s->buf);
+	return 0;
+}
+
+int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line)
+{
+	size_t len = strlen(line);
+
+	if (s->kind == SINK_SYSLOG)
+		return syslog_send(s, epoch_ns, sev, line, true);
+	if (len + 1 > sizeof(s->buf))
+		return -ENOSPC;
+	if (s->len + len + 1 > sizeof(s->buf)) {
+		int err = sink_flush(s);
+
+		if (err < 0)
+			return err;
+	}
+	memcpy(s->buf + s->len, line, len);
+	s->buf[s->len + len] = '\n';
+	s->len += len + 1;
 	return 0;
 }
 

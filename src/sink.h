@@ -38,6 +38,12 @@ int sink_open(struct sink *s, const char *spec, const char *syslog_socket);
 /* One event line, stamped with the event's own time. Returns 0 or -errno. */
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line);
 
+/*
+ * A line that carries its own time (JSON): written as it is to a file or
+ * stdout, after the syslog header to syslog. Returns 0 or -errno.
+ */
+int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line);
+
 /* Push out buffered lines. Returns 0 or -errno. */
 int sink_flush(struct sink *s);
 

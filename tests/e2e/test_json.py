@@ -1,0 +1,96 @@
+"""--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
+import json
+import os
+import time
+
+from conftest import A4, A6, B4, B6
+
+
+def events(log, timeout=10, **want):
+    """Every line parsed as JSON (each must parse); those whose dotted fields match @want."""
+    deadline = time.monotonic() + timeout
+    while True:
+        objs = [json.loads(l) for l in log.text().splitlines()]
+        found = [o for o in objs if all(field(o, k.replace("__", ".")) == v for k, v in want.items())]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def field(obj, dotted):
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def one(log, **want):
+    found = events(log, **want)
+    assert len(found) == 1, f"want one event with {want}, got {found}"
+    return found[0]
+
+
+def test_connection_start_and_stop_as_ecs_json(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    server = actors(hosts.a, name="nl-json-srv")
+    client = actors(hosts.b, name="nl-json-cli")
+    lfd = server("listen", A4, 7000)["fd"]
+    c = client("connect", A4, 7000)
+    s = server("accept", lfd)
+    client("send", c["fd"], "x" * 1000)
+    time.sleep(0.2)
+    client("close", c["fd"])
+    server("close", s["fd"])
+
+    out_start = one(log, event__action="connect-start", source__port=c["lport"], network__direction="egress")
+    assert out_start["source"] == {"ip": B4, "port": c["lport"]}
+    assert out_start["destination"] == {"ip": A4, "port": 7000}
+    assert out_start["network"]["transport"] == "tcp" and out_start["network"]["type"] == "ipv4"
+    p = out_start["process"]
+    assert p["pid"] == client.pid and p["name"] == "nl-json-cli"
+    assert p["session_leader"]["pid"] == client.sid and p["parent"]["pid"] == os.getpid()
+    assert out_start["user"]["id"] == "0" and out_start["user"]["effective"]["id"] == "0"
+    assert "@timestamp" in out_start and out_start["event"]["category"] == ["network"]
+
+    in_start = one(log, event__action="connect-start", source__port=c["lport"], network__direction="ingress")
+    assert in_start["source"] == {"ip": B4, "port": c["lport"]}  # the initiator is the source
+    assert in_start["process"]["pid"] == server.pid
+
+    out_stop = one(log, event__action="connect-stop", source__port=c["lport"], network__direction="egress")
+    assert out_stop["netlog"]["sock_cookie"] == out_start["netlog"]["sock_cookie"]
+    assert out_stop["event"]["duration"] > 0
+    assert out_stop["source"]["bytes"] >= 1000 and out_stop["source"]["packets"] > 0
+    in_stop = one(log, event__action="connect-stop", source__port=c["lport"], network__direction="ingress")
+    assert in_stop["source"]["bytes"] >= 1000  # what the client sent, as the server counted it
+    assert in_stop["netlog"]["netns"] != out_stop["netlog"]["netns"]
+
+
+def test_listen_and_ipv6_as_json(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    server = actors(hosts.a, name="nl-json6")
+    lfd = server("listen", A6, 7001)["fd"]
+    server("close", lfd)
+    start = one(log, event__action="listen-start", destination__port=7001)
+    assert start["destination"]["ip"] == A6 and start["network"]["type"] == "ipv6"
+    stop = one(log, event__action="listen-stop", destination__port=7001)
+    assert stop["event"]["duration"] >= 0 and stop["process"]["pid"] == server.pid
+
+
+def test_hostile_names_stay_valid_json_and_lossless(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    evil = b'q"\\\n\x01}\xff{'
+    server = actors(hosts.a, name=evil)
+    lfd = server("listen", A4, 7002)["fd"]
+    start = one(log, event__action="listen-start", destination__port=7002)
+    assert start["process"]["name"].encode("latin-1") == evil
+    assert all(l.startswith("{") and l.endswith("}") for l in log.text().splitlines())
+
+
+def test_failed_connect_is_a_json_fail_never_a_start(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    client = actors(hosts.b, name="nl-json-fail")
+    assert client.call("connect", A4, 7999)["error"] == "ECONNREFUSED"
+    fail = one(log, event__action="connect-fail", destination__port=7999)
+    assert fail["event"]["outcome"] == "failure" and fail["process"]["pid"] == client.pid
+    assert not events(log, timeout=0, event__action="connect-start", destination__port=7999)
