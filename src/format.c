@@ -306,6 +306,16 @@ static void put_ip(struct out *o, const uint8_t addr[16])
 {
 	char ip[FORMAT_ADDR_MAX];
 
+	if (is_v4_mapped(addr)) {
+		put(o, "\"", 1);
+		for (int i = 12; i < 16; i++) {
+			put_u32(o, addr[i]);
+			if (i < 15)
+				put(o, ".", 1);
+		}
+		put(o, "\"", 1);
+		return;
+	}
 	if (format_ip(ip, sizeof(ip), addr) < 0) {
 		o->full = true;
 		return;
@@ -350,7 +360,8 @@ static const char *action_name(uint8_t type)
 	return NULL;
 }
 
-int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns)
+int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns,
+		struct format_time_cache *cache)
 {
 	const char *action = action_name(e->type);
 	const char *proto = e->protocol == IPPROTO_TCP ? "tcp" : e->protocol == IPPROTO_UDP ? "udp" : NULL;
@@ -365,7 +376,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t e
 
 	if (!action || !proto)
 		return -EINVAL;
-	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, NULL) < 0)
+	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, cache) < 0)
 		return -EINVAL;
 
 	put_str(&o, "{\"@timestamp\":\"");

@@ -46,10 +46,11 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e);
 
 /*
  * One JSON object (no newline) with Elastic Common Schema field names.
- * @epoch_ns is the event's time on the wall clock. Strings are escaped so
+ * @epoch_ns is the event's time on the wall clock; @cache may be NULL. Strings are escaped so
  * that any bytes give valid JSON: bytes >= 0x80 become \u0080..\u00ff.
  */
-int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns);
+int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns,
+		struct format_time_cache *cache);
 
 /* A loss report as a JSON object: @count of @what, with the reason in it. */
 int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);

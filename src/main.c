@@ -66,7 +66,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	int err;
 
 	if (d->opt.format == FORMAT_JSON) {
-		if (format_json(line, sizeof(line), e, epoch_ns) < 0) {
+		if (format_json(line, sizeof(line), e, epoch_ns, &d->sink.time_cache) < 0) {
 			log_warnx("cannot format event of type %u", e->type);
 			return 0;
 		}

@@ -208,7 +208,8 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
 		count_drop(NETLOG_DROP_TABLE);
 	listener_key_init(&k, &c.t);
-	bpf_map_update_elem(&listeners, &k, &c.owner, BPF_ANY);
+	if (bpf_map_update_elem(&listeners, &k, &c.owner, BPF_ANY))
+		count_drop(NETLOG_DROP_TABLE);
 	emit(key, NETLOG_LISTEN_START, &c, &c.owner);
 }
 

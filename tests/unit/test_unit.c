@@ -220,6 +220,32 @@ static bool classic_rejects_an_unknown_event_type(void)
 	return CHECK(format_classic(out, sizeof(out), &e) == -EINVAL, "accepted type 99");
 }
 
+static bool json_names_the_initiator_source_and_escapes_every_byte(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_IN);
+	char out[FORMAT_JSON_MAX];
+
+	e.ts_ns = 5000;
+	e.start_ns = 1000;
+	e.traffic.bytes_sent = 7;
+	e.traffic.bytes_received = 300;
+	memcpy(e.proc.comm, "a\"b\\c\n\xff", 8);
+	return CHECK(format_json(out, sizeof(out), &e, 1795769542123456789ull, NULL) > 0, "failed") &&
+	       CHECK(strstr(out, "\"source\":{\"ip\":\"128.141.1.2\",\"port\":51234,\"bytes\":300") != NULL, "%s", out) &&
+	       CHECK(strstr(out, "\"destination\":{\"ip\":\"128.141.47.174\",\"port\":22,\"bytes\":7") != NULL, "%s", out) &&
+	       CHECK(strstr(out, "\"duration\":4000") != NULL, "%s", out) &&
+	       CHECK(strstr(out, "\"name\":\"a\\\"b\\\\c\\u000a\\u00ff\"") != NULL, "%s", out) &&
+	       CHECK(strstr(out, "\"@timestamp\":\"2026-11-27T08:52:22.123456Z\"") != NULL, "%s", out);
+}
+
+static bool json_refuses_a_short_buffer(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
+	char out[64];
+
+	return CHECK(format_json(out, sizeof(out), &e, 0, NULL) == -ENOSPC, "no ENOSPC");
+}
+
 static bool numbers_are_parsed_strictly(void)
 {
 	uint32_t v = 7;
@@ -284,6 +310,8 @@ int main(void)
 	run("classic_stop_outgoing_ipv6", classic_stop_outgoing_ipv6);
 	run("classic_line_escapes_the_command", classic_line_escapes_the_command);
 	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
+	run("json_names_the_initiator_source_and_escapes_every_byte", json_names_the_initiator_source_and_escapes_every_byte);
+	run("json_refuses_a_short_buffer", json_refuses_a_short_buffer);
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
 	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
