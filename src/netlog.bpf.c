@@ -72,11 +72,17 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* The owner of each listening address, for connections nobody accepts. */
+struct listen_owner {
+	struct netlog_proc owner;
+	__u64 sock; /* which listener: with SO_REUSEPORT several share an address */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct listener_key);
-	__type(value, struct netlog_proc);
+	__type(value, struct listen_owner);
 } listeners SEC(".maps");
 
 struct {
@@ -173,29 +179,42 @@ static __always_inline void listener_key_init(struct listener_key *k, const stru
 static __always_inline struct netlog_proc *listener_owner(const struct tuple *t)
 {
 	struct listener_key k;
-	struct netlog_proc *p;
+	struct listen_owner *l;
 
 	listener_key_init(&k, t);
-	p = bpf_map_lookup_elem(&listeners, &k);
-	if (p)
-		return p;
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l)
+		return &l->owner;
 	/* an IPv4 wildcard listener, 0.0.0.0 stored mapped */
 	if (k.addr[10] == 0xff && k.addr[11] == 0xff) {
 		__builtin_memset(k.addr + 12, 0, 4);
-		p = bpf_map_lookup_elem(&listeners, &k);
-		if (p)
-			return p;
+		l = bpf_map_lookup_elem(&listeners, &k);
+		if (l)
+			return &l->owner;
 	}
 	/* an IPv6 wildcard listener, dual-stack or not */
 	__builtin_memset(k.addr, 0, 16);
-	return bpf_map_lookup_elem(&listeners, &k);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	return l ? &l->owner : NULL;
+}
+
+static __always_inline void listener_add(const struct tuple *t, const struct netlog_proc *owner,
+					 __u64 sock, __u64 flags)
+{
+	struct listener_key k;
+	struct listen_owner l;
+
+	listener_key_init(&k, t);
+	__builtin_memcpy(&l.owner, owner, sizeof(l.owner));
+	l.sock = sock;
+	if (bpf_map_update_elem(&listeners, &k, &l, flags) && flags == BPF_ANY)
+		count_drop(NETLOG_DROP_TABLE);
 }
 
 /* listen(), in the calling process, once the port is known. */
 static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
-	struct listener_key k;
 	struct conn c = {};
 
 	c.start_ns = bpf_ktime_get_boot_ns();
@@ -207,9 +226,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	proc_from_current(&c.owner);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
 		count_drop(NETLOG_DROP_TABLE);
-	listener_key_init(&k, &c.t);
-	if (bpf_map_update_elem(&listeners, &k, &c.owner, BPF_ANY))
-		count_drop(NETLOG_DROP_TABLE);
+	listener_add(&c.t, &c.owner, key, BPF_ANY);
 	emit(key, NETLOG_LISTEN_START, &c, &c.owner);
 }
 
@@ -312,11 +329,14 @@ static __always_inline void on_listen_close(__u64 key, struct conn *c)
 {
 	struct listener_key k;
 	struct netlog_proc closer;
+	struct listen_owner *l;
 
 	proc_from_current(&closer);
 	emit(key, NETLOG_LISTEN_STOP, c, &closer);
 	listener_key_init(&k, &c->t);
-	bpf_map_delete_elem(&listeners, &k);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
+		bpf_map_delete_elem(&listeners, &k);
 	bpf_map_delete_elem(&conns, &key);
 }
 
@@ -581,11 +601,8 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	tuple_from_sock(&n.t, sk);
 	proc_from_task(&n.owner, task);
 	if (state == TCP_LISTEN) {
-		struct listener_key k;
-
 		n.role = ROLE_LISTENER;
-		listener_key_init(&k, &n.t);
-		bpf_map_update_elem(&listeners, &k, &n.owner, BPF_NOEXIST);
+		listener_add(&n.t, &n.owner, key, BPF_NOEXIST);
 	} else if (state == TCP_SYN_SENT) {
 		n.role = ROLE_ACTIVE;
 		n.direction = NETLOG_DIR_OUT;

@@ -43,10 +43,12 @@ def cmd_name(hexname):
     return {}
 
 
-def cmd_listen(addr, port, backlog=64, v6only=None):
+def cmd_listen(addr, port, backlog=64, v6only=None, reuseport=False):
     """Listen on addr:port; with addr None, listen without bind (the kernel picks)."""
     s = socket.socket(family(addr or "0.0.0.0"), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if v6only is not None:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
     if addr is not None:

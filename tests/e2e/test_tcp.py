@@ -284,3 +284,17 @@ def test_listen_without_bind_logs_the_kernel_chosen_port(hosts, actors, netlogd)
     out = server("listen", None, 0)
     assert out["port"] != 0
     log.expect(kind="listen", what="start", local=f"0.0.0.0:{out['port']}", **who(server))
+
+
+def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, actors, netlogd):
+    log = netlogd()
+    first = actors(hosts.a, name="nl-first")
+    second = actors(hosts.a, name="nl-second")
+    client = actors(hosts.b, name="nl-client")
+    ffd = first("listen", A4, 5014, 64, None, True)["fd"]
+    sfd = second("listen", A4, 5014, 64, None, True)["fd"]
+    first("close", ffd)  # the second keeps listening on the same address
+    c = client("connect", A4, 5014)
+    client("close", c["fd"])
+    second("close", sfd)
+    log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}", **who(second))
