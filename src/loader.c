@@ -74,6 +74,11 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
+	skel->rodata->accept_hook = o->accept_hook;
+	if (!o->accept_hook) {
+		bpf_program__set_autoload(skel->progs.sys_exit_accept4, false);
+		bpf_program__set_autoload(skel->progs.sys_exit_accept, false);
+	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
 
@@ -86,10 +91,12 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	err = attach(skel->progs.tcp_sockops, &skel->links.tcp_sockops, l->cgroup_fd, "sockops");
 	err = err ?: attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,
 			    "tp_btf/inet_sock_set_state");
-	err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
-			    "tracepoint syscalls/sys_exit_accept4");
-	err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
-			    "tracepoint syscalls/sys_exit_accept");
+	if (o->accept_hook) {
+		err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
+				    "tracepoint syscalls/sys_exit_accept4");
+		err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
+				    "tracepoint syscalls/sys_exit_accept");
+	}
 	if (err)
 		return err;
 	log_debug("attached to %s", cgroup);

@@ -3,6 +3,7 @@
 #ifndef NETLOG_LOADER_H
 #define NETLOG_LOADER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -13,6 +14,7 @@ struct netlog_bpf;
 struct loader_opts {
 	uint32_t max_sockets;	 /* entries of the socket table */
 	uint32_t ringbuf_bytes;	 /* power of two, multiple of the page size */
+	bool accept_hook;	 /* attach the accept() syscall tracepoints */
 };
 
 struct loader {

@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 	}
 	lo.max_sockets = d->opt.max_sockets;
 	lo.ringbuf_bytes = d->opt.ringbuf_mb << 20;
+	lo.accept_hook = d->opt.accept_hook;
 	err = loader_start(&d->loader, &lo);
 	if (err)
 		goto out;

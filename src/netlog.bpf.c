@@ -98,6 +98,12 @@ struct {
  */
 const volatile __u64 wakeup_bytes = 0;
 
+/*
+ * Whether the accept() tracepoints run. Without them an incoming connection
+ * starts at its handshake, in the name of the listener's owner.
+ */
+const volatile bool accept_hook = true;
+
 /* Which sockets the start-up iterator reports: 1 listeners, 2 the rest. */
 __u32 iter_pass;
 
@@ -307,6 +313,12 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 			__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
 		else
 			n.flags = NETLOG_F_OWNER_UNKNOWN;
+		if (!accept_hook) {
+			n.started = 1;
+			if (conn_insert(key, &n) == 0)
+				emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+			return;
+		}
 		if (conn_insert(key, &n) == 0)
 			return; /* accept() will find the tuple there */
 		/* accept() got there first */

@@ -12,6 +12,7 @@
 enum {
 	OPT_SYSLOG_SOCKET = 256,
 	OPT_LOG_FAILED,
+	OPT_NO_ACCEPT_HOOK,
 	OPT_MAX_SOCKETS,
 	OPT_RING_BUFFER,
 };
@@ -26,6 +27,9 @@ static const char usage[] =
 	"      --syslog-socket PATH  local syslog socket (default " SINK_DEFAULT_SYSLOG_SOCKET ")\n"
 	"      --log-failed          also log outgoing connects that never completed\n"
 	"                            as 'connect fail' lines\n"
+	"      --no-accept-hook      leave accept() untraced: no system call on the host\n"
+	"                            pays for netlog, but an incoming connection names\n"
+	"                            the listening socket's owner, not the acceptor\n"
 	"      --max-sockets N       sockets tracked at once in the kernel (default 65536)\n"
 	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
 	"  -v, --verbose             more diagnostics on stderr (twice: libbpf's too)\n"
@@ -82,6 +86,7 @@ int options_parse(struct options *o, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET },
 		{ "log-failed", no_argument, NULL, OPT_LOG_FAILED },
+		{ "no-accept-hook", no_argument, NULL, OPT_NO_ACCEPT_HOOK },
 		{ "max-sockets", required_argument, NULL, OPT_MAX_SOCKETS },
 		{ "ring-buffer", required_argument, NULL, OPT_RING_BUFFER },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -95,6 +100,7 @@ int options_parse(struct options *o, int argc, char **argv)
 	o->format = FORMAT_CLASSIC;
 	strcpy(o->output, "stdout");
 	strcpy(o->syslog_socket, SINK_DEFAULT_SYSLOG_SOCKET);
+	o->accept_hook = true;
 	o->max_sockets = 65536;
 	o->ringbuf_mb = 16;
 
@@ -126,6 +132,9 @@ int options_parse(struct options *o, int argc, char **argv)
 			break;
 		case OPT_LOG_FAILED:
 			o->log_failed = true;
+			break;
+		case OPT_NO_ACCEPT_HOOK:
+			o->accept_hook = false;
 			break;
 		case OPT_MAX_SOCKETS:
 			if ((err = options_parse_u32(optarg, 1024, 1u << 24, &o->max_sockets)))

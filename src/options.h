@@ -19,6 +19,7 @@ struct options {
 	char output[PATH_MAX];	      /* "stdout", "syslog" or a file */
 	char syslog_socket[PATH_MAX]; /* where local syslog listens */
 	bool log_failed;	      /* classic lines for failed connects too */
+	bool accept_hook;	      /* name the accepting process (syscall tracepoints) */
 	uint32_t max_sockets;
 	uint32_t ringbuf_mb;
 	int verbose;

@@ -298,3 +298,18 @@ def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, act
     client("close", c["fd"])
     second("close", sfd)
     log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}", **who(second))
+
+
+def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
+    log = netlogd("--no-accept-hook")
+    progs = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
+    assert "sys_exit_accept" not in progs  # no system call pays for netlog
+    server = actors(hosts.a, name="nl-nohook")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5015)["fd"]
+    c = client("connect", A4, 5015)  # never accepted, still open
+    remote = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=f"{A4}:5015", dir="<-", remote=remote, **who(server))
+    client("close", c["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="stop", local=f"{A4}:5015", dir="<-", remote=remote)

@@ -279,7 +279,9 @@ static bool options_default_to_classic_on_stdout(void)
 	struct options o;
 
 	return CHECK(parse(&o, NULL, NULL) == 0, "defaults rejected") && CHECK_STR(o.output, "stdout") &&
-	       CHECK(o.format == FORMAT_CLASSIC && !o.log_failed, "defaults");
+	       CHECK(o.format == FORMAT_CLASSIC && !o.log_failed && o.accept_hook, "defaults") &&
+	       CHECK(parse(&o, "--no-accept-hook", NULL) == 0 && !o.accept_hook, "--no-accept-hook") &&
+	       CHECK(parse(&o, "--format", "json") == 0 && o.format == FORMAT_JSON, "--format json");
 }
 
 static bool options_reject_what_they_do_not_understand(void)
