@@ -37,9 +37,9 @@ static void put_str(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-static void put_u32(struct out *o, uint32_t v)
+static void put_u64(struct out *o, uint64_t v)
 {
-	char buf[10];
+	char buf[20];
 	size_t i = sizeof(buf);
 
 	do {
@@ -47,6 +47,11 @@ static void put_u32(struct out *o, uint32_t v)
 		v /= 10;
 	} while (v);
 	put(o, buf + i, sizeof(buf) - i);
+}
+
+static void put_u32(struct out *o, uint32_t v)
+{
+	put_u64(o, v);
 }
 
 static int out_finish(struct out *o, char *start)
@@ -281,18 +286,6 @@ static void put_json_str(struct out *o, const char *s, size_t maxlen)
 		}
 	}
 	put(o, "\"", 1);
-}
-
-static void put_u64(struct out *o, uint64_t v)
-{
-	char buf[20];
-	size_t i = sizeof(buf);
-
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, buf + i, sizeof(buf) - i);
 }
 
 static void put_key(struct out *o, const char *key)
