@@ -278,3 +278,22 @@ def test_mounts_tracefs_and_cgroup2_when_missing(tmp_path, hosts):
     finally:
         p.terminate()
         assert p.wait(30) == 0
+
+
+def test_json_through_syslog_reaches_rsyslog_as_one_parseable_message(tmp_path, hosts, rsyslog):
+    sock, out = rsyslog
+    d = Netlogd(tmp_path, "--syslog-socket", str(sock), "--format", "json")
+    d.args[:2] = ["--output", "syslog"]
+    d.start()
+    try:
+        ns_sh(hosts.a, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', 6003)); s.listen()")
+        deadline = time.monotonic() + 10
+        while not (out.exists() and '"action":"listen-stop"' in out.read_text() and '"port":6003' in out.read_text()):
+            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
+            time.sleep(0.05)
+        msgs = [l.split(" netlog: ", 1)[1] for l in out.read_text().splitlines() if " netlog: " in l]
+        objs = [json.loads(m) for m in msgs]
+        starts = [o for o in objs if o["event"]["action"] == "listen-start" and o["destination"]["port"] == 6003]
+        assert len(starts) == 1 and starts[0]["process"]["name"] == "python3"
+    finally:
+        assert d.stop() == 0

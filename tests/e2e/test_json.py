@@ -94,3 +94,18 @@ def test_failed_connect_is_a_json_fail_never_a_start(hosts, actors, netlogd):
     fail = one(log, event__action="connect-fail", destination__port=7999)
     assert fail["event"]["outcome"] == "failure" and fail["process"]["pid"] == client.pid
     assert not events(log, timeout=0, event__action="connect-start", destination__port=7999)
+
+
+def test_sockets_open_before_start_are_marked_preexisting(hosts, actors, netlogd):
+    server = actors(hosts.a, name="nl-json-old")
+    lfd = server("listen", A4, 7003)["fd"]
+    log = netlogd("--format", "json")
+    new = server("listen", A4, 7004)["fd"]
+    old = one(log, event__action="listen-start", destination__port=7003)
+    assert old["netlog"].get("preexisting") is True and old["process"]["pid"] == server.pid
+    fresh = one(log, event__action="listen-start", destination__port=7004)
+    assert "preexisting" not in fresh["netlog"]
+    server("close", lfd)
+    server("close", new)
+    stop = one(log, event__action="listen-stop", destination__port=7003)
+    assert stop["netlog"]["sock_cookie"] == old["netlog"]["sock_cookie"]
