@@ -72,6 +72,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	}
 	l->skel = skel;
 	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.udp_binds, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
 	skel->rodata->accept_hook = o->accept_hook;
@@ -91,6 +92,12 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	err = attach(skel->progs.tcp_sockops, &skel->links.tcp_sockops, l->cgroup_fd, "sockops");
 	err = err ?: attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,
 			    "tp_btf/inet_sock_set_state");
+	err = err ?: attach(skel->progs.udp_post_bind4, &skel->links.udp_post_bind4, l->cgroup_fd,
+			    "cgroup/post_bind4");
+	err = err ?: attach(skel->progs.udp_post_bind6, &skel->links.udp_post_bind6, l->cgroup_fd,
+			    "cgroup/post_bind6");
+	err = err ?: attach(skel->progs.sock_release, &skel->links.sock_release, l->cgroup_fd,
+			    "cgroup/sock_release");
 	if (o->accept_hook) {
 		err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
 				    "tracepoint syscalls/sys_exit_accept4");

@@ -299,7 +299,7 @@ int main(int argc, char **argv)
 	err = privs_drop();
 	if (err)
 		goto out;
-	log_info("logging TCP events to %s", d->sink.path);
+	log_info("logging to %s", d->sink.path);
 
 	err = run_loop(d);
 	/* what the kernel handed over before we stopped still gets logged */

@@ -72,6 +72,14 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* UDP sockets bound by bind(): their listen start and stop, by socket cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized with conns */
+	__type(key, __u64);
+	__type(value, struct conn);
+} udp_binds SEC(".maps");
+
 /* The owner of each listening address, for connections nobody accepts. */
 struct listen_owner {
 	struct netlog_proc owner;
@@ -134,7 +142,7 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 	e->rport = c->t.rport;
 	e->family = c->t.family;
 	e->type = type;
-	e->protocol = IPPROTO_TCP;
+	e->protocol = c->t.protocol;
 	e->direction = c->direction;
 	e->flags = c->flags;
 	e->pad[0] = 0;
@@ -496,6 +504,62 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
+/*
+ * UDP: bind() is a listen (autobind on first send is not: it never comes
+ * through this hook). Runs in the binding process, the port known.
+ */
+static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
+{
+	__u64 cookie;
+	struct conn c = {};
+
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	c.start_ns = bpf_ktime_get_boot_ns();
+	c.cookie = cookie;
+	c.role = ROLE_LISTENER;
+	c.started = 1;
+	tuple_from_bpf_sock(&c.t, ctx, v6);
+	proc_from_current(&c.owner);
+	if (bpf_map_update_elem(&udp_binds, &cookie, &c, BPF_ANY))
+		count_drop(NETLOG_DROP_TABLE);
+	emit(cookie, NETLOG_LISTEN_START, &c, &c.owner);
+	return 1;
+}
+
+SEC("cgroup/post_bind4")
+int udp_post_bind4(struct bpf_sock *ctx)
+{
+	return on_udp_bind(ctx, false);
+}
+
+SEC("cgroup/post_bind6")
+int udp_post_bind6(struct bpf_sock *ctx)
+{
+	return on_udp_bind(ctx, true);
+}
+
+/* The last descriptor of a socket is closed, in the closing process. */
+SEC("cgroup/sock_release")
+int sock_release(struct bpf_sock *ctx)
+{
+	struct netlog_proc closer;
+	struct conn *c;
+	__u64 cookie;
+
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	c = bpf_map_lookup_elem(&udp_binds, &cookie);
+	if (!c)
+		return 1;
+	proc_from_current(&closer);
+	emit(cookie, NETLOG_LISTEN_STOP, c, &closer);
+	bpf_map_delete_elem(&udp_binds, &cookie);
+	return 1;
+}
+
 /* The socket behind file descriptor @fd of the current process. */
 static __always_inline struct sock *current_fd_sock(long fd)
 {
@@ -579,6 +643,36 @@ int sys_exit_accept(struct sys_exit_args *ctx)
  * the output buffer fills, so this is idempotent; user space drops the
  * duplicates that fork and fd passing create.
  */
+#define SOCK_BINDADDR_LOCK 4
+#define SOCK_BINDPORT_LOCK 8
+
+/* A UDP socket some process bound before netlogd started: a listen. */
+static __always_inline void dump_udp(struct bpf_iter__task_file *ctx, struct task_struct *task,
+				     struct sock *sk, struct conn *n, struct netlog_event *e)
+{
+	struct conn *c;
+	__u64 cookie;
+
+	/* bind() locks what it set; autobind locks nothing */
+	if (!(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & (SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK)))
+		return;
+	cookie = bpf_get_socket_cookie(sk);
+	n->start_ns = bpf_ktime_get_boot_ns();
+	n->cookie = cookie;
+	n->flags = NETLOG_F_PREEXISTING;
+	n->role = ROLE_LISTENER;
+	n->started = 1;
+	tuple_from_sock(&n->t, sk);
+	proc_from_task(&n->owner, task);
+	if (bpf_map_update_elem(&udp_binds, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
+		count_drop(NETLOG_DROP_TABLE);
+	c = bpf_map_lookup_elem(&udp_binds, &cookie);
+	if (!c || !(c->flags & NETLOG_F_PREEXISTING))
+		return;
+	event_fill(e, cookie, NETLOG_LISTEN_START, c, &c->owner);
+	bpf_seq_write(ctx->meta->seq, e, sizeof(*e));
+}
+
 SEC("iter/task_file")
 int dump_task_file(struct bpf_iter__task_file *ctx)
 {
@@ -596,7 +690,14 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 		return 0;
 	sock = bpf_sock_from_file(file);
 	sk = sock ? sock->sk : NULL;
-	if (!sk || !sk_is_inet_tcp(sk))
+	if (!sk)
+		return 0;
+	if (iter_pass == 1 && sk->sk_protocol == IPPROTO_UDP &&
+	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6)) {
+		dump_udp(ctx, task, sk, &n, &e);
+		return 0;
+	}
+	if (!sk_is_inet_tcp(sk))
 		return 0;
 	state = sk->__sk_common.skc_state;
 	if ((iter_pass == 1) != (state == TCP_LISTEN))

@@ -27,7 +27,8 @@ struct tuple {
 	__u16 lport;
 	__u16 rport;
 	__u16 family;
-	__u16 pad;
+	__u8 protocol;
+	__u8 pad;
 };
 
 /* Fill @p from @task: everything is read now, never looked up later. */
@@ -73,6 +74,7 @@ static __always_inline void tuple_from_sock(struct tuple *t, const struct sock *
 	__u16 family = skc->skc_family;
 
 	t->family = family;
+	t->protocol = sk->sk_protocol;
 	/* at TCP_CLOSE the port is already released (skc_num 0); inet_sport stays */
 	t->lport = skc->skc_num;
 	if (!t->lport)
@@ -85,6 +87,32 @@ static __always_inline void tuple_from_sock(struct tuple *t, const struct sock *
 	} else {
 		bpf_probe_read_kernel(t->laddr, 16, skc->skc_v6_rcv_saddr.in6_u.u6_addr8);
 		bpf_probe_read_kernel(t->raddr, 16, skc->skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+/*
+ * A cgroup socket hook's view of its socket, for a process-context event.
+ * @v6 must be a constant: an IPv4 hook may not even read the IPv6 fields.
+ */
+static __always_inline void tuple_from_bpf_sock(struct tuple *t, const struct bpf_sock *ctx, bool v6)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	__builtin_memset(t, 0, sizeof(*t));
+	t->family = ctx->family;
+	t->protocol = ctx->protocol;
+	t->lport = ctx->src_port;
+	/* the socket lives in the namespace of the process binding it */
+	t->netns = task->nsproxy->net_ns->ns.inum;
+	if (!v6) {
+		addr_from_v4(t->laddr, ctx->src_ip4);
+	} else {
+		__u32 *w = (__u32 *)t->laddr;
+
+		w[0] = ctx->src_ip6[0];
+		w[1] = ctx->src_ip6[1];
+		w[2] = ctx->src_ip6[2];
+		w[3] = ctx->src_ip6[3];
 	}
 }
 

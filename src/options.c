@@ -19,7 +19,8 @@ enum {
 
 static const char usage[] =
 	"Usage: netlogd [OPTION]...\n"
-	"Log every TCP listen and connection of this host, with the process on each end.\n"
+	"Log every TCP listen and connection, and UDP bind, of this host, with the\n"
+	"process on each end.\n"
 	"\n"
 	"  -f, --format FORMAT       classic (the default), or json: JSON Lines with\n"
 	"                            Elastic Common Schema field names\n"

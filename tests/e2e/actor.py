@@ -101,6 +101,20 @@ def cmd_thread_connect(thread_name, addr, port):
     return out
 
 
+def cmd_udp_bind(addr, port):
+    """A UDP socket bound with bind(): what netlog calls a UDP listen."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    return {"fd": keep(s), "port": s.getsockname()[1]}
+
+
+def cmd_udp_sendto(addr, port):
+    """A UDP socket never bound: the kernel autobinds it on the first send."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.sendto(b"x", (addr, port))
+    return {"fd": keep(s), "lport": s.getsockname()[1]}
+
+
 def cmd_accept(fd):
     c, peer = socks[fd].accept()
     return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}

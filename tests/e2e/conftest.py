@@ -121,7 +121,7 @@ class Netlogd:
         self.stderr = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen([str(NETLOGD), *self.args], stderr=self.stderr)
         deadline = time.monotonic() + 30
-        while "logging TCP events" not in self.stderr_path.read_text():
+        while "netlogd: logging to" not in self.stderr_path.read_text():
             assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"
             assert time.monotonic() < deadline, "netlogd did not become ready"
             time.sleep(0.05)
@@ -173,6 +173,17 @@ class Hosts:
             ns_sh(ns, "ip", "addr", "add", f"{v4}/24", "dev", dev)
             ns_sh(ns, "ip", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
             ns_sh(ns, "ip", "link", "set", dev, "up")
+        # the IPv6 prefix route comes with the carrier, which the kernel notices
+        # asynchronously: until then an IPv6 connect fails with ENETUNREACH
+        deadline = time.monotonic() + 10
+        for ns, dev in ((self.a, f"nl{tag}a"), (self.b, f"nl{tag}b")):
+            while True:
+                link = ns_sh(ns, "ip", "link", "show", "dev", dev).stdout
+                route = ns_sh(ns, "ip", "-6", "route", "show", "fd00:6e6c::/64").stdout
+                if "LOWER_UP" in link and route and "linkdown" not in route:
+                    break
+                assert time.monotonic() < deadline, f"{dev} in {ns} did not come up: {link} {route}"
+                time.sleep(0.02)
 
     def close(self):
         sh("ip", "netns", "del", self.a, check=False)

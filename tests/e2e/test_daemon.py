@@ -74,7 +74,7 @@ def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
 def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
     p = subprocess.Popen([str(NETLOGD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        while "logging TCP events" not in p.stderr.readline():
+        while "netlogd: logging to" not in p.stderr.readline():
             assert p.poll() is None
         ns_sh(hosts.a, "python3", "-c",
            f"import socket; s=socket.socket(); s.bind(('{A4}', 6001)); s.listen()")
@@ -222,7 +222,7 @@ def test_signals_ignored_by_the_parent_still_stop_and_rotate(tmp_path, hosts):
     p = subprocess.Popen([str(NETLOGD), "--output", str(log)], stderr=err, preexec_fn=ignore)
     try:
         deadline = time.monotonic() + 30
-        while "logging TCP events" not in (tmp_path / "stderr").read_text():
+        while "netlogd: logging to" not in (tmp_path / "stderr").read_text():
             assert p.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         log.rename(tmp_path / "netlog.log.1")
@@ -265,7 +265,7 @@ def test_mounts_tracefs_and_cgroup2_when_missing(tmp_path, hosts):
                          stderr=subprocess.PIPE, text=True)
     try:
         seen = ""
-        while "logging TCP events" not in seen:
+        while "netlogd: logging to" not in seen:
             line = p.stderr.readline()
             assert line, f"netlogd exited: {seen}"
             seen += line
