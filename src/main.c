@@ -275,7 +275,11 @@ int main(int argc, char **argv)
 
 	err = sink_open(&d->sink, d->opt.output, d->opt.syslog_socket);
 	if (err) {
-		log_warnx("open output %s: %s", d->opt.output, strerror(-err));
+		if (d->sink.kind == SINK_SYSLOG)
+			log_warnx("open output syslog: %s: %s (is a syslog daemon running?)",
+				  d->sink.path, strerror(-err));
+		else
+			log_warnx("open output %s: %s", d->opt.output, strerror(-err));
 		return 1;
 	}
 	lo.max_sockets = d->opt.max_sockets;

@@ -297,3 +297,8 @@ def test_json_through_syslog_reaches_rsyslog_as_one_parseable_message(tmp_path, 
         assert len(starts) == 1 and starts[0]["process"]["name"] == "python3"
     finally:
         assert d.stop() == 0
+
+
+def test_syslog_output_without_a_syslog_daemon_is_refused_clearly(tmp_path):
+    r = run_netlogd("--output", "syslog", "--syslog-socket", str(tmp_path / "no-syslog.sock"))
+    assert r.returncode == 1 and "is a syslog daemon running?" in r.stderr, r.stderr
