@@ -225,6 +225,19 @@ def netlogd(tmp_path):
         assert d.stop() == 0, f"netlogd exited with {d.proc.returncode}: {d.stderr_path.read_text()}"
 
 
+def who(actor):
+    """The process fields a line must carry for @actor."""
+    return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
+
+
+def hand_over(sender, receiver, fd, ns):
+    """@sender passes descriptor @fd to @receiver (SCM_RIGHTS); returns the receiver's fd."""
+    path = f"/tmp/{ns}.sock"
+    ufd = receiver("unix_listen", path)["fd"]
+    sender("sendfd", path, fd)
+    return receiver("recvfd", ufd)["fd"]
+
+
 def barrier(log, actor, addr="127.0.0.1"):
     """Open and close a listener, wait for its stop: earlier events are all in."""
     out = actor("listen", addr, 0)

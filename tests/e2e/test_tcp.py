@@ -3,20 +3,7 @@ import subprocess
 
 import pytest
 
-from conftest import A4, A6, B4, B6, barrier, can_drop_to, ns_sh
-
-
-def who(actor):
-    """The process fields a line must carry for @actor."""
-    return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
-
-
-def hand_over(sender, receiver, fd, ns):
-    """@sender passes descriptor @fd to @receiver (SCM_RIGHTS); returns the receiver's fd."""
-    path = f"/tmp/{ns}.sock"
-    ufd = receiver("unix_listen", path)["fd"]
-    sender("sendfd", path, fd)
-    return receiver("recvfd", ufd)["fd"]
+from conftest import A4, A6, B4, B6, barrier, can_drop_to, hand_over, ns_sh, who
 
 
 def open_connection(hosts, actors, log, server_addr=A4, client_addr=None, nonblock=False, port=5000):

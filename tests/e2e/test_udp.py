@@ -1,9 +1,5 @@
 """UDP listens: a socket bound with bind() starts one, its close stops it."""
-from conftest import A4, A6, B4, barrier
-
-
-def who(actor):
-    return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
+from conftest import A4, A6, barrier, hand_over, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -45,8 +41,6 @@ def test_udp_socket_bound_before_start_is_reported_then_stopped(hosts, actors, n
 
 
 def test_udp_socket_handed_over_stops_with_the_closer(hosts, actors, netlogd):
-    from test_tcp import hand_over
-
     log = netlogd()
     owner = actors(hosts.a, name="nl-udp-owner")
     taker = actors(hosts.a, name="nl-udp-taker")
