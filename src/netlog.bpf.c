@@ -174,6 +174,15 @@ static __always_inline int conn_insert(__u64 key, const struct conn *c)
 	return err;
 }
 
+/* The fields every new entry sets; the rest stays zero. */
+static __always_inline void conn_init(struct conn *c, __u64 cookie, __u8 role, __u8 direction)
+{
+	c->start_ns = bpf_ktime_get_boot_ns();
+	c->cookie = cookie;
+	c->role = role;
+	c->direction = direction;
+}
+
 /* Emit the start once, whichever of accept() and the handshake comes last. */
 static __always_inline void try_start(__u64 key, struct conn *c)
 {
@@ -231,9 +240,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
-	c.start_ns = bpf_ktime_get_boot_ns();
-	c.cookie = cookie;
-	c.role = ROLE_LISTENER;
+	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
 	c.watched = 1;
 	tuple_from_sock(&c.t, sk);
@@ -250,10 +257,7 @@ static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
-	c.start_ns = bpf_ktime_get_boot_ns();
-	c.cookie = cookie;
-	c.role = ROLE_ACTIVE;
-	c.direction = NETLOG_DIR_OUT;
+	conn_init(&c, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	c.watched = 1;
 	c.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&c.t, sk);
@@ -282,10 +286,7 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 		return;
 	}
 	/* connect() began before netlogd, in no process we could see */
-	n.start_ns = bpf_ktime_get_boot_ns();
-	n.cookie = cookie;
-	n.role = ROLE_ACTIVE;
-	n.direction = NETLOG_DIR_OUT;
+	conn_init(&n, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	n.flags = NETLOG_F_OWNER_UNKNOWN;
 	n.watched = 1;
 	n.started = 1;
@@ -309,10 +310,7 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
-		n.start_ns = bpf_ktime_get_boot_ns();
-		n.cookie = cookie;
-		n.role = ROLE_PASSIVE;
-		n.direction = NETLOG_DIR_IN;
+		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
 		n.watched = 1;
 		n.bits = CONN_HAS_TUPLE;
 		tuple_from_sock(&n.t, sk);
@@ -516,9 +514,7 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	c.start_ns = bpf_ktime_get_boot_ns();
-	c.cookie = cookie;
-	c.role = ROLE_LISTENER;
+	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
 	tuple_from_bpf_sock(&c.t, ctx, v6);
 	proc_from_current(&c.owner);
@@ -596,12 +592,10 @@ static __always_inline void on_accept(long fd)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
 		/* the handshake callback has not run yet, or predates netlogd */
-		n.start_ns = bpf_ktime_get_boot_ns();
-		n.role = ROLE_PASSIVE;
-		n.direction = NETLOG_DIR_IN;
+		/* cookie 0 until the handshake callback or the close names it */
+		conn_init(&n, BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), ROLE_PASSIVE,
+			  NETLOG_DIR_IN);
 		n.bits = CONN_ACCEPTED;
-		/* 0 until the handshake callback or the close names it */
-		n.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 		proc_from_current(&n.owner);
 		if (conn_insert(key, &n) == 0)
 			return; /* the handshake callback starts it */
@@ -657,10 +651,8 @@ static __always_inline void dump_udp(struct bpf_iter__task_file *ctx, struct tas
 	if (!(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & (SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK)))
 		return;
 	cookie = bpf_get_socket_cookie(sk);
-	n->start_ns = bpf_ktime_get_boot_ns();
-	n->cookie = cookie;
+	conn_init(n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	n->flags = NETLOG_F_PREEXISTING;
-	n->role = ROLE_LISTENER;
 	n->started = 1;
 	tuple_from_sock(&n->t, sk);
 	proc_from_task(&n->owner, task);

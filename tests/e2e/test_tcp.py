@@ -6,11 +6,12 @@ import pytest
 from conftest import A4, A6, B4, B6, barrier, can_drop_to, hand_over, ns_sh, who
 
 
-def open_connection(hosts, actors, log, server_addr=A4, client_addr=None, nonblock=False, port=5000):
+def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=5000):
+    """A server on host a listens, a client on host b connects, the server accepts."""
     server = actors(hosts.a, name="nl-server")
     client = actors(hosts.b, name="nl-client")
     lfd = server("listen", server_addr, port)["fd"]
-    c = client("connect", server_addr if ":" not in server_addr else server_addr, port, nonblock)
+    c = client("connect", server_addr, port, nonblock)
     s = server("accept", lfd)
     return server, client, lfd, c, s
 
