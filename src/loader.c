@@ -72,13 +72,16 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	}
 	l->skel = skel;
 	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
-	bpf_map__set_max_entries(skel->maps.udp_binds, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.udp_socks, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
 	skel->rodata->accept_hook = o->accept_hook;
 	if (!o->accept_hook) {
 		bpf_program__set_autoload(skel->progs.sys_exit_accept4, false);
 		bpf_program__set_autoload(skel->progs.sys_exit_accept, false);
+		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
+		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
@@ -98,11 +101,27 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "cgroup/post_bind6");
 	err = err ?: attach(skel->progs.sock_release, &skel->links.sock_release, l->cgroup_fd,
 			    "cgroup/sock_release");
+	err = err ?: attach(skel->progs.udp_egress, &skel->links.udp_egress, l->cgroup_fd,
+			    "cgroup_skb/egress");
+	err = err ?: attach(skel->progs.udp_ingress, &skel->links.udp_ingress, l->cgroup_fd,
+			    "cgroup_skb/ingress");
+	err = err ?: attach(skel->progs.udp_recvmsg4, &skel->links.udp_recvmsg4, l->cgroup_fd,
+			    "cgroup/recvmsg4");
+	err = err ?: attach(skel->progs.udp_recvmsg6, &skel->links.udp_recvmsg6, l->cgroup_fd,
+			    "cgroup/recvmsg6");
+	err = err ?: attach(skel->progs.udp_connect4, &skel->links.udp_connect4, l->cgroup_fd,
+			    "cgroup/connect4");
+	err = err ?: attach(skel->progs.udp_connect6, &skel->links.udp_connect6, l->cgroup_fd,
+			    "cgroup/connect6");
 	if (o->accept_hook) {
 		err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
 				    "tracepoint syscalls/sys_exit_accept4");
 		err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
 				    "tracepoint syscalls/sys_exit_accept");
+		err = err ?: attach(skel->progs.sys_enter_connect, &skel->links.sys_enter_connect, -1,
+				    "tracepoint syscalls/sys_enter_connect");
+		err = err ?: attach(skel->progs.sys_exit_connect, &skel->links.sys_exit_connect, -1,
+				    "tracepoint syscalls/sys_exit_connect");
 	}
 	if (err)
 		return err;
@@ -113,6 +132,11 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
+}
+
+int loader_flows_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.udp_flows);
 }
 
 struct dump {

@@ -13,6 +13,7 @@ struct netlog_bpf;
 
 struct loader_opts {
 	uint32_t max_sockets;	 /* entries of the socket table */
+	uint32_t max_flows;	 /* entries of the UDP flow table */
 	uint32_t ringbuf_bytes;	 /* power of two, multiple of the page size */
 	bool accept_hook;	 /* attach the accept() syscall tracepoints */
 };
@@ -35,6 +36,9 @@ typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
  * then connections, each socket once. Returns 0 or -errno.
  */
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
+
+/* The UDP flow table's map fd: the daemon reads and ends flows there. */
+int loader_flows_fd(const struct loader *l);
 
 /* Totals of the kernel side's drop counters, summed over CPUs. */
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);

@@ -31,6 +31,7 @@
 #include "privs.h"
 #include "sink.h"
 #include "system.h"
+#include "udpflow.h"
 
 _Static_assert(sizeof(struct netlog_event) == 168, "event layout changed: update both sides");
 _Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byte alignment");
@@ -40,6 +41,8 @@ struct netlogd {
 	struct loader loader;
 	struct ring_buffer *rb;
 	struct sink sink;
+	struct udpflows flows;
+	uint64_t flows_untracked_reported;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	uint64_t sink_lost_reported;
@@ -87,6 +90,18 @@ out:
 	return 0;
 }
 
+/* Every record from the kernel: UDP flow records go through the flow table. */
+static int on_record(const struct netlog_event *e, void *ctx)
+{
+	struct netlogd *d = ctx;
+
+	if (udpflows_owns(e)) {
+		udpflows_event(&d->flows, e);
+		return 0;
+	}
+	return log_event(e, ctx);
+}
+
 static int on_ringbuf_record(void *ctx, void *data, size_t size)
 {
 	struct netlog_event e;
@@ -96,7 +111,7 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	memcpy(&e, data, sizeof(e));
-	return log_event(&e, ctx);
+	return on_record(&e, ctx);
 }
 
 /* A loss, in the log itself (and on stderr): "<count> <what>". */
@@ -121,6 +136,8 @@ static void report_drops(struct netlogd *d)
 	static const char *const what[NETLOG_DROP_MAX] = {
 		[NETLOG_DROP_RINGBUF] = "events lost: ring buffer full (raise --ring-buffer)",
 		[NETLOG_DROP_TABLE] = "sockets not tracked: socket table full (raise --max-sockets)",
+		[NETLOG_DROP_FLOWS] =
+			"UDP flows not counted: flow table full (raise --max-udp-flows)",
 	};
 	uint64_t now[NETLOG_DROP_MAX];
 
@@ -131,6 +148,11 @@ static void report_drops(struct netlogd *d)
 			continue;
 		report_loss(d, now[r] - d->drops_reported[r], what[r]);
 		d->drops_reported[r] = now[r];
+	}
+	if (d->flows.untracked != d->flows_untracked_reported) {
+		report_loss(d, d->flows.untracked - d->flows_untracked_reported,
+			    "UDP flow stops lost: the daemon's flow table is full (raise --max-udp-flows)");
+		d->flows_untracked_reported = d->flows.untracked;
 	}
 	if (d->sink.lost != d->sink_lost_reported) {
 		log_warnx("%llu lines could not be written to %s",
@@ -228,9 +250,13 @@ static int run_loop(struct netlogd *d)
 					goto out;
 				}
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
+					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d);
 					ticks_since_report = 0;
+				} else {
+					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
 				}
+				sink_flush(&d->sink);
 				break;
 			case TAG_SIGNAL:
 				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
@@ -283,6 +309,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	lo.max_sockets = d->opt.max_sockets;
+	lo.max_flows = d->opt.max_flows;
 	lo.ringbuf_bytes = d->opt.ringbuf_mb << 20;
 	lo.accept_hook = d->opt.accept_hook;
 	err = loader_start(&d->loader, &lo);
@@ -295,7 +322,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	update_clock_offset(d);
-	err = loader_dump_existing(&d->loader, log_event, d);
+	err = udpflows_init(&d->flows, loader_flows_fd(&d->loader),
+			    (uint64_t)d->opt.udp_idle_timeout * 1000000000ull,
+			    (size_t)d->opt.max_flows * 2, log_event, d);
+	if (err) {
+		log_warnx("UDP flow table: %s", strerror(-err));
+		goto out;
+	}
+	err = loader_dump_existing(&d->loader, on_record, d);
 	if (err)
 		goto out;
 	sink_flush(&d->sink);
@@ -308,8 +342,10 @@ int main(int argc, char **argv)
 	err = run_loop(d);
 	/* what the kernel handed over before we stopped still gets logged */
 	drain_ringbuf(d);
+	udpflows_flush(&d->flows);
 	report_drops(d);
 out:
+	udpflows_free(&d->flows);
 	ring_buffer__free(d->rb);
 	loader_stop(&d->loader);
 	sink_close(&d->sink);

@@ -34,6 +34,7 @@ enum conn_role {
 enum conn_bits {
 	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
 	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
+	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
 };
 
 struct conn {
@@ -72,13 +73,33 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-/* UDP sockets bound by bind(): their listen start and stop, by socket cookie. */
+/*
+ * UDP sockets, by cookie: those bound by bind() (a listen: role
+ * ROLE_LISTENER) and those with flows (bit UDP_HAS_FLOWS), until closed.
+ * The owner is the last process seen using the socket.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* resized with conns */
 	__type(key, __u64);
 	__type(value, struct conn);
-} udp_binds SEC(".maps");
+} udp_socks SEC(".maps");
+
+/* UDP flows: counted here per datagram, reported once, ended by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by netlogd before load */
+	__type(key, struct netlog_flow_key);
+	__type(value, struct netlog_flow);
+} udp_flows SEC(".maps");
+
+/* The last flow each CPU reported untracked: one record per flow, not per datagram. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netlog_flow_key);
+} untracked_last SEC(".maps");
 
 /* The owner of each listening address, for connections nobody accepts. */
 struct listen_owner {
@@ -149,6 +170,14 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 	e->pad[1] = 0;
 }
 
+static __always_inline void ringbuf_submit(struct netlog_event *e)
+{
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
 				 const struct netlog_proc *proc)
 {
@@ -159,10 +188,7 @@ static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
 		return;
 	}
 	event_fill(e, key, type, c, proc);
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
-		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	else
-		bpf_ringbuf_submit(e, 0);
+	ringbuf_submit(e);
 }
 
 static __always_inline int conn_insert(__u64 key, const struct conn *c)
@@ -503,24 +529,312 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 }
 
 /*
- * UDP: bind() is a listen (autobind on first send is not: it never comes
- * through this hook). Runs in the binding process, the port known.
+ * UDP. A bind() is a listen (autobind on first send is not: it never comes
+ * through post_bind). A flow is one socket and one remote address and port:
+ * its first datagram, either way, reports it; later ones are only counted
+ * in udp_flows. The daemon ends flows when their socket closes or they go
+ * idle, reading the counts from the table.
+ *
+ * Datagrams are seen by cgroup_skb: egress runs in the sending process
+ * (every way of sending: send, sendto, sendmsg, sendmmsg, write), with the
+ * real source address; ingress runs in softirq, where current is nobody,
+ * so an incoming flow is claimed by the first process that receives from
+ * it with its address (recvmsg hooks: recvfrom, recvmsg, recvmmsg).
  */
+
+/* A flow as reported: its key and what the packet or socket says of it. */
+struct flow_info {
+	struct netlog_flow_key k;
+	__u8 laddr[16];
+	__u32 netns;
+	__u16 lport;
+	__u16 family;
+	__u8 direction;
+	__u8 flags;
+	__u8 pad[6];
+};
+
+/* Every field written: ring buffer and iterator memory is not zeroed. */
+static __always_inline void flow_event_fill(struct netlog_event *e, __u8 type,
+					    const struct flow_info *f,
+					    const struct netlog_proc *proc, __u64 ts)
+{
+	e->ts_ns = ts;
+	e->start_ns = ts;
+	e->sock_id = f->k.sock_id;
+	__builtin_memcpy(e->laddr, f->laddr, 16);
+	__builtin_memcpy(e->raddr, f->k.raddr, 16);
+	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
+	__builtin_memset(&e->traffic, 0, sizeof(e->traffic));
+	e->netns = f->netns;
+	e->lport = f->lport;
+	e->rport = f->k.rport;
+	e->family = f->family;
+	e->type = type;
+	e->protocol = IPPROTO_UDP;
+	e->direction = f->direction;
+	e->flags = f->flags;
+	e->pad[0] = 0;
+	e->pad[1] = 0;
+}
+
+static __always_inline void flow_emit(__u8 type, const struct flow_info *f,
+				      const struct netlog_proc *proc, __u64 ts)
+{
+	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		return;
+	}
+	flow_event_fill(e, type, f, proc, ts);
+	ringbuf_submit(e);
+}
+
+/*
+ * A socket's entry; made when missing, in process context only: the
+ * owner and network namespace are then the current process's.
+ */
+static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, bool create)
+{
+	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
+	struct task_struct *task;
+	struct conn n = {};
+
+	if (s || !create)
+		return s;
+	task = bpf_get_current_task_btf();
+	conn_init(&n, cookie, 0, NETLOG_DIR_NONE);
+	n.t.family = family;
+	n.t.protocol = IPPROTO_UDP;
+	n.t.netns = task->nsproxy->net_ns->ns.inum;
+	proc_from_task(&n.owner, task);
+	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_NOEXIST) == -7 /* E2BIG */)
+		count_drop(NETLOG_DROP_TABLE);
+	return bpf_map_lookup_elem(&udp_socks, &cookie);
+}
+
+static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
+					const struct netlog_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * Insert a new flow and report it. When the table is full the flow is
+ * reported all the same, marked untracked, once per CPU and flow in a row
+ * rather than per datagram; the daemon still ends it.
+ */
+static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
+{
+	struct netlog_flow_key *last;
+	__u32 zero = 0;
+	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
+
+	if (err == -17 /* EEXIST: another CPU was first */)
+		return;
+	if (err) {
+		last = bpf_map_lookup_elem(&untracked_last, &zero);
+		if (last && flow_key_eq(last, &f->k))
+			return;
+		if (last)
+			__builtin_memcpy(last, &f->k, sizeof(*last));
+		count_drop(NETLOG_DROP_FLOWS);
+		f->flags |= NETLOG_F_UNTRACKED;
+	}
+	flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns);
+}
+
+/* The first datagram of a flow: out, in the sender; in, in softirq. */
+static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
+{
+	struct netlog_flow n = {};
+	struct conn *s;
+
+	n.start_ns = bpf_ktime_get_boot_ns();
+	n.last_ns = n.start_ns;
+	s = udp_sock_get(f->k.sock_id, f->family, egress);
+	if (egress) {
+		n.traffic.packets_sent = 1;
+		n.traffic.bytes_sent = payload;
+		n.claimed = 1;
+		proc_from_current(&n.owner);
+		f->direction = NETLOG_DIR_OUT;
+		f->netns = BPF_CORE_READ(bpf_get_current_task_btf(), nsproxy, net_ns, ns.inum);
+	} else {
+		n.traffic.packets_received = 1;
+		n.traffic.bytes_received = payload;
+		f->direction = NETLOG_DIR_IN;
+		/* until a process receives it, the socket's last user stands in */
+		if (s)
+			__builtin_memcpy(&n.owner, &s->owner, sizeof(n.owner));
+		else
+			f->flags |= NETLOG_F_OWNER_UNKNOWN;
+	}
+	if (s) {
+		if (!egress)
+			f->netns = s->t.netns;
+		__sync_fetch_and_or(&s->bits, UDP_HAS_FLOWS);
+	}
+	flow_insert(f, &n);
+	return 0;
+}
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/*
+ * Every datagram a local UDP socket sends or receives. The headers are in
+ * the linear part of the buffer here: UDP built them (egress) or pulled
+ * them (ingress). IPv6 extension headers before UDP are not followed.
+ */
+static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct bpf_sock *sk = skb->sk;
+	struct netlog_flow *v;
+	struct flow_info f;
+	struct udphdr *uh;
+	__u32 payload, hl;
+
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_UDP)
+		return 1;
+	__builtin_memset(&f, 0, sizeof(f));
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP)
+			return 1;
+		hl = ip->ihl * 4;
+		uh = data + hl;
+		if ((void *)(uh + 1) > end)
+			return 1;
+		addr_from_v4(f.k.raddr, egress ? ip->daddr : ip->saddr);
+		addr_from_v4(f.laddr, egress ? ip->saddr : ip->daddr);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
+			return 1;
+		hl = sizeof(*ip6);
+		uh = (void *)(ip6 + 1);
+		if ((void *)(uh + 1) > end)
+			return 1;
+		__builtin_memcpy(f.k.raddr, egress ? &ip6->daddr : &ip6->saddr, 16);
+		__builtin_memcpy(f.laddr, egress ? &ip6->saddr : &ip6->daddr, 16);
+	} else {
+		return 1;
+	}
+	f.k.rport = bpf_ntohs(egress ? uh->dest : uh->source);
+	f.lport = bpf_ntohs(egress ? uh->source : uh->dest);
+	f.k.sock_id = bpf_get_socket_cookie(skb);
+	payload = skb->len > hl + 8 ? skb->len - hl - 8 : 0;
+
+	v = bpf_map_lookup_elem(&udp_flows, &f.k);
+	if (!v) {
+		f.family = sk->family;
+		flow_new(&f, payload, egress);
+		return 1;
+	}
+	v->last_ns = bpf_ktime_get_boot_ns();
+	if (egress) {
+		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
+		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
+		if (v->owner.tgid != bpf_get_current_pid_tgid() >> 32)
+			proc_from_current(&v->owner); /* the socket changed hands */
+	} else {
+		__sync_fetch_and_add(&v->traffic.packets_received, 1);
+		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
+	}
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int udp_egress(struct __sk_buff *skb)
+{
+	return udp_packet(skb, true);
+}
+
+SEC("cgroup_skb/ingress")
+int udp_ingress(struct __sk_buff *skb)
+{
+	return udp_packet(skb, false);
+}
+
+/*
+ * A process received a datagram and asked for its source: it is the flow's
+ * process. The first such receive claims an incoming flow.
+ */
+static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct netlog_flow_key k = {};
+	struct netlog_flow *v;
+	struct flow_info f;
+
+	k.sock_id = bpf_get_socket_cookie(ctx);
+	if (v6) {
+		__u32 *w = (__u32 *)k.raddr;
+
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+	} else {
+		addr_from_v4(k.raddr, ctx->user_ip4);
+	}
+	k.rport = bpf_ntohs(ctx->user_port);
+	v = bpf_map_lookup_elem(&udp_flows, &k);
+	if (!v)
+		return 1;
+	if (v->claimed && v->owner.tgid == bpf_get_current_pid_tgid() >> 32)
+		return 1;
+	proc_from_current(&v->owner);
+	if (__sync_val_compare_and_swap(&v->claimed, 0, 1) == 0) {
+		__builtin_memset(&f, 0, sizeof(f));
+		__builtin_memcpy(&f.k, &k, sizeof(k));
+		flow_emit(NETLOG_UDP_CLAIM, &f, &v->owner, bpf_ktime_get_boot_ns());
+	}
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int udp_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return on_udp_recvmsg(ctx, false);
+}
+
+SEC("cgroup/recvmsg6")
+int udp_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return on_udp_recvmsg(ctx, true);
+}
+
+/* bind(), in the binding process, the port known: a UDP listen. */
 static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 {
 	__u64 cookie;
-	struct conn c = {};
+	struct conn *s;
+	struct conn n = {};
 
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
-	c.started = 1;
-	tuple_from_bpf_sock(&c.t, ctx, v6);
-	proc_from_current(&c.owner);
-	if (bpf_map_update_elem(&udp_binds, &cookie, &c, BPF_ANY))
+	conn_init(&n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
+	n.started = 1;
+	tuple_from_bpf_sock(&n.t, ctx, v6);
+	proc_from_current(&n.owner);
+	s = bpf_map_lookup_elem(&udp_socks, &cookie);
+	if (s)
+		n.bits = s->bits; /* keep what it had */
+	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY))
 		count_drop(NETLOG_DROP_TABLE);
-	emit(cookie, NETLOG_LISTEN_START, &c, &c.owner);
+	emit(cookie, NETLOG_LISTEN_START, &n, &n.owner);
 	return 1;
 }
 
@@ -536,7 +850,10 @@ int udp_post_bind6(struct bpf_sock *ctx)
 	return on_udp_bind(ctx, true);
 }
 
-/* The last descriptor of a socket is closed, in the closing process. */
+/*
+ * The last descriptor of a socket is closed, in the closing process: a
+ * bound socket's listen stops, and the daemon ends the socket's flows.
+ */
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *ctx)
 {
@@ -547,12 +864,15 @@ int sock_release(struct bpf_sock *ctx)
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	c = bpf_map_lookup_elem(&udp_binds, &cookie);
+	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!c)
 		return 1;
 	proc_from_current(&closer);
-	emit(cookie, NETLOG_LISTEN_STOP, c, &closer);
-	bpf_map_delete_elem(&udp_binds, &cookie);
+	if (c->role == ROLE_LISTENER)
+		emit(cookie, NETLOG_LISTEN_STOP, c, &closer);
+	if (c->bits & UDP_HAS_FLOWS)
+		emit(cookie, NETLOG_UDP_CLOSE, c, &closer);
+	bpf_map_delete_elem(&udp_socks, &cookie);
 	return 1;
 }
 
@@ -633,6 +953,115 @@ int sys_exit_accept(struct sys_exit_args *ctx)
 }
 
 /*
+ * connect() on a UDP socket starts a flow, with the local address and port
+ * it gave the socket: so it is read at the syscall's exit. Its entry
+ * remembers the descriptor; the cgroup connect hook, in between, makes the
+ * kernel give the socket its cookie, the flow's key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid: one connect() per thread at a time */
+	__type(value, __s64);
+} udp_connecting SEC(".maps");
+
+static __always_inline bool sk_ptr_is_inet_udp(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	return (family == AF_INET || family == AF_INET6) &&
+	       BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP;
+}
+
+static __noinline int on_udp_connect(long fd)
+{
+	struct sock *sk = current_fd_sock(fd);
+	struct netlog_flow n = {};
+	struct flow_info f = {};
+	struct conn *s;
+
+	if (!sk || !sk_ptr_is_inet_udp(sk) ||
+	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+		return 0;
+	f.k.sock_id = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!f.k.sock_id)
+		return 0; /* no cookie: its first datagram reports the flow */
+	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f.k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	f.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (f.family == AF_INET) {
+		addr_from_v4(f.laddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		addr_from_v4(f.k.raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	} else {
+		BPF_CORE_READ_INTO(&f.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&f.k.raddr, sk, __sk_common.skc_v6_daddr);
+	}
+	f.direction = NETLOG_DIR_OUT;
+	s = udp_sock_get(f.k.sock_id, f.family, true);
+	if (s)
+		__sync_fetch_and_or(&s->bits, UDP_HAS_FLOWS);
+	n.start_ns = bpf_ktime_get_boot_ns();
+	n.last_ns = n.start_ns;
+	n.claimed = 1;
+	proc_from_current(&n.owner);
+	flow_insert(&f, &n);
+	return 0;
+}
+
+struct sys_enter_connect_args {
+	__u64 common;
+	long nr;
+	long fd;
+	long uservaddr;
+	long addrlen;
+};
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct sys_enter_connect_args *ctx)
+{
+	struct sock *sk = current_fd_sock(ctx->fd);
+	__u64 id = bpf_get_current_pid_tgid();
+	__s64 fd = ctx->fd;
+
+	if (sk && sk_ptr_is_inet_udp(sk))
+		bpf_map_update_elem(&udp_connecting, &id, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int udp_connect4(struct bpf_sock_addr *ctx)
+{
+	if (ctx->protocol == IPPROTO_UDP)
+		bpf_get_socket_cookie(ctx);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int udp_connect6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->protocol == IPPROTO_UDP)
+		bpf_get_socket_cookie(ctx);
+	return 1;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct sys_exit_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__s64 *fd = bpf_map_lookup_elem(&udp_connecting, &id);
+	__s64 f;
+
+	if (!fd)
+		return 0;
+	f = *fd;
+	bpf_map_delete_elem(&udp_connecting, &id);
+	if (ctx->ret == 0)
+		on_udp_connect(f);
+	return 0;
+}
+
+/*
  * Start-up: every socket some process holds open. A visit can repeat when
  * the output buffer fills, so this is idempotent; user space drops the
  * duplicates that fork and fd passing create.
@@ -640,29 +1069,81 @@ int sys_exit_accept(struct sys_exit_args *ctx)
 #define SOCK_BINDADDR_LOCK 4
 #define SOCK_BINDPORT_LOCK 8
 
-/* A UDP socket some process bound before netlogd started: a listen. */
-static __always_inline void dump_udp(struct bpf_iter__task_file *ctx, struct task_struct *task,
-				     struct sock *sk, struct conn *n, struct netlog_event *e)
-{
-	struct conn *c;
-	__u64 cookie;
+/*
+ * A UDP socket open before netlogd started. Pass 1 gives it an entry, and
+ * a listen if it was bound: bind() locks what it set, autobind nothing.
+ * Pass 2 reports the flow of a connected one.
+ */
+/* The iterator's working memory: more than a BPF stack holds. */
+struct iter_scratch {
+	struct netlog_event e;
+	struct conn n;
+	struct netlog_flow v;
+	struct flow_info f;
+};
 
-	/* bind() locks what it set; autobind locks nothing */
-	if (!(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & (SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK)))
-		return;
-	cookie = bpf_get_socket_cookie(sk);
-	conn_init(n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
-	n->flags = NETLOG_F_PREEXISTING;
-	n->started = 1;
-	tuple_from_sock(&n->t, sk);
-	proc_from_task(&n->owner, task);
-	if (bpf_map_update_elem(&udp_binds, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
-		count_drop(NETLOG_DROP_TABLE);
-	c = bpf_map_lookup_elem(&udp_binds, &cookie);
-	if (!c || !(c->flags & NETLOG_F_PREEXISTING))
-		return;
-	event_fill(e, cookie, NETLOG_LISTEN_START, c, &c->owner);
-	bpf_seq_write(ctx->meta->seq, e, sizeof(*e));
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct iter_scratch);
+} iter_scratch SEC(".maps");
+
+static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task_struct *task,
+				    struct sock *sk, struct iter_scratch *m)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct conn *n = &m->n, *c;
+	struct netlog_flow *v = &m->v;
+	struct flow_info *f = &m->f;
+
+	if (iter_pass == 1) {
+		__builtin_memset(n, 0, sizeof(*n));
+		conn_init(n, cookie, 0, NETLOG_DIR_NONE);
+		n->flags = NETLOG_F_PREEXISTING;
+		tuple_from_sock(&n->t, sk);
+		proc_from_task(&n->owner, task);
+		if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & (SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK)) {
+			n->role = ROLE_LISTENER;
+			n->started = 1;
+		}
+		if (bpf_map_update_elem(&udp_socks, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
+			count_drop(NETLOG_DROP_TABLE);
+		c = bpf_map_lookup_elem(&udp_socks, &cookie);
+		if (!c || !(c->flags & NETLOG_F_PREEXISTING) || c->role != ROLE_LISTENER)
+			return 0;
+		event_fill(&m->e, cookie, NETLOG_LISTEN_START, c, &c->owner);
+		bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
+		return 0;
+	}
+	if (sk->__sk_common.skc_state != TCP_ESTABLISHED)
+		return 0;
+	c = bpf_map_lookup_elem(&udp_socks, &cookie);
+	if (!c)
+		return 0;
+	__sync_fetch_and_or(&c->bits, UDP_HAS_FLOWS);
+	__builtin_memset(f, 0, sizeof(*f));
+	__builtin_memset(v, 0, sizeof(*v));
+	f->k.sock_id = cookie;
+	__builtin_memcpy(f->k.raddr, c->t.raddr, 16);
+	f->k.rport = c->t.rport;
+	__builtin_memcpy(f->laddr, c->t.laddr, 16);
+	f->lport = c->t.lport;
+	f->netns = c->t.netns;
+	f->family = c->t.family;
+	f->direction = NETLOG_DIR_OUT;
+	f->flags = NETLOG_F_PREEXISTING;
+	v->start_ns = bpf_ktime_get_boot_ns();
+	v->last_ns = v->start_ns;
+	v->claimed = 1;
+	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
+	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {
+		count_drop(NETLOG_DROP_FLOWS);
+		f->flags |= NETLOG_F_UNTRACKED;
+	}
+	flow_event_fill(&m->e, NETLOG_UDP_FLOW, f, &v->owner, v->start_ns);
+	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
+	return 0;
 }
 
 SEC("iter/task_file")
@@ -670,25 +1151,24 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct netlog_event e;
+	struct iter_scratch *m;
 	struct socket *sock;
-	struct conn n = {};
-	struct conn *c;
+	struct conn *c, *n;
 	struct sock *sk;
+	__u32 zero = 0;
 	__u64 key;
 	int state;
 
-	if (!task || !file)
+	m = bpf_map_lookup_elem(&iter_scratch, &zero);
+	if (!task || !file || !m)
 		return 0;
 	sock = bpf_sock_from_file(file);
 	sk = sock ? sock->sk : NULL;
 	if (!sk)
 		return 0;
-	if (iter_pass == 1 && sk->sk_protocol == IPPROTO_UDP &&
-	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6)) {
-		dump_udp(ctx, task, sk, &n, &e);
-		return 0;
-	}
+	if (sk->sk_protocol == IPPROTO_UDP &&
+	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6))
+		return dump_udp(ctx, task, sk, m);
 	if (!sk_is_inet_tcp(sk))
 		return 0;
 	state = sk->__sk_common.skc_state;
@@ -698,30 +1178,32 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 		return 0;
 
 	key = (__u64)sk;
-	n.start_ns = bpf_ktime_get_boot_ns();
-	n.cookie = bpf_get_socket_cookie(sk);
-	n.flags = NETLOG_F_PREEXISTING;
-	n.started = state != TCP_SYN_SENT;
-	n.bits = CONN_HAS_TUPLE | CONN_ACCEPTED;
-	tuple_from_sock(&n.t, sk);
-	proc_from_task(&n.owner, task);
+	n = &m->n;
+	__builtin_memset(n, 0, sizeof(*n));
+	n->start_ns = bpf_ktime_get_boot_ns();
+	n->cookie = bpf_get_socket_cookie(sk);
+	n->flags = NETLOG_F_PREEXISTING;
+	n->started = state != TCP_SYN_SENT;
+	n->bits = CONN_HAS_TUPLE | CONN_ACCEPTED;
+	tuple_from_sock(&n->t, sk);
+	proc_from_task(&n->owner, task);
 	if (state == TCP_LISTEN) {
-		n.role = ROLE_LISTENER;
-		listener_add(&n.t, &n.owner, key, BPF_NOEXIST);
+		n->role = ROLE_LISTENER;
+		listener_add(&n->t, &n->owner, key, BPF_NOEXIST);
 	} else if (state == TCP_SYN_SENT) {
-		n.role = ROLE_ACTIVE;
-		n.direction = NETLOG_DIR_OUT;
+		n->role = ROLE_ACTIVE;
+		n->direction = NETLOG_DIR_OUT;
 	} else {
-		n.role = listener_owner(&n.t) ? ROLE_PASSIVE : ROLE_ACTIVE;
-		n.direction = n.role == ROLE_PASSIVE ? NETLOG_DIR_IN : NETLOG_DIR_OUT;
+		n->role = listener_owner(&n->t) ? ROLE_PASSIVE : ROLE_ACTIVE;
+		n->direction = n->role == ROLE_PASSIVE ? NETLOG_DIR_IN : NETLOG_DIR_OUT;
 	}
-	conn_insert(key, &n);
+	conn_insert(key, n);
 	c = bpf_map_lookup_elem(&conns, &key);
 	/* report only what this iterator inserted, and not a connect in flight */
 	if (!c || !(c->flags & NETLOG_F_PREEXISTING) || !c->started)
 		return 0;
-	event_fill(&e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, c,
+	event_fill(&m->e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, c,
 		   &c->owner);
-	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
+	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 	return 0;
 }

@@ -19,6 +19,13 @@ enum netlog_event_type {
 	NETLOG_CONNECT_START = 3,
 	NETLOG_CONNECT_STOP = 4,
 	NETLOG_CONNECT_FAIL = 5, /* outgoing TCP connect that never completed */
+	/*
+	 * UDP flow records, turned into connect start/stop lines by the daemon,
+	 * which owns the flows' life cycle (close, idle timeout).
+	 */
+	NETLOG_UDP_FLOW = 6,  /* first datagram of a flow, or connect() */
+	NETLOG_UDP_CLAIM = 7, /* a process received an incoming flow's datagram */
+	NETLOG_UDP_CLOSE = 8, /* a socket that had flows was closed */
 };
 
 enum netlog_direction {
@@ -31,12 +38,14 @@ enum netlog_event_flags {
 	NETLOG_F_PREEXISTING = 1 << 0,	/* socket existed before netlogd started */
 	NETLOG_F_NOT_ACCEPTED = 1 << 1, /* incoming, closed before any accept() */
 	NETLOG_F_OWNER_UNKNOWN = 1 << 2, /* no process was ever seen owning it */
+	NETLOG_F_UNTRACKED = 1 << 3,	 /* UDP flow table full: counted nowhere */
 };
 
 /* Why the kernel side could not hand something over; indexes the counters map. */
 enum netlog_drop_reason {
 	NETLOG_DROP_RINGBUF = 0, /* ring buffer full: an event was lost */
 	NETLOG_DROP_TABLE = 1,	 /* socket table full: a socket is not tracked */
+	NETLOG_DROP_FLOWS = 2,	 /* UDP flow table full: a flow is not counted */
 	NETLOG_DROP_MAX,
 };
 
@@ -82,6 +91,24 @@ struct netlog_event {
 	__u8 direction;	   /* enum netlog_direction */
 	__u8 flags;	   /* enum netlog_event_flags */
 	__u8 pad[2];
+};
+
+/* A UDP flow: one local socket and one remote address and port. */
+struct netlog_flow_key {
+	__u64 sock_id;	 /* the socket's cookie */
+	__u8 raddr[16];	 /* network byte order, IPv4 mapped */
+	__u16 rport;	 /* host byte order */
+	__u16 pad[3];
+};
+
+/* What the kernel keeps of a flow; the daemon reads it at the flow's stop. */
+struct netlog_flow {
+	struct netlog_proc owner;	/* the last process that sent or received */
+	struct netlog_traffic traffic;	/* payload bytes and datagrams */
+	__u64 start_ns;			/* first datagram, CLOCK_BOOTTIME */
+	__u64 last_ns;			/* latest datagram, CLOCK_BOOTTIME */
+	__u32 claimed;			/* a process has received on it */
+	__u32 pad;
 };
 
 #endif /* NETLOG_H */

@@ -15,12 +15,14 @@ enum {
 	OPT_NO_ACCEPT_HOOK,
 	OPT_MAX_SOCKETS,
 	OPT_RING_BUFFER,
+	OPT_UDP_IDLE_TIMEOUT,
+	OPT_MAX_UDP_FLOWS,
 };
 
 static const char usage[] =
 	"Usage: netlogd [OPTION]...\n"
-	"Log every TCP listen and connection, and UDP bind, of this host, with the\n"
-	"process on each end.\n"
+	"Log every TCP and UDP listen and connection of this host, with the process\n"
+	"on each end: one line when it starts, one when it stops.\n"
 	"\n"
 	"  -f, --format FORMAT       classic (the default), or json: JSON Lines with\n"
 	"                            Elastic Common Schema field names\n"
@@ -31,7 +33,10 @@ static const char usage[] =
 	"      --no-accept-hook      leave accept() untraced: no system call on the host\n"
 	"                            pays for netlog, but an incoming connection names\n"
 	"                            the listening socket's owner, not the acceptor\n"
+	"      --udp-idle-timeout S  a UDP flow with no datagram for S seconds stops\n"
+	"                            (default 60)\n"
 	"      --max-sockets N       sockets tracked at once in the kernel (default 65536)\n"
+	"      --max-udp-flows N     UDP flows counted at once in the kernel (default 65536)\n"
 	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
 	"  -v, --verbose             more diagnostics on stderr (twice: libbpf's too)\n"
 	"  -V, --version             print the version and exit\n"
@@ -90,6 +95,8 @@ int options_parse(struct options *o, int argc, char **argv)
 		{ "no-accept-hook", no_argument, NULL, OPT_NO_ACCEPT_HOOK },
 		{ "max-sockets", required_argument, NULL, OPT_MAX_SOCKETS },
 		{ "ring-buffer", required_argument, NULL, OPT_RING_BUFFER },
+		{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
+		{ "max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -104,6 +111,8 @@ int options_parse(struct options *o, int argc, char **argv)
 	o->accept_hook = true;
 	o->max_sockets = 65536;
 	o->ringbuf_mb = 16;
+	o->udp_idle_timeout = 60;
+	o->max_flows = 65536;
 
 	opterr = 0;
 	optind = 1;
@@ -148,6 +157,14 @@ int options_parse(struct options *o, int argc, char **argv)
 				fprintf(stderr, "netlogd: --ring-buffer: '%s' is not a power of two\n", optarg);
 				return -EINVAL;
 			}
+			break;
+		case OPT_UDP_IDLE_TIMEOUT:
+			if ((err = options_parse_u32(optarg, 1, 86400, &o->udp_idle_timeout)))
+				return bad_number("--udp-idle-timeout", optarg, err, 1, 86400);
+			break;
+		case OPT_MAX_UDP_FLOWS:
+			if ((err = options_parse_u32(optarg, 64, 1u << 24, &o->max_flows)))
+				return bad_number("--max-udp-flows", optarg, err, 64, 1u << 24);
 			break;
 		case 'v':
 			o->verbose++;

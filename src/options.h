@@ -21,6 +21,8 @@ struct options {
 	bool log_failed;	      /* classic lines for failed connects too */
 	bool accept_hook;	      /* name the accepting process (syscall tracepoints) */
 	uint32_t max_sockets;
+	uint32_t max_flows;	      /* UDP flow table entries */
+	uint32_t udp_idle_timeout;    /* seconds */
 	uint32_t ringbuf_mb;
 	int verbose;
 };

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "udpflow.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+struct udpflow {
+	struct netlog_event ev; /* the start: logged, or waiting for its receiver */
+	uint64_t seen_ns;	/* latest datagram known here */
+	bool started;
+	struct udpflow *next, *next_sock;
+};
+
+/* An incoming flow waits this long for a process to receive from it. */
+#define CLAIM_WAIT_NS 500000000ull
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t sock_bucket(const struct udpflows *t, uint64_t sock_id)
+{
+	return mix(sock_id) & (t->nbuckets - 1);
+}
+
+static size_t key_bucket(const struct udpflows *t, const struct netlog_event *e)
+{
+	uint64_t h = mix(e->sock_id ^ e->rport);
+
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, e->raddr + i, 8);
+		h = mix(h ^ w);
+	}
+	return h & (t->nbuckets - 1);
+}
+
+static bool same_flow(const struct netlog_event *a, const struct netlog_event *b)
+{
+	return a->sock_id == b->sock_id && a->rport == b->rport && !memcmp(a->raddr, b->raddr, 16);
+}
+
+int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
+		  udpflow_log_fn log, void *ctx)
+{
+	memset(t, 0, sizeof(*t));
+	t->nbuckets = 1024;
+	while (t->nbuckets < max && t->nbuckets < (1u << 22))
+		t->nbuckets <<= 1;
+	t->by_key = calloc(t->nbuckets, sizeof(*t->by_key));
+	t->by_sock = calloc(t->nbuckets, sizeof(*t->by_sock));
+	if (!t->by_key || !t->by_sock) {
+		udpflows_free(t);
+		return -ENOMEM;
+	}
+	t->max = max;
+	t->map_fd = map_fd;
+	t->idle_ns = idle_ns;
+	t->claim_wait_ns = CLAIM_WAIT_NS;
+	t->log = log;
+	t->ctx = ctx;
+	return 0;
+}
+
+bool udpflows_owns(const struct netlog_event *e)
+{
+	return e->type == NETLOG_UDP_FLOW || e->type == NETLOG_UDP_CLAIM ||
+	       e->type == NETLOG_UDP_CLOSE;
+}
+
+static struct udpflow *find(const struct udpflows *t, const struct netlog_event *e)
+{
+	for (struct udpflow *f = t->by_key[key_bucket(t, e)]; f; f = f->next)
+		if (same_flow(&f->ev, e))
+			return f;
+	return NULL;
+}
+
+static void unlink_flow(struct udpflows *t, struct udpflow *f)
+{
+	struct udpflow **p;
+
+	for (p = &t->by_key[key_bucket(t, &f->ev)]; *p != f; p = &(*p)->next)
+		;
+	*p = f->next;
+	for (p = &t->by_sock[sock_bucket(t, f->ev.sock_id)]; *p != f; p = &(*p)->next_sock)
+		;
+	*p = f->next_sock;
+	t->count--;
+	free(f);
+}
+
+static void start(struct udpflows *t, struct udpflow *f)
+{
+	if (!f->started)
+		t->pending--;
+	f->started = true;
+	t->log(&f->ev, t->ctx);
+}
+
+static void kernel_key(struct netlog_flow_key *k, const struct netlog_event *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->sock_id = e->sock_id;
+	memcpy(k->raddr, e->raddr, 16);
+	k->rport = e->rport;
+}
+
+/* The flow's counts, and its last process, from the kernel; then forget it there. */
+static bool kernel_take(struct udpflows *t, const struct udpflow *f, struct netlog_flow *v)
+{
+	struct netlog_flow_key k;
+
+	if (t->map_fd < 0 || (f->ev.flags & NETLOG_F_UNTRACKED))
+		return false;
+	kernel_key(&k, &f->ev);
+	if (bpf_map_lookup_elem(t->map_fd, &k, v) < 0)
+		return false;
+	bpf_map_delete_elem(t->map_fd, &k);
+	return true;
+}
+
+/* Log the stop of @f at @ts, by @proc (the closer), or else its last process. */
+static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struct netlog_proc *proc)
+{
+	struct netlog_event e = f->ev;
+	struct netlog_flow v;
+
+	if (!f->started)
+		start(t, f);
+	e.type = NETLOG_CONNECT_STOP;
+	e.start_ns = f->ev.ts_ns;
+	e.ts_ns = ts > f->ev.ts_ns ? ts : f->ev.ts_ns;
+	if (kernel_take(t, f, &v)) {
+		e.traffic = v.traffic;
+		if (!proc) {
+			e.proc = v.owner;
+			e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
+		}
+	}
+	if (proc) {
+		e.proc = *proc;
+		e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
+	}
+	t->log(&e, t->ctx);
+	unlink_flow(t, f);
+}
+
+static void on_flow(struct udpflows *t, const struct netlog_event *e)
+{
+	struct udpflow *f = find(t, e);
+	size_t b;
+
+	if (f) { /* reported again: untracked in the kernel, or listed at start-up too */
+		if (e->ts_ns > f->seen_ns)
+			f->seen_ns = e->ts_ns;
+		return;
+	}
+	f = t->count < t->max ? calloc(1, sizeof(*f)) : NULL;
+	if (!f) {
+		/* log the start all the same; its stop is counted as lost */
+		struct netlog_event s = *e;
+
+		s.type = NETLOG_CONNECT_START;
+		t->log(&s, t->ctx);
+		t->untracked++;
+		return;
+	}
+	f->ev = *e;
+	f->ev.type = NETLOG_CONNECT_START;
+	f->seen_ns = e->ts_ns;
+	b = key_bucket(t, e);
+	f->next = t->by_key[b];
+	t->by_key[b] = f;
+	b = sock_bucket(t, e->sock_id);
+	f->next_sock = t->by_sock[b];
+	t->by_sock[b] = f;
+	t->count++;
+	t->pending++;
+	/* incoming: the process that receives it is named when it does */
+	if (e->direction != NETLOG_DIR_IN || (e->flags & NETLOG_F_PREEXISTING))
+		start(t, f);
+}
+
+static void on_claim(struct udpflows *t, const struct netlog_event *e)
+{
+	struct udpflow *f = find(t, e);
+
+	if (!f || f->started)
+		return;
+	f->ev.proc = e->proc;
+	f->ev.flags &= ~NETLOG_F_OWNER_UNKNOWN;
+	start(t, f);
+}
+
+static void on_close(struct udpflows *t, const struct netlog_event *e)
+{
+	struct udpflow *f = t->by_sock[sock_bucket(t, e->sock_id)];
+
+	while (f) {
+		struct udpflow *next = f->next_sock;
+
+		if (f->ev.sock_id == e->sock_id)
+			stop(t, f, e->ts_ns, &e->proc);
+		f = next;
+	}
+}
+
+void udpflows_event(struct udpflows *t, const struct netlog_event *e)
+{
+	switch (e->type) {
+	case NETLOG_UDP_FLOW:
+		on_flow(t, e);
+		break;
+	case NETLOG_UDP_CLAIM:
+		on_claim(t, e);
+		break;
+	case NETLOG_UDP_CLOSE:
+		on_close(t, e);
+		break;
+	}
+}
+
+/* Whether @f saw no datagram for the idle timeout, asking the kernel's count. */
+static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
+{
+	struct netlog_flow_key k;
+	struct netlog_flow v;
+
+	if (now < f->seen_ns + t->idle_ns)
+		return false;
+	if (t->map_fd >= 0 && !(f->ev.flags & NETLOG_F_UNTRACKED)) {
+		kernel_key(&k, &f->ev);
+		if (bpf_map_lookup_elem(t->map_fd, &k, &v) == 0 && v.last_ns > f->seen_ns)
+			f->seen_ns = v.last_ns;
+	}
+	return now >= f->seen_ns + t->idle_ns;
+}
+
+void udpflows_tick(struct udpflows *t, uint64_t now, bool sweep)
+{
+	if (!sweep && !t->pending)
+		return;
+	for (size_t b = 0; b < t->nbuckets && t->count; b++) {
+		struct udpflow *f = t->by_key[b];
+
+		while (f) {
+			struct udpflow *next = f->next;
+
+			if (!f->started && now >= f->ev.ts_ns + t->claim_wait_ns)
+				start(t, f);
+			if (sweep && idle(t, f, now))
+				stop(t, f, now, NULL);
+			f = next;
+		}
+	}
+}
+
+void udpflows_flush(struct udpflows *t)
+{
+	if (!t->pending)
+		return;
+	for (size_t b = 0; b < t->nbuckets && t->count; b++)
+		for (struct udpflow *f = t->by_key[b]; f; f = f->next)
+			if (!f->started)
+				start(t, f);
+}
+
+void udpflows_free(struct udpflows *t)
+{
+	for (size_t b = 0; t->by_key && b < t->nbuckets; b++) {
+		struct udpflow *f = t->by_key[b];
+
+		while (f) {
+			struct udpflow *next = f->next;
+
+			free(f);
+			f = next;
+		}
+	}
+	free(t->by_key);
+	free(t->by_sock);
+	memset(t, 0, sizeof(*t));
+	t->map_fd = -1;
+}
