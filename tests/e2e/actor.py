@@ -115,6 +115,160 @@ def cmd_udp_sendto(addr, port):
     return {"fd": keep(s), "lport": s.getsockname()[1]}
 
 
+SO_RCVBUFFORCE = 33
+
+
+def cmd_udp_socket(addr, port=None, rcvbuf=None):
+    """A UDP socket of @addr's family; bound to @addr:@port only if @port is given."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+    if port is not None:
+        s.bind((addr, port))
+    return {"fd": keep(s), "lport": s.getsockname()[1]}
+
+
+def cmd_udp_send_to(fd, addr, port, count=1, size=5):
+    """@count datagrams of @size bytes from socket @fd to @addr:@port (sendto)."""
+    for _ in range(count):
+        socks[fd].sendto(b"x" * size, (addr, port))
+    local = socks[fd].getsockname()
+    return {"laddr": local[0], "lport": local[1]}
+
+
+def cmd_udp_connect(fd, addr, port):
+    socks[fd].connect((addr, port))
+    local = socks[fd].getsockname()
+    return {"laddr": local[0], "lport": local[1]}
+
+
+def cmd_udp_send(fd, count=1, size=5):
+    """On a connected socket: send() and write() alike."""
+    for i in range(count):
+        if i % 2:
+            os.write(fd, b"x" * size)
+        else:
+            socks[fd].send(b"x" * size)
+    return {}
+
+
+def cmd_udp_recvfrom(fd, count, reply=False, timeout=10):
+    """Receive @count datagrams, asking each one's source; answer each with @reply."""
+    s = socks[fd]
+    s.settimeout(timeout)
+    peers = []
+    for _ in range(count):
+        _, peer = s.recvfrom(65535)
+        peers.append(list(peer[:2]))
+        if reply:
+            s.sendto(b"re", peer)
+    return {"peers": peers}
+
+
+def cmd_udp_recv(fd, count, timeout=10):
+    """Receive @count datagrams with recv() (or read()): the source is never asked."""
+    s = socks[fd]
+    s.settimeout(timeout)
+    for _ in range(count):
+        s.recv(65535)
+    return {}
+
+
+def cmd_udp_clients(addr, port, n, count=1):
+    """@n UDP sockets, each sending @count datagrams to @addr:@port; returns their ports."""
+    ports = []
+    for _ in range(n):
+        s = socket.socket(family(addr), socket.SOCK_DGRAM)
+        for _ in range(count):
+            s.sendto(b"q", (addr, port))
+        keep(s)
+        ports.append(s.getsockname()[1])
+    return {"ports": ports}
+
+
+def cmd_close_all():
+    for fd in list(socks):
+        socks.pop(fd).close()
+    return {}
+
+
+def cmd_thread_udp_send_to(thread_name, fd, addr, port):
+    """Send from a new thread that carries its own name."""
+    out = {}
+
+    def run():
+        set_thread_name(thread_name)
+        socks[fd].sendto(b"t", (addr, port))
+        out["tid"] = threading.get_native_id()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out
+
+
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+
+
+def sockaddr_in(addr, port):
+    """struct sockaddr_in(6) bytes for @addr:@port."""
+    if ":" in addr:
+        return (socket.AF_INET6.to_bytes(2, "little") + port.to_bytes(2, "big") + bytes(4)
+                + socket.inet_pton(socket.AF_INET6, addr) + bytes(4))
+    return (socket.AF_INET.to_bytes(2, "little") + port.to_bytes(2, "big")
+            + socket.inet_pton(socket.AF_INET, addr) + bytes(8))
+
+
+def cmd_udp_sendmmsg(fd, dests):
+    """One sendmmsg() call: a datagram to each [addr, port] of @dests."""
+    n = len(dests)
+    msgs = (mmsghdr * n)()
+    keep_alive = []
+    for i, (addr, port) in enumerate(dests):
+        name = ctypes.create_string_buffer(sockaddr_in(addr, port))
+        data = ctypes.create_string_buffer(b"m")
+        iov = iovec(ctypes.cast(data, ctypes.c_void_p), 1)
+        keep_alive += [name, data, iov]
+        msgs[i].hdr.name = ctypes.cast(name, ctypes.c_void_p)
+        msgs[i].hdr.namelen = len(name.raw)
+        msgs[i].hdr.iov = ctypes.pointer(iov)
+        msgs[i].hdr.iovlen = 1
+    sent = libc.sendmmsg(fd, msgs, n, 0)
+    if sent != n:
+        raise OSError(ctypes.get_errno(), "sendmmsg sent %d of %d" % (sent, n))
+    return {"lport": socks[fd].getsockname()[1]}
+
+
+def cmd_udp_recvmmsg(fd, n):
+    """One recvmmsg() call for @n datagrams, asking their sources."""
+    msgs = (mmsghdr * n)()
+    keep_alive = []
+    for i in range(n):
+        name = ctypes.create_string_buffer(128)
+        data = ctypes.create_string_buffer(2048)
+        iov = iovec(ctypes.cast(data, ctypes.c_void_p), 2048)
+        keep_alive += [name, data, iov]
+        msgs[i].hdr.name = ctypes.cast(name, ctypes.c_void_p)
+        msgs[i].hdr.namelen = 128
+        msgs[i].hdr.iov = ctypes.pointer(iov)
+        msgs[i].hdr.iovlen = 1
+    got = libc.recvmmsg(fd, msgs, n, 0x10000, None)  # MSG_WAITFORONE
+    if got < 0:
+        raise OSError(ctypes.get_errno(), "recvmmsg")
+    return {"received": got}
+
+
 def cmd_accept(fd):
     c, peer = socks[fd].accept()
     return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}

@@ -153,6 +153,25 @@ class Netlogd:
                 return found
             time.sleep(0.05)
 
+    def wait_count(self, n, timeout=10, **want):
+        """Wait until @n lines match @want (no more); return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.find(timeout=0, **want)
+            if len(found) >= n or time.monotonic() > deadline:
+                assert len(found) == n, f"want {n} lines with {want}, got {found}\nlog:\n{self.text()}"
+                return found
+            time.sleep(0.05)
+
+    def wait_text(self, pattern, timeout=10):
+        """Wait for a line matching the regular expression @pattern; return all matches."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.findall(pattern, self.text(), re.M)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def expect(self, timeout=10, **want):
         found = self.find(timeout, **want)
         assert len(found) == 1, f"want exactly one line with {want}, got {found}\nlog:\n{self.text()}"

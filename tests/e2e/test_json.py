@@ -109,3 +109,29 @@ def test_sockets_open_before_start_are_marked_preexisting(hosts, actors, netlogd
     server("close", new)
     stop = one(log, event__action="listen-stop", destination__port=7003)
     assert stop["netlog"]["sock_cookie"] == old["netlog"]["sock_cookie"]
+
+
+def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    server = actors(hosts.b, name="nl-json-udps")
+    client = actors(hosts.a, name="nl-json-udpc")
+    sfd = server("udp_socket", B4, 7010)["fd"]
+    cfd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", cfd, B4, 7010, 10, 5)["lport"]
+    server("udp_recvfrom", sfd, 10, True)  # ten answers of 2 bytes
+    client("udp_recvfrom", cfd, 10)
+    client("close", cfd)
+    server("close", sfd)
+    out_start = one(log, event__action="connect-start", network__transport="udp", source__port=lport,
+                    network__direction="egress")
+    out_stop = one(log, event__action="connect-stop", network__transport="udp", source__port=lport,
+                   network__direction="egress")
+    assert out_stop["netlog"]["sock_cookie"] == out_start["netlog"]["sock_cookie"]
+    assert out_stop["source"] == {"ip": A4, "port": lport, "bytes": 50, "packets": 10}
+    assert out_stop["destination"] == {"ip": B4, "port": 7010, "bytes": 20, "packets": 10}
+    assert out_stop["event"]["duration"] > 0 and out_stop["process"]["pid"] == client.pid
+    in_stop = one(log, event__action="connect-stop", network__transport="udp", source__port=lport,
+                  network__direction="ingress")
+    assert in_stop["source"] == {"ip": A4, "port": lport, "bytes": 50, "packets": 10}
+    assert in_stop["destination"] == {"ip": B4, "port": 7010, "bytes": 20, "packets": 10}
+    assert in_stop["process"]["pid"] == server.pid

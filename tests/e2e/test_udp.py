@@ -1,5 +1,8 @@
-"""UDP listens: a socket bound with bind() starts one, its close stops it."""
-from conftest import A4, A6, barrier, hand_over, who
+"""UDP: listens (a socket bound with bind()) and flows, each started and stopped once."""
+import re
+import time
+
+from conftest import A4, A6, B4, B6, barrier, hand_over, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -50,3 +53,212 @@ def test_udp_socket_handed_over_stops_with_the_closer(hosts, actors, netlogd):
     assert not log.find(timeout=0.5, kind="listen", what="stop", local=f"{A4}:5357")
     taker("close", tfd)
     log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5357", **who(taker))
+
+
+# UDP flows: one socket and one remote address and port, started by its
+# first datagram (or connect()), counted in the kernel, stopped by the
+# socket's close or the idle timeout.
+
+def flow(log, what, local, direction, remote, **more):
+    return log.find(kind="connect", what=what, proto="UDP", local=local, dir=direction,
+                    remote=remote, **more)
+
+
+def test_three_destinations_ten_datagrams_each_are_three_flows(hosts, actors, netlogd):
+    log = netlogd()
+    client = actors(hosts.a, name="nl-udp-3x10")
+    fd = client("udp_socket", A4)["fd"]
+    for port in (6001, 6002, 6003):
+        out = client("udp_send_to", fd, B4, port, 10)
+    lport = out["lport"]
+    for port in (6001, 6002, 6003):
+        log.expect(kind="connect", what="start", proto="UDP", local=f"{A4}:{lport}", dir="->",
+                   remote=f"{B4}:{port}", **who(client))
+    client("close", fd)
+    for port in (6001, 6002, 6003):
+        log.expect(kind="connect", what="stop", proto="UDP", local=f"{A4}:{lport}", dir="->",
+                   remote=f"{B4}:{port}", **who(client))
+    barrier(log, client)
+    assert len(log.find(timeout=0, kind="connect", proto="UDP", pid=client.pid)) == 6
+
+
+def test_server_answering_many_clients_has_one_incoming_flow_each(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.b, name="nl-udp-dns")
+    clients = actors(hosts.a, name="nl-udp-stub")
+    n = 1000
+    sfd = server("udp_socket", B4, 53, 16 << 20)["fd"]  # room for every query at once
+    ports = clients("udp_clients", B4, 53, n)["ports"]
+    peers = server("udp_recvfrom", sfd, n, True)["peers"]
+    assert sorted(p for _, p in peers) == sorted(ports)
+    clients("close_all")
+    server("close", sfd)
+    barrier(log, server)
+    lines = log.lines()
+    incoming = [l for l in lines if l["kind"] == "connect" and l["proto"] == "UDP" and l["dir"] == "<-"
+                and l["local"] == f"{B4}:53"]
+    for what in ("start", "stop"):
+        got = sorted(int(l["remote"].rsplit(":", 1)[1]) for l in incoming if l["what"] == what)
+        assert got == sorted(ports), f"{what}: {len(got)} lines for {n} clients"
+        assert all(l["pid"] == str(server.pid) and l["comm"] == server.comm
+                   for l in incoming if l["what"] == what)
+    outgoing = [l for l in lines if l["kind"] == "connect" and l["what"] == "start" and l["dir"] == "->"
+                and l["remote"] == f"{B4}:53"]
+    assert len(outgoing) == n and all(l["pid"] == str(clients.pid) for l in outgoing)
+
+
+def test_connect_starts_the_flow_and_send_and_write_count_in_it(hosts, actors, netlogd):
+    log = netlogd()
+    client = actors(hosts.a, name="nl-udp-conn")
+    server = actors(hosts.b, name="nl-udp-sink")
+    server("udp_socket", B4, 6010)
+    fd = client("udp_socket", A4)["fd"]
+    local = client("udp_connect", fd, B4, 6010)
+    # connect() alone is the start: no datagram has left yet
+    log.expect(kind="connect", what="start", proto="UDP", local=f"{A4}:{local['lport']}", dir="->",
+               remote=f"{B4}:6010", **who(client))
+    client("udp_send", fd, 6)
+    client("close", fd)
+    log.expect(kind="connect", what="stop", proto="UDP", local=f"{A4}:{local['lport']}", dir="->",
+               remote=f"{B4}:6010", **who(client))
+    assert len(flow(log, "start", f"{A4}:{local['lport']}", "->", f"{B4}:6010")) == 1
+
+
+def test_ipv6_flows_both_ways(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.b, name="nl-udp6-srv")
+    client = actors(hosts.a, name="nl-udp6-cli")
+    sfd = server("udp_socket", B6, 6020)["fd"]
+    cfd = client("udp_socket", A6)["fd"]
+    lport = client("udp_send_to", cfd, B6, 6020, 3)["lport"]
+    server("udp_recvfrom", sfd, 3, True)
+    log.expect(kind="connect", what="start", proto="UDP", local=f"[{A6}]:{lport}", dir="->",
+               remote=f"[{B6}]:6020", **who(client))
+    log.expect(kind="connect", what="start", proto="UDP", local=f"[{B6}]:6020", dir="<-",
+               remote=f"[{A6}]:{lport}", **who(server))
+    server("close", sfd)
+    log.expect(kind="connect", what="stop", proto="UDP", local=f"[{B6}]:6020", dir="<-",
+               remote=f"[{A6}]:{lport}", **who(server))
+    client("close", cfd)
+    log.expect(kind="connect", what="stop", proto="UDP", local=f"[{A6}]:{lport}", dir="->",
+               remote=f"[{B6}]:6020", **who(client))
+
+
+def test_idle_flow_stops_and_its_next_datagram_starts_a_new_one(hosts, actors, netlogd):
+    log = netlogd("--udp-idle-timeout", "1")
+    client = actors(hosts.a, name="nl-udp-idle")
+    fd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", fd, B4, 6030)["lport"]
+    local, remote = f"{A4}:{lport}", f"{B4}:6030"
+    log.expect(kind="connect", what="start", local=local, remote=remote, **who(client))
+    # stopped by the timeout alone: the socket stays open
+    stop = log.expect(timeout=5, kind="connect", what="stop", local=local, remote=remote, **who(client))
+    client("udp_send_to", fd, B4, 6030)
+    log.wait_count(2, kind="connect", what="start", local=local, remote=remote)
+    client("close", fd)
+    barrier(log, client)
+    stops = log.find(timeout=0, kind="connect", what="stop", local=local, remote=remote)
+    assert len(stops) == 2 and stops[0] == stop
+
+
+def test_busy_flow_outlives_the_idle_timeout(hosts, actors, netlogd):
+    log = netlogd("--udp-idle-timeout", "2")
+    client = actors(hosts.a, name="nl-udp-busy")
+    fd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", fd, B4, 6031)["lport"]
+    for _ in range(8):  # 4 s of traffic, a datagram each 0.5 s
+        time.sleep(0.5)
+        client("udp_send_to", fd, B4, 6031)
+    assert not log.find(timeout=0, kind="connect", what="stop", local=f"{A4}:{lport}")
+    client("close", fd)
+    log.expect(kind="connect", what="stop", local=f"{A4}:{lport}", remote=f"{B4}:6031", **who(client))
+    assert len(log.find(timeout=0, kind="connect", what="start", local=f"{A4}:{lport}")) == 1
+
+
+def test_udp_socket_passed_to_another_process(hosts, actors, netlogd):
+    log = netlogd()
+    owner = actors(hosts.a, name="nl-udp-giver")
+    taker = actors(hosts.a, name="nl-udp-getter")
+    fd = owner("udp_socket", A4)["fd"]
+    lport = owner("udp_send_to", fd, B4, 6040)["lport"]
+    tfd = hand_over(owner, taker, fd, hosts.a)
+    owner("close", fd)
+    taker("udp_send_to", tfd, B4, 6041)
+    taker("udp_send_to", tfd, B4, 6040)
+    local = f"{A4}:{lport}"
+    log.expect(kind="connect", what="start", local=local, remote=f"{B4}:6040", **who(owner))
+    log.expect(kind="connect", what="start", local=local, remote=f"{B4}:6041", **who(taker))
+    taker("close", tfd)
+    log.expect(kind="connect", what="stop", local=local, remote=f"{B4}:6040", **who(taker))
+    log.expect(kind="connect", what="stop", local=local, remote=f"{B4}:6041", **who(taker))
+
+
+def test_udp_flow_from_a_named_thread_logs_the_process_name(hosts, actors, netlogd):
+    log = netlogd()
+    client = actors(hosts.a, name="nl-udp-main")
+    fd = client("udp_socket", A4)["fd"]
+    client("thread_udp_send_to", b"isc-net-0000".hex(), fd, B4, 6050)
+    log.expect(kind="connect", what="start", remote=f"{B4}:6050", **who(client))
+
+
+def test_sendmmsg_and_recvmmsg_start_flows_for_their_processes(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.b, name="nl-udp-mmsg-s")
+    client = actors(hosts.a, name="nl-udp-mmsg-c")
+    sfd = server("udp_socket", B4, 6060)["fd"]
+    s2 = server("udp_socket", B4, 6061)["fd"]
+    cfd = client("udp_socket", A4)["fd"]
+    lport = client("udp_sendmmsg", cfd, [[B4, 6060], [B4, 6061], [B4, 6060]])["lport"]
+    assert server("udp_recvmmsg", sfd, 2)["received"] == 2
+    for port in (6060, 6061):
+        log.expect(kind="connect", what="start", local=f"{A4}:{lport}", dir="->", remote=f"{B4}:{port}",
+                   **who(client))
+    log.expect(kind="connect", what="start", local=f"{B4}:6060", dir="<-", remote=f"{A4}:{lport}",
+               **who(server))
+
+
+def test_datagram_read_without_its_source_still_starts_a_flow(hosts, actors, netlogd):
+    log = netlogd()
+    server = actors(hosts.b, name="nl-udp-recv")
+    client = actors(hosts.a, name="nl-udp-send")
+    sfd = server("udp_socket", B4, 6070)["fd"]
+    cfd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", cfd, B4, 6070, 2)["lport"]
+    server("udp_recv", sfd, 2)
+    # recv() never names the source: the socket's owner stands in
+    log.expect(kind="connect", what="start", local=f"{B4}:6070", dir="<-", remote=f"{A4}:{lport}",
+               **who(server))
+
+
+def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlogd):
+    client = actors(hosts.a, name="nl-udp-early")
+    server = actors(hosts.b, name="nl-udp-sink")
+    server("udp_socket", B4, 6080)
+    fd = client("udp_socket", A4)["fd"]
+    local = client("udp_connect", fd, B4, 6080)
+    log = netlogd()
+    log.expect(kind="connect", what="start", local=f"{A4}:{local['lport']}", dir="->",
+               remote=f"{B4}:6080", **who(client))
+    client("udp_send", fd, 2)
+    client("close", fd)
+    log.expect(kind="connect", what="stop", local=f"{A4}:{local['lport']}", dir="->",
+               remote=f"{B4}:6080", **who(client))
+    assert len(flow(log, "start", f"{A4}:{local['lport']}", "->", f"{B4}:6080")) == 1
+
+
+def test_full_flow_table_is_reported_and_starts_are_still_logged(hosts, actors, netlogd):
+    log = netlogd("--max-udp-flows", "64")
+    client = actors(hosts.a, name="nl-udp-full")
+    fd = client("udp_socket", A4)["fd"]
+    ports = range(7100, 7200)
+    for port in ports:
+        client("udp_send_to", fd, B4, port, 2)
+    lport = client("udp_send_to", fd, B4, 7100)["lport"]
+    client("close", fd)
+    barrier(log, client)
+    for what in ("start", "stop"):
+        got = sorted(int(l["remote"].rsplit(":", 1)[1])
+                     for l in log.find(timeout=0, kind="connect", what=what, local=f"{A4}:{lport}"))
+        assert got == list(ports), f"{what}: {len(got)} lines for {len(ports)} flows"
+    warnings = log.wait_text(r"netlog: warning: (\d+) UDP flows not counted: flow table full")
+    assert warnings and sum(map(int, warnings)) >= len(ports) - 64
