@@ -17,7 +17,8 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(SRC) -I$(O
 
 DAEMON_SRCS := main.c options.c loader.c system.c privs.c format.c sink.c log.c udpflow.c
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(OUT)/%.o)
-UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $(OUT)/log.o
+UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $(OUT)/log.o \
+	     $(OUT)/udpflow.o
 
 DEPS_STAMP := $(OUT)/.deps-build
 
@@ -64,6 +65,9 @@ $(OUT)/test_unit: $(UNIT_OBJS)
 $(OUT)/churn: bench/churn.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -pthread $< -o $@
 
+$(OUT)/udpflood: bench/udpflood.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) -pthread $< -o $@
+
 $(OUT)/sysloop: bench/sysloop.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@
 
@@ -84,7 +88,7 @@ test: $(OUT)/netlogd $(OUT)/test_unit
 	$(OUT)/test_unit
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/sysloop
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
 

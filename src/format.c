@@ -454,6 +454,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t e
 		put_str(&o, ",\"not_accepted\":true");
 	if (e->flags & NETLOG_F_OWNER_UNKNOWN)
 		put_str(&o, ",\"owner_unknown\":true");
+	if (e->flags & NETLOG_F_UNTRACKED)
+		put_str(&o, ",\"untracked\":true");
 	put(&o, "}}", 2);
 	return out_finish(&o, dst);
 }

@@ -10,6 +10,7 @@
 #include "format.h"
 #include "netlog.h"
 #include "options.h"
+#include "udpflow.h"
 
 static int passed, failed;
 static const char *current;
@@ -297,6 +298,126 @@ static bool options_reject_what_they_do_not_understand(void)
 	       CHECK(parse(&o, "--output", NULL) == -EINVAL, "missing value");
 }
 
+
+/* UDP flow life cycle, without a kernel table: what it logs, in order. */
+static struct netlog_event logged[16];
+static int nlogged;
+
+static int record(const struct netlog_event *e, void *ctx)
+{
+	if (nlogged < 16)
+		logged[nlogged++] = *e;
+	return 0;
+}
+
+static struct netlog_event flow_rec(uint8_t type, uint64_t sock, uint16_t rport, uint8_t dir,
+				    uint32_t pid, uint64_t ts)
+{
+	struct netlog_event e = { .ts_ns = ts, .sock_id = sock, .rport = rport, .lport = 5000,
+				  .type = type, .protocol = IPPROTO_UDP, .direction = dir,
+				  .family = AF_INET };
+
+	v4(e.raddr, "192.0.2.1");
+	v4(e.laddr, "192.0.2.9");
+	e.proc.tgid = pid;
+	return e;
+}
+
+static bool udp_flows_start_once_and_stop_at_close_with_the_closer(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	nlogged = 0;
+	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 1000);
+	udpflows_event(&t, &e);
+	udpflows_event(&t, &e); /* reported twice (start-up and live): one flow */
+	e = flow_rec(NETLOG_UDP_FLOW, 7, 54, NETLOG_DIR_OUT, 100, 2000);
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_FLOW, 8, 53, NETLOG_DIR_OUT, 100, 2500); /* another socket */
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_CLOSE, 7, 0, 0, 200, 3000);
+	udpflows_event(&t, &e);
+	ok = CHECK(nlogged == 5, "%d records", nlogged) &&
+	     CHECK(logged[0].type == NETLOG_CONNECT_START && logged[0].rport == 53, "first start") &&
+	     CHECK(logged[1].type == NETLOG_CONNECT_START && logged[1].rport == 54, "second start") &&
+	     CHECK(logged[3].type == NETLOG_CONNECT_STOP && logged[4].type == NETLOG_CONNECT_STOP, "stops") &&
+	     CHECK(logged[3].proc.tgid == 200 && logged[4].proc.tgid == 200, "closer") &&
+	     CHECK(logged[3].sock_id == 7 && logged[4].sock_id == 7, "only socket 7 stopped") &&
+	     CHECK(logged[3].start_ns + logged[4].start_ns == 3000 && logged[3].ts_ns == 3000, "times") &&
+	     CHECK(t.count == 1, "%zu flows left", t.count);
+	udpflows_free(&t);
+	return ok;
+}
+
+static bool udp_incoming_flow_waits_for_its_receiver(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	nlogged = 0;
+	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	e = flow_rec(NETLOG_UDP_FLOW, 9, 40000, NETLOG_DIR_IN, 100, 1000); /* 100: the socket's owner */
+	udpflows_event(&t, &e);
+	ok = CHECK(nlogged == 0, "started before its receiver was known");
+	e = flow_rec(NETLOG_UDP_CLAIM, 9, 40000, 0, 300, 1500);
+	udpflows_event(&t, &e);
+	ok = ok && CHECK(nlogged == 1 && logged[0].proc.tgid == 300, "claimed by 300") &&
+	     CHECK(logged[0].ts_ns == 1000 && logged[0].direction == NETLOG_DIR_IN, "first datagram's time");
+	/* nobody claims this one: the socket's owner stands in after the wait */
+	e = flow_rec(NETLOG_UDP_FLOW, 9, 40001, NETLOG_DIR_IN, 100, 2000);
+	udpflows_event(&t, &e);
+	udpflows_tick(&t, 2000 + t.claim_wait_ns - 1, false);
+	ok = ok && CHECK(nlogged == 1, "started before the wait was over");
+	udpflows_tick(&t, 2000 + t.claim_wait_ns, false);
+	ok = ok && CHECK(nlogged == 2 && logged[1].proc.tgid == 100 && logged[1].rport == 40001, "owner");
+	udpflows_free(&t);
+	return ok;
+}
+
+static bool udp_idle_flow_stops_and_comes_back_as_a_new_one(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	nlogged = 0;
+	udpflows_init(&t, -1, 1000, 16, record, NULL);
+	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 5000);
+	udpflows_event(&t, &e);
+	udpflows_tick(&t, 5999, true);
+	ok = CHECK(nlogged == 1, "stopped before the timeout");
+	udpflows_tick(&t, 6000, true);
+	ok = ok && CHECK(nlogged == 2 && logged[1].type == NETLOG_CONNECT_STOP, "no idle stop") &&
+	     CHECK(logged[1].proc.tgid == 100 && logged[1].start_ns == 5000, "stop fields");
+	e.ts_ns = 7000;
+	udpflows_event(&t, &e);
+	ok = ok && CHECK(nlogged == 3 && logged[2].type == NETLOG_CONNECT_START, "no new start");
+	udpflows_free(&t);
+	return ok;
+}
+
+static bool udp_flows_beyond_the_table_still_start(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	nlogged = 0;
+	udpflows_init(&t, -1, 1000, 2, record, NULL);
+	for (uint16_t port = 1; port <= 3; port++) {
+		e = flow_rec(NETLOG_UDP_FLOW, 7, port, NETLOG_DIR_OUT, 100, 5000);
+		udpflows_event(&t, &e);
+	}
+	ok = CHECK(nlogged == 3, "%d starts for 3 flows", nlogged) &&
+	     CHECK(t.untracked == 1, "%llu untracked", (unsigned long long)t.untracked);
+	udpflows_free(&t);
+	return ok;
+}
+
 int main(void)
 {
 	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
@@ -317,6 +438,10 @@ int main(void)
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
 	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
+	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
+	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
+	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
+	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
