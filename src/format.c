@@ -353,8 +353,8 @@ static const char *action_name(uint8_t type)
 	return NULL;
 }
 
-int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns,
-		struct format_time_cache *cache)
+int format_json(char *dst, size_t size, const struct netlog_event *e,
+		const struct format_extra *x, uint64_t epoch_ns, struct format_time_cache *cache)
 {
 	const char *action = action_name(e->type);
 	const char *proto = e->protocol == IPPROTO_TCP ? "tcp" : e->protocol == IPPROTO_UDP ? "udp" : NULL;
@@ -424,6 +424,10 @@ int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t e
 	put_u32(&o, p->tgid);
 	put_key(&o, "name");
 	put_json_str(&o, p->comm, sizeof(p->comm));
+	if (x && x->executable) {
+		put_key(&o, "executable");
+		put_json_str(&o, x->executable, strlen(x->executable));
+	}
 	put_str(&o, ",\"thread\":{\"id\":");
 	put_u32(&o, p->tid);
 	put_key(&o, "name");

@@ -19,7 +19,7 @@
 #define FORMAT_COMM_MAX (NETLOG_COMM_LEN * 4 + 1)
 #define FORMAT_LINE_MAX 512
 /* one JSON event: every field at its longest, names escaped six-fold */
-#define FORMAT_JSON_MAX 2048
+#define FORMAT_JSON_MAX 16384 /* room for an executable's path, every byte escaped */
 /* "2026-11-27T08:52:22.123456Z" plus NUL */
 #define FORMAT_TIME_MAX 32
 
@@ -46,11 +46,16 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e);
 
 /*
  * One JSON object (no newline) with Elastic Common Schema field names.
- * @epoch_ns is the event's time on the wall clock; @cache may be NULL. Strings are escaped so
+ * @x may be NULL. @epoch_ns is the event's time on the wall clock; @cache may be NULL. Strings are escaped so
  * that any bytes give valid JSON: bytes >= 0x80 become \u0080..\u00ff.
  */
-int format_json(char *dst, size_t size, const struct netlog_event *e, uint64_t epoch_ns,
-		struct format_time_cache *cache);
+/* What the daemon knows of an event beyond its record; any field may be NULL. */
+struct format_extra {
+	const char *executable; /* the process's executable, as the kernel named it */
+};
+
+int format_json(char *dst, size_t size, const struct netlog_event *e,
+		const struct format_extra *x, uint64_t epoch_ns, struct format_time_cache *cache);
 
 /* A loss report as a JSON object: @count of @what, with the reason in it. */
 int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);

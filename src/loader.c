@@ -101,6 +101,8 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "cgroup/post_bind6");
 	err = err ?: attach(skel->progs.sock_release, &skel->links.sock_release, l->cgroup_fd,
 			    "cgroup/sock_release");
+	err = err ?: attach(skel->progs.sched_process_exec, &skel->links.sched_process_exec, -1,
+			    "tracepoint sched/sched_process_exec");
 	err = err ?: attach(skel->progs.udp_egress, &skel->links.udp_egress, l->cgroup_fd,
 			    "cgroup_skb/egress");
 	err = err ?: attach(skel->progs.udp_ingress, &skel->links.udp_ingress, l->cgroup_fd,
@@ -132,6 +134,11 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
+}
+
+int loader_exes_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.exes);
 }
 
 int loader_flows_fd(const struct loader *l)

@@ -37,6 +37,9 @@ typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
  */
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
 
+/* The executables' ring buffer's map fd (struct netlog_exe records). */
+int loader_exes_fd(const struct loader *l);
+
 /* The UDP flow table's map fd: the daemon reads and ends flows there. */
 int loader_flows_fd(const struct loader *l);
 

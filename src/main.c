@@ -23,6 +23,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "exetab.h"
 #include "format.h"
 #include "loader.h"
 #include "log.h"
@@ -33,13 +34,15 @@
 #include "system.h"
 #include "udpflow.h"
 
-_Static_assert(sizeof(struct netlog_event) == 168, "event layout changed: update both sides");
+_Static_assert(sizeof(struct netlog_event) == 176, "event layout changed: update both sides");
 _Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byte alignment");
 
 struct netlogd {
 	struct options opt;
 	struct loader loader;
 	struct ring_buffer *rb;
+	struct ring_buffer *rb_exes; /* read before rb: events name what it reports */
+	struct exetab exes;
 	struct sink sink;
 	struct udpflows flows;
 	uint64_t flows_untracked_reported;
@@ -61,15 +64,46 @@ static void update_clock_offset(struct netlogd *d)
 	d->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 }
 
+static int on_exe_record(void *ctx, void *data, size_t size)
+{
+	struct netlogd *d = ctx;
+	struct netlog_exe r;
+	int err;
+
+	if (size < sizeof(r)) {
+		log_warnx("short executable record: %zu bytes, expected %zu", size, sizeof(r));
+		return 0;
+	}
+	memcpy(&r, data, sizeof(r));
+	err = exetab_add(&d->exes, &r);
+	if (err)
+		log_debug("executable %u:%llu: %s", r.dev, (unsigned long long)r.ino, strerror(-err));
+	return 0;
+}
+
+/* The path of @p's executable, if the kernel reported it (it does so before the event). */
+static const char *exe_path(struct netlogd *d, const struct netlog_proc *p)
+{
+	const char *path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+
+	if (!path && p->exe_ino) {
+		ring_buffer__consume(d->rb_exes);
+		path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+	}
+	return path;
+}
+
 static int log_event(const struct netlog_event *e, void *ctx)
 {
 	struct netlogd *d = ctx;
 	uint64_t epoch_ns = (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns);
+	struct format_extra x = { 0 };
 	char line[FORMAT_JSON_MAX];
 	int err;
 
 	if (d->opt.format == FORMAT_JSON) {
-		if (format_json(line, sizeof(line), e, epoch_ns, &d->sink.time_cache) < 0) {
+		x.executable = exe_path(d, &e->proc);
+		if (format_json(line, sizeof(line), e, &x, epoch_ns, &d->sink.time_cache) < 0) {
 			log_warnx("cannot format event of type %u", e->type);
 			return 0;
 		}
@@ -167,6 +201,7 @@ static int drain_ringbuf(struct netlogd *d)
 	int n;
 
 	update_clock_offset(d);
+	ring_buffer__consume(d->rb_exes);
 	n = ring_buffer__consume(d->rb);
 	sink_flush(&d->sink);
 	return n < 0 ? n : 0;
@@ -321,6 +356,12 @@ int main(int argc, char **argv)
 		log_warnx("ring buffer: %s", strerror(-err));
 		goto out;
 	}
+	d->rb_exes = ring_buffer__new(loader_exes_fd(&d->loader), on_exe_record, d, NULL);
+	if (!d->rb_exes || exetab_init(&d->exes, 65536) < 0) {
+		err = -ENOMEM;
+		log_warnx("executables' table: %s", strerror(ENOMEM));
+		goto out;
+	}
 	update_clock_offset(d);
 	err = udpflows_init(&d->flows, loader_flows_fd(&d->loader),
 			    (uint64_t)d->opt.udp_idle_timeout * 1000000000ull,
@@ -347,6 +388,8 @@ int main(int argc, char **argv)
 out:
 	udpflows_free(&d->flows);
 	ring_buffer__free(d->rb);
+	ring_buffer__free(d->rb_exes);
+	exetab_free(&d->exes);
 	loader_stop(&d->loader);
 	sink_close(&d->sink);
 	free(d);

@@ -133,6 +133,37 @@ const volatile __u64 wakeup_bytes = 0;
  */
 const volatile bool accept_hook = true;
 
+/*
+ * Executables' paths: each (device, inode) is reported once on the exes
+ * ring buffer, which the daemon reads before events; then only remembered
+ * here, until the LRU forgets it and it is reported again.
+ */
+struct exe_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct exe_key);
+	__type(value, __u8);
+} exes_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} exes SEC(".maps");
+
+/* A zeroed socket entry to insert, never written: see udp_sock_get(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct conn);
+} conn_zero SEC(".maps");
+
 /* Which sockets the start-up iterator reports: 1 listeners, 2 the rest. */
 __u32 iter_pass;
 
@@ -142,6 +173,93 @@ static __always_inline void count_drop(__u32 reason)
 
 	if (n)
 		*n += 1;
+}
+
+/*
+ * Global, so the verifier checks it once rather than at each of its
+ * callers. Walk @exe's path up to the root of its mount namespace, crossing mount
+ * points, and report it: one component per step, leaf first.
+ */
+__noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
+{
+	struct file *exe = (struct file *)exe_ptr;
+	struct exe_key k = { .ino = ino, .dev = dev };
+	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+	struct netlog_exe *r = bpf_ringbuf_reserve(&exes, sizeof(*r), 0);
+	struct dentry *d, *parent;
+	struct vfsmount *vmnt;
+	struct mount *mnt, *up;
+	const unsigned char *name;
+	__u32 n = 0;
+	__u8 one = 1;
+
+	if (!r) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		return 0;
+	}
+	r->ino = ino;
+	r->dev = dev;
+	r->truncated = 0;
+	d = BPF_CORE_READ(exe, f_path.dentry);
+	vmnt = BPF_CORE_READ(exe, f_path.mnt);
+	mnt = (void *)vmnt - mnt_off;
+	/* one component per step, so the verifier sees a single counter */
+	for (n = 0; n < NETLOG_EXE_DEPTH; n++) {
+		/* at the root of a mount, continue from where it is mounted (twice: stacked mounts) */
+		for (int m = 0; m < 2 && d == BPF_CORE_READ(vmnt, mnt_root); m++) {
+			up = BPF_CORE_READ(mnt, mnt_parent);
+			if (up == mnt)
+				break; /* the namespace's root */
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vmnt = (void *)mnt + mnt_off;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == parent || d == BPF_CORE_READ(vmnt, mnt_root))
+			break;
+		name = BPF_CORE_READ(d, d_name.name);
+		if (bpf_probe_read_kernel_str(r->comp[n], NETLOG_EXE_NAME_LEN, name) == NETLOG_EXE_NAME_LEN)
+			r->truncated = 1;
+		d = parent;
+	}
+	if (n == NETLOG_EXE_DEPTH && d != BPF_CORE_READ(d, d_parent))
+		r->truncated = 1;
+	r->ncomp = n;
+	bpf_ringbuf_submit(r, 0);
+	bpf_map_update_elem(&exes_seen, &k, &one, BPF_ANY);
+	return 0;
+}
+
+/* Name @task's executable in @p: its device and inode, which the daemon knows the path of. */
+static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p)
+{
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
+	p->exe_ino = exe ? BPF_CORE_READ(exe, f_inode, i_ino) : 0;
+	p->exe_dev = exe ? BPF_CORE_READ(exe, f_inode, i_sb, s_dev) : 0;
+	return 0;
+}
+
+/* Report @task's executable's path, unless it was lately. */
+static __always_inline void exe_learn(struct task_struct *task)
+{
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct exe_key k = {};
+
+	if (!exe)
+		return; /* a kernel thread */
+	k.ino = BPF_CORE_READ(exe, f_inode, i_ino);
+	k.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	if (!bpf_map_lookup_elem(&exes_seen, &k))
+		exe_report((__u64)exe, k.ino, k.dev);
+}
+
+/* A process ran a new program: its path is reported before any event that names it. */
+SEC("tracepoint/sched/sched_process_exec")
+int sched_process_exec(void *ctx)
+{
+	exe_learn(bpf_get_current_task_btf());
+	return 0;
 }
 
 /* Every field written: ring buffer memory is not zeroed. */
@@ -599,19 +717,29 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, boo
 {
 	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	struct task_struct *task;
-	struct conn n = {};
+	struct conn *zero;
+	__u32 key0 = 0;
+	long err;
 
 	if (s || !create)
 		return s;
-	task = bpf_get_current_task_btf();
-	conn_init(&n, cookie, 0, NETLOG_DIR_NONE);
-	n.t.family = family;
-	n.t.protocol = IPPROTO_UDP;
-	n.t.netns = task->nsproxy->net_ns->ns.inum;
-	proc_from_task(&n.owner, task);
-	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_NOEXIST) == -7 /* E2BIG */)
+	/* inserted zeroed, then filled in place: a struct conn is too big for the stack here */
+	zero = bpf_map_lookup_elem(&conn_zero, &key0);
+	if (!zero)
+		return NULL;
+	err = bpf_map_update_elem(&udp_socks, &cookie, zero, BPF_NOEXIST);
+	if (err == -7 /* E2BIG */)
 		count_drop(NETLOG_DROP_TABLE);
-	return bpf_map_lookup_elem(&udp_socks, &cookie);
+	s = bpf_map_lookup_elem(&udp_socks, &cookie);
+	if (!s || err)
+		return s;
+	task = bpf_get_current_task_btf();
+	conn_init(s, cookie, 0, NETLOG_DIR_NONE);
+	s->t.family = family;
+	s->t.protocol = IPPROTO_UDP;
+	s->t.netns = task->nsproxy->net_ns->ns.inum;
+	proc_from_task(&s->owner, task);
+	return s;
 }
 
 static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
@@ -1162,6 +1290,8 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	m = bpf_map_lookup_elem(&iter_scratch, &zero);
 	if (!task || !file || !m)
 		return 0;
+	if (iter_pass == 1)
+		exe_learn(task); /* programs started before netlogd */
 	sock = bpf_sock_from_file(file);
 	sk = sock ? sock->sk : NULL;
 	if (!sk)

@@ -31,6 +31,8 @@ struct tuple {
 	__u8 pad;
 };
 
+static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p);
+
 /* Fill @p from @task: everything is read now, never looked up later. */
 static __always_inline void proc_from_task(struct netlog_proc *p, struct task_struct *task)
 {
@@ -48,7 +50,7 @@ static __always_inline void proc_from_task(struct netlog_proc *p, struct task_st
 	if (bpf_core_field_exists(task->loginuid)) /* kernels without audit lack it */
 		p->auid = task->loginuid.val;
 	p->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	p->pad = 0;
+	exe_note(task, p);
 	/* 16 bytes as two direct loads; the kernel keeps comm NUL-padded */
 	__builtin_memcpy(p->comm, leader->comm, sizeof(p->comm));
 	__builtin_memcpy(p->thread_comm, task->comm, sizeof(p->thread_comm));

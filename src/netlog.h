@@ -61,7 +61,8 @@ struct netlog_proc {
 	__u32 uid;	 /* real user id, initial user namespace */
 	__u32 euid;	 /* effective user id */
 	__u32 auid;	 /* login (audit) user id, NETLOG_NO_AUID if none */
-	__u32 pad;
+	__u32 exe_dev;	 /* the executable's device, with exe_ino naming it (see netlog_exe) */
+	__u64 exe_ino;	 /* the executable's inode number; 0: none (a kernel thread) */
 	char comm[NETLOG_COMM_LEN];	   /* thread-group leader's name, as ps -o comm */
 	char thread_comm[NETLOG_COMM_LEN]; /* the acting thread's own name */
 };
@@ -91,6 +92,22 @@ struct netlog_event {
 	__u8 direction;	   /* enum netlog_direction */
 	__u8 flags;	   /* enum netlog_event_flags */
 	__u8 pad[2];
+};
+
+/*
+ * An executable's path, reported once per executable (dev, ino) on its own
+ * ring buffer, before any event that names it. The path's components are
+ * listed leaf first, relative to the root of the process's mount namespace.
+ */
+#define NETLOG_EXE_DEPTH 16
+#define NETLOG_EXE_NAME_LEN 64
+
+struct netlog_exe {
+	__u64 ino;
+	__u32 dev;
+	__u16 ncomp;	 /* components filled, leaf first */
+	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH, or a name cut */
+	char comp[NETLOG_EXE_DEPTH][NETLOG_EXE_NAME_LEN];
 };
 
 /* A UDP flow: one local socket and one remote address and port. */

@@ -1,6 +1,7 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
 import json
 import os
+import sys
 import time
 
 from conftest import A4, A6, B4, B6
@@ -135,3 +136,16 @@ def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
     assert in_stop["source"] == {"ip": A4, "port": lport, "bytes": 50, "packets": 10}
     assert in_stop["destination"] == {"ip": B4, "port": 7010, "bytes": 20, "packets": 10}
     assert in_stop["process"]["pid"] == server.pid
+
+
+def test_executable_is_the_programs_path_also_for_processes_older_than_netlogd(hosts, actors, netlogd):
+    early = actors(hosts.a, name="nl-json-exe0")  # its exec happened before netlogd
+    log = netlogd("--format", "json")
+    late = actors(hosts.a, name="nl-json-exe1")
+    fd0 = early("listen", A4, 7020)["fd"]
+    fd1 = late("listen", A4, 7021)["fd"]
+    want = os.path.realpath(sys.executable)  # what both actors run
+    for port, who in ((7020, early), (7021, late)):
+        start = one(log, event__action="listen-start", destination__port=port)
+        assert start["process"]["pid"] == who.pid
+        assert start["process"]["executable"] == want

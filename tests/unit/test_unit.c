@@ -11,6 +11,7 @@
 #include "netlog.h"
 #include "options.h"
 #include "udpflow.h"
+#include "exetab.h"
 
 static int passed, failed;
 static const char *current;
@@ -231,7 +232,7 @@ static bool json_names_the_initiator_source_and_escapes_every_byte(void)
 	e.traffic.bytes_sent = 7;
 	e.traffic.bytes_received = 300;
 	memcpy(e.proc.comm, "a\"b\\c\n\xff", 8);
-	return CHECK(format_json(out, sizeof(out), &e, 1795769542123456789ull, NULL) > 0, "failed") &&
+	return CHECK(format_json(out, sizeof(out), &e, NULL, 1795769542123456789ull, NULL) > 0, "failed") &&
 	       CHECK(strstr(out, "\"source\":{\"ip\":\"128.141.1.2\",\"port\":51234,\"bytes\":300") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"destination\":{\"ip\":\"128.141.47.174\",\"port\":22,\"bytes\":7") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"duration\":4000") != NULL, "%s", out) &&
@@ -244,7 +245,7 @@ static bool json_refuses_a_short_buffer(void)
 	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
 	char out[64];
 
-	return CHECK(format_json(out, sizeof(out), &e, 0, NULL) == -ENOSPC, "no ENOSPC");
+	return CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) == -ENOSPC, "no ENOSPC");
 }
 
 static bool numbers_are_parsed_strictly(void)
@@ -418,6 +419,41 @@ static bool udp_flows_beyond_the_table_still_start(void)
 	return ok;
 }
 
+static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
+{
+	struct netlog_exe r = { .ino = 42, .dev = 7, .ncomp = 3 };
+	struct exetab t;
+	char out[EXETAB_PATH_MAX];
+	bool ok;
+
+	strcpy(r.comp[0], "python3.11");
+	strcpy(r.comp[1], "bin");
+	strcpy(r.comp[2], "usr");
+	ok = CHECK(exetab_path(out, sizeof(out), &r) == 19, "length") && CHECK_STR(out, "/usr/bin/python3.11");
+	r.ncomp = 0;
+	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) == 1, "root") && CHECK_STR(out, "/");
+	r.ncomp = NETLOG_EXE_DEPTH;
+	r.truncated = 1;
+	for (int i = 0; i < NETLOG_EXE_DEPTH; i++)
+		snprintf(r.comp[i], sizeof(r.comp[i]), "d%d", i);
+	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) > 0, "deep") &&
+	     CHECK(strncmp(out, ".../d15/d14/", 12) == 0 && strstr(out, "/d0") != NULL, "deep: %s", out) &&
+	     CHECK(exetab_path(out, 8, &r) == -ENOSPC, "short buffer");
+	ok = ok && CHECK(exetab_init(&t, 16) == 0, "init");
+	r.ncomp = 2;
+	r.truncated = 0;
+	strcpy(r.comp[0], "sh");
+	strcpy(r.comp[1], "bin");
+	ok = ok && CHECK(exetab_add(&t, &r) == 0, "add") &&
+	     CHECK(exetab_find(&t, 7, 42) && !strcmp(exetab_find(&t, 7, 42), "/bin/sh"), "find") &&
+	     CHECK(!exetab_find(&t, 8, 42) && !exetab_find(&t, 7, 0), "found what was never added");
+	strcpy(r.comp[0], "dash"); /* reported again after a change: replaced */
+	ok = ok && CHECK(exetab_add(&t, &r) == 0 && !strcmp(exetab_find(&t, 7, 42), "/bin/dash"), "replace") &&
+	     CHECK(t.count == 1, "%zu entries", t.count);
+	exetab_free(&t);
+	return ok;
+}
+
 int main(void)
 {
 	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
@@ -442,6 +478,7 @@ int main(void)
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
+	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Executables' paths, as the kernel reported them (struct netlog_exe), by
+ * device and inode: events carry only those two numbers.
+ */
+#ifndef NETLOG_EXETAB_H
+#define NETLOG_EXETAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "netlog.h"
+
+/* The longest path a record can make: every component full, with its '/'. */
+#define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * NETLOG_EXE_NAME_LEN + 8)
+
+struct exetab_entry;
+
+struct exetab {
+	struct exetab_entry **buckets;
+	size_t nbuckets, count, max;
+};
+
+int exetab_init(struct exetab *t, size_t max);
+
+/*
+ * The path of @r: "/" and its components root first; a path deeper than
+ * the record holds starts with "...". Returns its length or -ENOSPC.
+ */
+int exetab_path(char *dst, size_t size, const struct netlog_exe *r);
+
+/* Remember @r (replacing what was known of its executable). Returns 0 or -errno. */
+int exetab_add(struct exetab *t, const struct netlog_exe *r);
+
+/* The path of executable (@dev, @ino), or NULL if the kernel never reported it. */
+const char *exetab_find(const struct exetab *t, uint32_t dev, uint64_t ino);
+
+void exetab_free(struct exetab *t);
+
+#endif
