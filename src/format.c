@@ -446,12 +446,22 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_u32(&o, p->auid);
 		put_str(&o, "\"}");
 	}
-	put_str(&o, "},\"netlog\":{\"sock_cookie\":");
+	put(&o, "}", 1);
+	if (x && x->container_id) {
+		put_str(&o, ",\"container\":{\"id\":");
+		put_json_str(&o, x->container_id, strlen(x->container_id));
+		put(&o, "}", 1);
+	}
+	put_str(&o, ",\"netlog\":{\"sock_cookie\":");
 	put_u64(&o, e->sock_id);
 	put_key(&o, "netns");
 	put_u32(&o, e->netns);
 	put_key(&o, "cgroup_id");
 	put_u64(&o, p->cgroup_id);
+	if (x && x->cgroup) {
+		put_key(&o, "cgroup");
+		put_json_str(&o, x->cgroup, strlen(x->cgroup));
+	}
 	if (e->flags & NETLOG_F_PREEXISTING)
 		put_str(&o, ",\"preexisting\":true");
 	if (e->flags & NETLOG_F_NOT_ACCEPTED)

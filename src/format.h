@@ -51,7 +51,9 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e);
  */
 /* What the daemon knows of an event beyond its record; any field may be NULL. */
 struct format_extra {
-	const char *executable; /* the process's executable, as the kernel named it */
+	const char *executable;	  /* the process's executable, as the kernel named it */
+	const char *cgroup;	  /* its cgroup v2 path */
+	const char *container_id; /* the container that cgroup belongs to */
 };
 
 int format_json(char *dst, size_t size, const struct netlog_event *e,

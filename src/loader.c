@@ -57,6 +57,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	err = system_cgroup2_root(cgroup, sizeof(cgroup));
 	if (err)
 		return err;
+	snprintf(l->cgroup_root, sizeof(l->cgroup_root), "%s", cgroup);
 	l->cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->cgroup_fd < 0) {
 		err = -errno;
@@ -103,6 +104,8 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "cgroup/sock_release");
 	err = err ?: attach(skel->progs.sched_process_exec, &skel->links.sched_process_exec, -1,
 			    "tracepoint sched/sched_process_exec");
+	err = err ?: attach(skel->progs.cgroup_mkdir, &skel->links.cgroup_mkdir, -1,
+			    "tracepoint cgroup/cgroup_mkdir");
 	err = err ?: attach(skel->progs.udp_egress, &skel->links.udp_egress, l->cgroup_fd,
 			    "cgroup_skb/egress");
 	err = err ?: attach(skel->progs.udp_ingress, &skel->links.udp_ingress, l->cgroup_fd,
@@ -136,9 +139,9 @@ int loader_events_fd(const struct loader *l)
 	return bpf_map__fd(l->skel->maps.events);
 }
 
-int loader_exes_fd(const struct loader *l)
+int loader_names_fd(const struct loader *l)
 {
-	return bpf_map__fd(l->skel->maps.exes);
+	return bpf_map__fd(l->skel->maps.names);
 }
 
 int loader_flows_fd(const struct loader *l)

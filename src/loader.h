@@ -21,6 +21,7 @@ struct loader_opts {
 struct loader {
 	struct netlog_bpf *skel;
 	int cgroup_fd;
+	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 };
 
 /* Open, size, load and attach everything. Returns 0 or -errno, having logged why. */
@@ -37,8 +38,8 @@ typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
  */
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
 
-/* The executables' ring buffer's map fd (struct netlog_exe records). */
-int loader_exes_fd(const struct loader *l);
+/* The names' ring buffer's map fd (struct netlog_exe and netlog_cgroup records). */
+int loader_names_fd(const struct loader *l);
 
 /* The UDP flow table's map fd: the daemon reads and ends flows there. */
 int loader_flows_fd(const struct loader *l);

@@ -23,6 +23,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "cgtab.h"
 #include "exetab.h"
 #include "format.h"
 #include "loader.h"
@@ -41,8 +42,9 @@ struct netlogd {
 	struct options opt;
 	struct loader loader;
 	struct ring_buffer *rb;
-	struct ring_buffer *rb_exes; /* read before rb: events name what it reports */
+	struct ring_buffer *rb_names; /* read before rb: events name what it reports */
 	struct exetab exes;
+	struct cgtab cgroups;
 	struct sink sink;
 	struct udpflows flows;
 	uint64_t flows_untracked_reported;
@@ -64,20 +66,30 @@ static void update_clock_offset(struct netlogd *d)
 	d->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 }
 
-static int on_exe_record(void *ctx, void *data, size_t size)
+/* A name the kernel reported: an executable's path, or a new cgroup's. */
+static int on_name_record(void *ctx, void *data, size_t size)
 {
 	struct netlogd *d = ctx;
-	struct netlog_exe r;
-	int err;
+	struct netlog_cgroup cg;
+	struct netlog_exe exe;
+	uint32_t kind;
+	int err = 0;
 
-	if (size < sizeof(r)) {
-		log_warnx("short executable record: %zu bytes, expected %zu", size, sizeof(r));
+	if (size < sizeof(kind))
 		return 0;
+	memcpy(&kind, data, sizeof(kind));
+	if (kind == NETLOG_NAME_EXE && size >= sizeof(exe)) {
+		memcpy(&exe, data, sizeof(exe));
+		err = exetab_add(&d->exes, &exe);
+	} else if (kind == NETLOG_NAME_CGROUP && size >= sizeof(cg)) {
+		memcpy(&cg, data, sizeof(cg));
+		cg.path[sizeof(cg.path) - 1] = '\0';
+		err = cgtab_add(&d->cgroups, cg.id, cg.path);
+	} else {
+		log_warnx("unknown name record: kind %u, %zu bytes", kind, size);
 	}
-	memcpy(&r, data, sizeof(r));
-	err = exetab_add(&d->exes, &r);
 	if (err)
-		log_debug("executable %u:%llu: %s", r.dev, (unsigned long long)r.ino, strerror(-err));
+		log_debug("name record of kind %u: %s", kind, strerror(-err));
 	return 0;
 }
 
@@ -87,10 +99,17 @@ static const char *exe_path(struct netlogd *d, const struct netlog_proc *p)
 	const char *path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
 
 	if (!path && p->exe_ino) {
-		ring_buffer__consume(d->rb_exes);
+		ring_buffer__consume(d->rb_names);
 		path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
 	}
 	return path;
+}
+
+/* The path of cgroup @id: reported by the kernel when made, or found by a walk. */
+static const char *cgroup_path(struct netlogd *d, uint64_t id)
+{
+	ring_buffer__consume(d->rb_names);
+	return cgtab_find(&d->cgroups, id);
 }
 
 static int log_event(const struct netlog_event *e, void *ctx)
@@ -102,7 +121,12 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	int err;
 
 	if (d->opt.format == FORMAT_JSON) {
+		char container[CGTAB_ID_MAX];
+
 		x.executable = exe_path(d, &e->proc);
+		x.cgroup = cgroup_path(d, e->proc.cgroup_id);
+		if (x.cgroup && cgtab_container_id(x.cgroup, container))
+			x.container_id = container;
 		if (format_json(line, sizeof(line), e, &x, epoch_ns, &d->sink.time_cache) < 0) {
 			log_warnx("cannot format event of type %u", e->type);
 			return 0;
@@ -201,7 +225,7 @@ static int drain_ringbuf(struct netlogd *d)
 	int n;
 
 	update_clock_offset(d);
-	ring_buffer__consume(d->rb_exes);
+	ring_buffer__consume(d->rb_names);
 	n = ring_buffer__consume(d->rb);
 	sink_flush(&d->sink);
 	return n < 0 ? n : 0;
@@ -356,12 +380,15 @@ int main(int argc, char **argv)
 		log_warnx("ring buffer: %s", strerror(-err));
 		goto out;
 	}
-	d->rb_exes = ring_buffer__new(loader_exes_fd(&d->loader), on_exe_record, d, NULL);
-	if (!d->rb_exes || exetab_init(&d->exes, 65536) < 0) {
+	d->rb_names = ring_buffer__new(loader_names_fd(&d->loader), on_name_record, d, NULL);
+	if (!d->rb_names || exetab_init(&d->exes, 262144) < 0 ||
+	    cgtab_init(&d->cgroups, d->loader.cgroup_root, 262144) < 0) {
 		err = -ENOMEM;
-		log_warnx("executables' table: %s", strerror(ENOMEM));
+		log_warnx("names' tables: %s", strerror(ENOMEM));
 		goto out;
 	}
+	if (d->opt.format == FORMAT_JSON)
+		cgtab_walk(&d->cgroups); /* the cgroups made before netlogd */
 	update_clock_offset(d);
 	err = udpflows_init(&d->flows, loader_flows_fd(&d->loader),
 			    (uint64_t)d->opt.udp_idle_timeout * 1000000000ull,
@@ -388,8 +415,9 @@ int main(int argc, char **argv)
 out:
 	udpflows_free(&d->flows);
 	ring_buffer__free(d->rb);
-	ring_buffer__free(d->rb_exes);
+	ring_buffer__free(d->rb_names);
 	exetab_free(&d->exes);
+	cgtab_free(&d->cgroups);
 	loader_stop(&d->loader);
 	sink_close(&d->sink);
 	free(d);

@@ -154,7 +154,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
-} exes SEC(".maps");
+} names SEC(".maps");
 
 /* A zeroed socket entry to insert, never written: see udp_sock_get(). */
 struct {
@@ -185,7 +185,7 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
 	struct file *exe = (struct file *)exe_ptr;
 	struct exe_key k = { .ino = ino, .dev = dev };
 	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
-	struct netlog_exe *r = bpf_ringbuf_reserve(&exes, sizeof(*r), 0);
+	struct netlog_exe *r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
 	struct dentry *d, *parent;
 	struct vfsmount *vmnt;
 	struct mount *mnt, *up;
@@ -197,9 +197,11 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
 		count_drop(NETLOG_DROP_RINGBUF);
 		return 0;
 	}
+	r->kind = NETLOG_NAME_EXE;
 	r->ino = ino;
 	r->dev = dev;
 	r->truncated = 0;
+	r->pad = 0;
 	d = BPF_CORE_READ(exe, f_path.dentry);
 	vmnt = BPF_CORE_READ(exe, f_path.mnt);
 	mnt = (void *)vmnt - mnt_off;
@@ -252,6 +254,37 @@ static __always_inline void exe_learn(struct task_struct *task)
 	k.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
 		exe_report((__u64)exe, k.ino, k.dev);
+}
+
+/* cgroup:cgroup_mkdir's record */
+struct cgroup_mkdir_args {
+	__u64 common;
+	int root;	/* hierarchy: 0 is cgroup v2 */
+	int level;
+	__u64 id;
+	__u32 path_loc; /* __data_loc: offset in the low 16 bits */
+};
+
+/* A cgroup v2 directory was made: its path, for the events of its processes. */
+SEC("tracepoint/cgroup/cgroup_mkdir")
+int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
+{
+	struct netlog_cgroup *r;
+
+	if (ctx->root != 0)
+		return 0;
+	r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
+	if (!r) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		return 0;
+	}
+	r->kind = NETLOG_NAME_CGROUP;
+	r->pad = 0;
+	r->id = ctx->id;
+	if (bpf_probe_read_kernel_str(r->path, sizeof(r->path), (void *)ctx + (ctx->path_loc & 0xffff)) < 0)
+		r->path[0] = 0;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
 }
 
 /* A process ran a new program: its path is reported before any event that names it. */

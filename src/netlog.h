@@ -95,19 +95,40 @@ struct netlog_event {
 };
 
 /*
- * An executable's path, reported once per executable (dev, ino) on its own
- * ring buffer, before any event that names it. The path's components are
- * listed leaf first, relative to the root of the process's mount namespace.
+ * Names that events refer to by number, reported on their own ring buffer
+ * (names) before any event that uses them: each record starts with its kind.
+ */
+enum netlog_name_kind {
+	NETLOG_NAME_EXE = 1,
+	NETLOG_NAME_CGROUP = 2,
+};
+
+/*
+ * An executable's path, reported once per executable (dev, ino). Its
+ * components are listed leaf first, relative to the root of the process's
+ * mount namespace.
  */
 #define NETLOG_EXE_DEPTH 16
 #define NETLOG_EXE_NAME_LEN 64
 
 struct netlog_exe {
-	__u64 ino;
+	__u32 kind;	 /* NETLOG_NAME_EXE */
 	__u32 dev;
+	__u64 ino;
 	__u16 ncomp;	 /* components filled, leaf first */
 	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH, or a name cut */
+	__u32 pad;
 	char comp[NETLOG_EXE_DEPTH][NETLOG_EXE_NAME_LEN];
+};
+
+/* A cgroup v2 directory, made while netlogd runs: its id and path below the root. */
+#define NETLOG_CGROUP_PATH_LEN 512
+
+struct netlog_cgroup {
+	__u32 kind; /* NETLOG_NAME_CGROUP */
+	__u32 pad;
+	__u64 id;
+	char path[NETLOG_CGROUP_PATH_LEN]; /* NUL-terminated, "/" first */
 };
 
 /* A UDP flow: one local socket and one remote address and port. */

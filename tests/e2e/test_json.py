@@ -1,6 +1,8 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
 import json
 import os
+import secrets
+import subprocess
 import sys
 import time
 
@@ -149,3 +151,48 @@ def test_executable_is_the_programs_path_also_for_processes_older_than_netlogd(h
         start = one(log, event__action="listen-start", destination__port=port)
         assert start["process"]["pid"] == who.pid
         assert start["process"]["executable"] == want
+
+
+def cgroup2_root(tmp_path):
+    """Where cgroup v2 is mounted; mounted here if it is nowhere yet."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fstype = line.split()[:3]
+            if fstype == "cgroup2":
+                return mnt
+    mnt = tmp_path / "cgroup2"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "cgroup2", "none", str(mnt)], check=True)
+    return str(mnt)
+
+
+def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, actors, netlogd, tmp_path):
+    root = cgroup2_root(tmp_path)
+    ids = [secrets.token_hex(32), secrets.token_hex(32)]
+    base = os.path.join(root, f"nl-test-{secrets.token_hex(3)}")
+    # one made before netlogd starts (found by walking), one after (reported by the kernel)
+    paths = [os.path.join(base, "system.slice", f"docker-{ids[0]}.scope"),
+             os.path.join(base, "kubepods", "besteffort", f"pod{secrets.token_hex(4)}", ids[1])]
+    os.makedirs(paths[0])
+    try:
+        log = netlogd("--format", "json")
+        os.makedirs(paths[1])
+        for i, path in enumerate(paths):
+            a = actors(hosts.a, name=f"nl-json-ctr{i}")
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(a.pid))
+            fd = a("listen", A4, 7030 + i)["fd"]
+            start = one(log, event__action="listen-start", destination__port=7030 + i)
+            assert start["container"]["id"] == ids[i]
+            assert start["netlog"]["cgroup"] == path[len(root):]
+            assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
+            with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                f.write(str(a.pid))  # back to the root, so the cgroup can go
+            a("close", fd)
+        plain = one(log, event__action="listen-stop", destination__port=7030)
+        assert "container" not in plain and plain["netlog"]["cgroup"] == "/"
+    finally:
+        for path in sorted((os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs),
+                           key=len, reverse=True):
+            os.rmdir(path)
+        os.rmdir(base)

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "udpflow.h"
 #include "exetab.h"
+#include "cgtab.h"
 
 static int passed, failed;
 static const char *current;
@@ -454,6 +455,35 @@ static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
 	return ok;
 }
 
+static bool container_ids_are_found_in_the_usual_cgroup_layouts(void)
+{
+	static const char hex[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const char *const with[] = {
+		"/system.slice/docker-%s.scope",
+		"/docker/%s",
+		"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b.slice/cri-containerd-%s.scope",
+		"/kubepods/burstable/pod7f3e/%s",
+		"/machine.slice/libpod-%s.scope/container",
+		"/kubepods.slice/kubepods-pod1.slice/crio-%s.scope",
+	};
+	static const char *const without[] = {
+		"/", "/user.slice/user-1000.slice/session-3.scope", "/system.slice/docker.service",
+		"/machine.slice/libpod-conmon-%s.scope", "/docker/%.63s", "/docker/%sA",
+	};
+	char path[512], id[CGTAB_ID_MAX];
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < sizeof(with) / sizeof(*with); i++) {
+		snprintf(path, sizeof(path), with[i], hex);
+		ok = CHECK(cgtab_container_id(path, id), "none in %s", path) && CHECK_STR(id, hex);
+	}
+	for (size_t i = 0; ok && i < sizeof(without) / sizeof(*without); i++) {
+		snprintf(path, sizeof(path), without[i], hex);
+		ok = CHECK(!cgtab_container_id(path, id), "one in %s: %s", path, id);
+	}
+	return ok;
+}
+
 int main(void)
 {
 	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
@@ -479,6 +509,7 @@ int main(void)
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
+	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cgroup v2 paths by cgroup id, and the container a path belongs to. The
+ * kernel reports directories made while netlogd runs (struct netlog_cgroup);
+ * those that existed before are found by walking the hierarchy, which is
+ * also done again (at most once a second) when an event names an unknown id.
+ */
+#ifndef NETLOG_CGTAB_H
+#define NETLOG_CGTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define CGTAB_ID_MAX 65 /* a container id: 64 hex digits and a NUL */
+
+struct cgtab_entry;
+
+struct cgtab {
+	struct cgtab_entry **buckets;
+	size_t nbuckets, count, max;
+	char root[4096];	 /* where cgroup v2 is mounted; "" for none */
+	time_t last_walk;
+};
+
+int cgtab_init(struct cgtab *t, const char *root, size_t max);
+
+/* Remember cgroup @id at @path ("/" first, below the root). Returns 0 or -errno. */
+int cgtab_add(struct cgtab *t, uint64_t id, const char *path);
+
+/* Walk the hierarchy and add every directory. Returns 0 or -errno. */
+int cgtab_walk(struct cgtab *t);
+
+/* The path of cgroup @id; unknown ids trigger a walk, at most once a second. */
+const char *cgtab_find(struct cgtab *t, uint64_t id);
+
+/*
+ * The container id in cgroup @path, or false: the last component that is,
+ * or wraps, 64 hex digits (docker-<id>.scope, cri-containerd-<id>.scope,
+ * crio-<id>.scope, libpod-<id>.scope, .../docker/<id>, kubepods .../<id>).
+ */
+bool cgtab_container_id(const char *path, char id[CGTAB_ID_MAX]);
+
+void cgtab_free(struct cgtab *t);
+
+#endif
