@@ -9,6 +9,8 @@
 #include <time.h>
 #include <netinet/in.h>
 
+#include "communityid.h"
+
 static int checked(int n, size_t size)
 {
 	if (n < 0 || (size_t)n >= size)
@@ -395,6 +397,15 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_str(&o, "\",\"direction\":\"");
 	put_str(&o, incoming ? "ingress" : "egress");
 	put(&o, "\"", 1);
+	if (!listen) {
+		char cid[COMMUNITYID_LEN];
+
+		communityid(cid, e->laddr, e->lport, e->raddr, e->rport, e->protocol);
+		put_key(&o, "community_id");
+		put(&o, "\"", 1);
+		put_str(&o, cid);
+		put(&o, "\"", 1);
+	}
 	if (e->type == NETLOG_CONNECT_STOP) {
 		put_key(&o, "bytes");
 		put_u64(&o, t->bytes_sent + t->bytes_received);

@@ -1,7 +1,11 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
+import base64
+import hashlib
 import json
 import os
 import secrets
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -18,6 +22,16 @@ def events(log, timeout=10, **want):
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+def community_id(saddr, sport, daddr, dport, proto):
+    """The Community ID v1 (seed 0), computed here independently of netlogd."""
+    fam = socket.AF_INET6 if ":" in saddr else socket.AF_INET
+    s, d = socket.inet_pton(fam, saddr), socket.inet_pton(fam, daddr)
+    if (s, sport) > (d, dport):
+        s, d, sport, dport = d, s, dport, sport
+    raw = struct.pack("!H", 0) + s + d + bytes([proto, 0]) + struct.pack("!HH", sport, dport)
+    return "1:" + base64.b64encode(hashlib.sha1(raw).digest()).decode()
 
 
 def field(obj, dotted):
@@ -59,6 +73,9 @@ def test_connection_start_and_stop_as_ecs_json(hosts, actors, netlogd):
     in_start = one(log, event__action="connect-start", source__port=c["lport"], network__direction="ingress")
     assert in_start["source"] == {"ip": B4, "port": c["lport"]}  # the initiator is the source
     assert in_start["process"]["pid"] == server.pid
+    # both ends of one connection, the same Community ID, as the specification computes it
+    assert out_start["network"]["community_id"] == in_start["network"]["community_id"] == \
+        community_id(B4, c["lport"], A4, 7000, 6)
 
     out_stop = one(log, event__action="connect-stop", source__port=c["lport"], network__direction="egress")
     assert out_stop["netlog"]["sock_cookie"] == out_start["netlog"]["sock_cookie"]

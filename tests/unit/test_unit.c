@@ -13,6 +13,7 @@
 #include "udpflow.h"
 #include "exetab.h"
 #include "cgtab.h"
+#include "communityid.h"
 
 static int passed, failed;
 static const char *current;
@@ -484,6 +485,31 @@ static bool container_ids_are_found_in_the_usual_cgroup_layouts(void)
 	return ok;
 }
 
+static bool community_id_matches_the_specification(void)
+{
+	uint8_t a[16], b[16], digest[20];
+	char out[COMMUNITYID_LEN];
+	bool ok;
+
+	sha1("abc", 3, digest);
+	ok = CHECK(digest[0] == 0xa9 && digest[1] == 0x99 && digest[19] == 0x9d, "sha1(abc)");
+	/* the specification's own example, both ways round */
+	v4(a, "1.2.3.4");
+	v4(b, "43.3.132.3");
+	communityid(out, a, 4584, b, 3483, IPPROTO_TCP);
+	ok = ok && CHECK_STR(out, "1:koNcqhFRD5kb254ZrLsdv630jCM=");
+	communityid(out, b, 3483, a, 4584, IPPROTO_TCP);
+	ok = ok && CHECK_STR(out, "1:koNcqhFRD5kb254ZrLsdv630jCM=");
+	v4(a, "198.18.0.2");
+	v4(b, "198.18.0.1");
+	communityid(out, a, 5353, b, 53, IPPROTO_UDP);
+	ok = ok && CHECK_STR(out, "1:HWJ52N8/FPUsZK8VEmSXdog6myk=");
+	v6(a, "2001:db8::2");
+	v6(b, "2001:db8::1");
+	communityid(out, a, 40000, b, 443, IPPROTO_TCP);
+	return ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
+}
+
 int main(void)
 {
 	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
@@ -510,6 +536,7 @@ int main(void)
 	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
+	run("community_id_matches_the_specification", community_id_matches_the_specification);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
