@@ -13,6 +13,11 @@
 
 #include "netlog.h"
 
+enum output_format {
+	FORMAT_CLASSIC,
+	FORMAT_JSON,
+};
+
 /* "[1111:2222:3333:4444:5555:6666:7777:8888]:65535" plus NUL */
 #define FORMAT_ADDR_MAX 48
 /* every byte of a name may become \xHH */

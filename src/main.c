@@ -45,12 +45,14 @@ struct netlogd {
 	struct ring_buffer *rb_names; /* read before rb: events name what it reports */
 	struct exetab exes;
 	struct cgtab cgroups;
-	struct sink sink;
+	struct sink sinks[OPTIONS_MAX_OUTPUTS];
+	unsigned nsinks;
+	struct format_time_cache time_cache;
 	struct udpflows flows;
 	uint64_t flows_untracked_reported;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
-	uint64_t sink_lost_reported;
+	uint64_t sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 };
 
 static int64_t clock_ns(clockid_t clk)
@@ -112,40 +114,67 @@ static const char *cgroup_path(struct netlogd *d, uint64_t id)
 	return cgtab_find(&d->cgroups, id);
 }
 
+static bool any_output(const struct netlogd *d, enum output_format format)
+{
+	for (unsigned i = 0; i < d->nsinks; i++)
+		if (d->sinks[i].format == format)
+			return true;
+	return false;
+}
+
+/* One event, to every output, each in its format (each formatted once). */
 static int log_event(const struct netlog_event *e, void *ctx)
 {
 	struct netlogd *d = ctx;
 	uint64_t epoch_ns = (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns);
+	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX];
+	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
-	char line[FORMAT_JSON_MAX];
-	int err;
 
-	if (d->opt.format == FORMAT_JSON) {
-		char container[CGTAB_ID_MAX];
-
+	if (any_output(d, FORMAT_JSON)) {
 		x.executable = exe_path(d, &e->proc);
 		x.cgroup = cgroup_path(d, e->proc.cgroup_id);
 		if (x.cgroup && cgtab_container_id(x.cgroup, container))
 			x.container_id = container;
-		if (format_json(line, sizeof(line), e, &x, epoch_ns, &d->sink.time_cache) < 0) {
-			log_warnx("cannot format event of type %u", e->type);
-			return 0;
-		}
-		err = sink_write_raw(&d->sink, epoch_ns, SINK_INFO, line);
-		goto out;
+		have_json = format_json(json, sizeof(json), e, &x, epoch_ns, &d->time_cache) >= 0;
+		if (!have_json)
+			log_warnx("cannot format event of type %u as JSON", e->type);
 	}
 	/* failed connects are classic lines only when asked: old parsers know four events */
-	if (e->type == NETLOG_CONNECT_FAIL && !d->opt.log_failed)
-		return 0;
-	if (format_classic(line, sizeof(line), e) < 0) {
-		log_warnx("cannot format event of type %u", e->type);
-		return 0;
+	if (any_output(d, FORMAT_CLASSIC) && (e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed)) {
+		have_classic = format_classic(classic, sizeof(classic), e) >= 0;
+		if (!have_classic)
+			log_warnx("cannot format event of type %u", e->type);
 	}
-	err = sink_write(&d->sink, epoch_ns, SINK_INFO, line);
-out:
-	if (err < 0)
-		log_debug("write to %s: %s", d->sink.path, strerror(-err));
+	for (unsigned i = 0; i < d->nsinks; i++) {
+		struct sink *s = &d->sinks[i];
+		int err = 0;
+
+		if (s->format == FORMAT_JSON && have_json)
+			err = sink_write_raw(s, epoch_ns, SINK_INFO, json);
+		else if (s->format == FORMAT_CLASSIC && have_classic)
+			err = sink_write(s, epoch_ns, SINK_INFO, classic);
+		if (err < 0)
+			log_debug("write to %s: %s", s->path, strerror(-err));
+	}
 	return 0;
+}
+
+/* SIGHUP: files are reopened (logrotate), the local syslog socket too. */
+static void reopen_all(struct netlogd *d)
+{
+	for (unsigned i = 0; i < d->nsinks; i++) {
+		int err = sink_reopen(&d->sinks[i]);
+
+		if (err < 0)
+			log_warnx("reopen %s: %s", d->sinks[i].path, strerror(-err));
+	}
+}
+
+static void flush_all(struct netlogd *d)
+{
+	for (unsigned i = 0; i < d->nsinks; i++)
+		sink_flush(&d->sinks[i]);
 }
 
 /* Every record from the kernel: UDP flow records go through the flow table. */
@@ -178,12 +207,16 @@ static void report_loss(struct netlogd *d, uint64_t count, const char *what)
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
 	char line[FORMAT_JSON_MAX];
 
-	if (d->opt.format == FORMAT_JSON) {
-		if (format_json_loss(line, sizeof(line), now, count, what) >= 0)
-			sink_write_raw(&d->sink, now, SINK_WARNING, line);
-	} else {
-		snprintf(line, sizeof(line), "%llu %s", (unsigned long long)count, what);
-		sink_write(&d->sink, now, SINK_WARNING, line);
+	for (unsigned i = 0; i < d->nsinks; i++) {
+		struct sink *s = &d->sinks[i];
+
+		if (s->format == FORMAT_JSON) {
+			if (format_json_loss(line, sizeof(line), now, count, what) >= 0)
+				sink_write_raw(s, now, SINK_WARNING, line);
+		} else {
+			snprintf(line, sizeof(line), "%llu %s", (unsigned long long)count, what);
+			sink_write(s, now, SINK_WARNING, line);
+		}
 	}
 	log_warnx("%llu %s", (unsigned long long)count, what);
 }
@@ -212,12 +245,16 @@ static void report_drops(struct netlogd *d)
 			    "UDP flow stops lost: the daemon's flow table is full (raise --max-udp-flows)");
 		d->flows_untracked_reported = d->flows.untracked;
 	}
-	if (d->sink.lost != d->sink_lost_reported) {
-		log_warnx("%llu lines could not be written to %s",
-			  (unsigned long long)(d->sink.lost - d->sink_lost_reported), d->sink.path);
-		d->sink_lost_reported = d->sink.lost;
+	for (unsigned i = 0; i < d->nsinks; i++) {
+		struct sink *s = &d->sinks[i];
+
+		/* a remote collector is told itself, when it is back */
+		if (s->lost != d->sink_lost_reported[i] && !s->remote)
+			log_warnx("%llu lines could not be written to %s",
+				  (unsigned long long)(s->lost - d->sink_lost_reported[i]), s->path);
+		d->sink_lost_reported[i] = s->lost;
 	}
-	sink_flush(&d->sink);
+	flush_all(d);
 }
 
 static int drain_ringbuf(struct netlogd *d)
@@ -227,7 +264,7 @@ static int drain_ringbuf(struct netlogd *d)
 	update_clock_offset(d);
 	ring_buffer__consume(d->rb_names);
 	n = ring_buffer__consume(d->rb);
-	sink_flush(&d->sink);
+	flush_all(d);
 	return n < 0 ? n : 0;
 }
 
@@ -315,15 +352,14 @@ static int run_loop(struct netlogd *d)
 				} else {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
 				}
-				sink_flush(&d->sink);
+				flush_all(d);
 				break;
 			case TAG_SIGNAL:
 				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
 					drain_ringbuf(d);
-					if ((err = sink_reopen(&d->sink)) < 0)
-						log_warnx("reopen %s: %s", d->sink.path, strerror(-err));
+					reopen_all(d);
 					err = 0;
 					break;
 				}
@@ -358,14 +394,23 @@ int main(int argc, char **argv)
 	if (system_check())
 		return 1;
 
-	err = sink_open(&d->sink, d->opt.output, d->opt.syslog_socket);
-	if (err) {
-		if (d->sink.kind == SINK_SYSLOG)
-			log_warnx("open output syslog: %s: %s (is a syslog daemon running?)",
-				  d->sink.path, strerror(-err));
-		else
-			log_warnx("open output %s: %s", d->opt.output, strerror(-err));
-		return 1;
+	d->time_cache.sec = -1;
+	for (unsigned i = 0; i < d->opt.noutputs; i++) {
+		const struct output_spec *o = &d->opt.outputs[i];
+		struct sink *s = &d->sinks[i];
+
+		err = sink_open(s, o->target, o->format, d->opt.syslog_socket,
+				(size_t)d->opt.remote_buffer_kb << 10);
+		d->nsinks = i + 1;
+		if (err) {
+			if (s->kind == SINK_SYSLOG)
+				log_warnx("open output syslog: %s: %s (is a syslog daemon running?)",
+					  s->path, strerror(-err));
+			else
+				log_warnx("open output %s: %s", o->target, strerror(-err));
+			err = 1;
+			goto out;
+		}
 	}
 	lo.max_sockets = d->opt.max_sockets;
 	lo.max_flows = d->opt.max_flows;
@@ -387,7 +432,7 @@ int main(int argc, char **argv)
 		log_warnx("names' tables: %s", strerror(ENOMEM));
 		goto out;
 	}
-	if (d->opt.format == FORMAT_JSON)
+	if (any_output(d, FORMAT_JSON))
 		cgtab_walk(&d->cgroups); /* the cgroups made before netlogd */
 	update_clock_offset(d);
 	err = udpflows_init(&d->flows, loader_flows_fd(&d->loader),
@@ -400,12 +445,20 @@ int main(int argc, char **argv)
 	err = loader_dump_existing(&d->loader, on_record, d);
 	if (err)
 		goto out;
-	sink_flush(&d->sink);
+	flush_all(d);
 	/* everything privileged is done: programs attached, buffers mapped */
 	err = privs_drop();
 	if (err)
 		goto out;
-	log_info("logging to %s", d->sink.path);
+	{
+		char where[1024] = "";
+
+		for (unsigned i = 0; i < d->nsinks; i++)
+			snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s%s%s",
+				 i ? ", " : "", d->sinks[i].path,
+				 d->sinks[i].format == FORMAT_JSON ? " (json)" : "");
+		log_info("logging to %s", where);
+	}
 
 	err = run_loop(d);
 	/* what the kernel handed over before we stopped still gets logged */
@@ -419,7 +472,8 @@ out:
 	exetab_free(&d->exes);
 	cgtab_free(&d->cgroups);
 	loader_stop(&d->loader);
-	sink_close(&d->sink);
+	for (unsigned i = 0; i < d->nsinks; i++)
+		sink_close(&d->sinks[i]);
 	free(d);
 	return err ? 1 : 0;
 }

@@ -17,6 +17,7 @@ enum {
 	OPT_RING_BUFFER,
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_MAX_UDP_FLOWS,
+	OPT_REMOTE_BUFFER,
 };
 
 static const char usage[] =
@@ -26,7 +27,12 @@ static const char usage[] =
 	"\n"
 	"  -f, --format FORMAT       classic (the default), or json: JSON Lines with\n"
 	"                            Elastic Common Schema field names\n"
-	"  -o, --output OUTPUT       stdout (the default), syslog, or a file path\n"
+	"  -o, --output [FORMAT:]OUTPUT\n"
+	"                            stdout (the default), syslog (local), a file path,\n"
+	"                            or a remote syslog collector: tcp://HOST:PORT\n"
+	"                            (RFC 5424, octet counting) or udp://HOST:PORT;\n"
+	"                            repeat for several outputs, each in --format or\n"
+	"                            its own (json:/var/log/netlog.json)\n"
 	"      --syslog-socket PATH  local syslog socket (default " SINK_DEFAULT_SYSLOG_SOCKET ")\n"
 	"      --log-failed          also log outgoing connects that never completed\n"
 	"                            as 'connect fail' lines\n"
@@ -38,6 +44,8 @@ static const char usage[] =
 	"      --max-sockets N       sockets tracked at once in the kernel (default 65536)\n"
 	"      --max-udp-flows N     UDP flows counted at once in the kernel (default 65536)\n"
 	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
+	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
+	"                            slow, per output (default 4096)\n"
 	"  -v, --verbose             more diagnostics on stderr (twice: libbpf's too)\n"
 	"  -V, --version             print the version and exit\n"
 	"  -h, --help                print this help and exit\n"
@@ -85,6 +93,43 @@ static int copy_arg(char *dst, size_t size, const char *opt, const char *arg)
 	return 0;
 }
 
+/* [classic:|json:]TARGET; a remote target must be tcp:// or udp:// with a host and a port. */
+static int add_output(struct options *o, const char *arg)
+{
+	struct output_spec *out;
+	const char *target = arg;
+	int err;
+
+	if (o->noutputs == OPTIONS_MAX_OUTPUTS) {
+		fprintf(stderr, "netlogd: --output: at most %d outputs\n", OPTIONS_MAX_OUTPUTS);
+		return -EINVAL;
+	}
+	out = &o->outputs[o->noutputs];
+	memset(out, 0, sizeof(*out));
+	if (!strncmp(arg, "classic:", 8) || !strncmp(arg, "json:", 5)) {
+		out->format = arg[0] == 'j' ? FORMAT_JSON : FORMAT_CLASSIC;
+		out->format_set = true;
+		target = strchr(arg, ':') + 1;
+	}
+	if ((err = copy_arg(out->target, sizeof(out->target), "--output", target)))
+		return err;
+	if (!strncmp(target, "tcp://", 6) || !strncmp(target, "udp://", 6)) {
+		const char *hostport = target + 6, *colon = strrchr(hostport, ':');
+		uint32_t port;
+
+		if (!colon || colon == hostport || options_parse_u32(colon + 1, 1, 65535, &port)) {
+			fprintf(stderr, "netlogd: --output: '%s' is not %.6sHOST:PORT (port 1-65535)\n",
+				target, target);
+			return -EINVAL;
+		}
+	} else if (strstr(target, "://")) {
+		fprintf(stderr, "netlogd: --output: unknown scheme in '%s' (known: tcp://, udp://)\n", target);
+		return -EINVAL;
+	}
+	o->noutputs++;
+	return 0;
+}
+
 int options_parse(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -97,6 +142,7 @@ int options_parse(struct options *o, int argc, char **argv)
 		{ "ring-buffer", required_argument, NULL, OPT_RING_BUFFER },
 		{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
 		{ "max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS },
+		{ "remote-buffer", required_argument, NULL, OPT_REMOTE_BUFFER },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -106,7 +152,7 @@ int options_parse(struct options *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	o->format = FORMAT_CLASSIC;
-	strcpy(o->output, "stdout");
+	o->remote_buffer_kb = 4096;
 	strcpy(o->syslog_socket, SINK_DEFAULT_SYSLOG_SOCKET);
 	o->accept_hook = true;
 	o->max_sockets = 65536;
@@ -132,7 +178,7 @@ int options_parse(struct options *o, int argc, char **argv)
 			}
 			break;
 		case 'o':
-			if ((err = copy_arg(o->output, sizeof(o->output), "--output", optarg)))
+			if ((err = add_output(o, optarg)))
 				return err;
 			break;
 		case OPT_SYSLOG_SOCKET:
@@ -166,6 +212,10 @@ int options_parse(struct options *o, int argc, char **argv)
 			if ((err = options_parse_u32(optarg, 64, 1u << 24, &o->max_flows)))
 				return bad_number("--max-udp-flows", optarg, err, 64, 1u << 24);
 			break;
+		case OPT_REMOTE_BUFFER:
+			if ((err = options_parse_u32(optarg, 4, 1u << 20, &o->remote_buffer_kb)))
+				return bad_number("--remote-buffer", optarg, err, 4, 1u << 20);
+			break;
 		case 'v':
 			o->verbose++;
 			break;
@@ -187,5 +237,10 @@ int options_parse(struct options *o, int argc, char **argv)
 		fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (o->noutputs == 0)
+		add_output(o, "stdout");
+	for (unsigned i = 0; i < o->noutputs; i++)
+		if (!o->outputs[i].format_set)
+			o->outputs[i].format = o->format;
 	return 0;
 }

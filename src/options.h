@@ -9,14 +9,21 @@
 
 #define NETLOG_VERSION "0.1.0"
 
-enum output_format {
-	FORMAT_CLASSIC,
-	FORMAT_JSON,
+#include "format.h"
+
+#define OPTIONS_MAX_OUTPUTS 8
+
+/* One --output: where, and in which format. */
+struct output_spec {
+	enum output_format format;
+	bool format_set;	  /* given as FORMAT:TARGET, not taken from --format */
+	char target[PATH_MAX];	  /* stdout, syslog, tcp://HOST:PORT, udp://HOST:PORT or a path */
 };
 
 struct options {
-	enum output_format format;
-	char output[PATH_MAX];	      /* "stdout", "syslog" or a file */
+	enum output_format format;    /* for outputs that do not name theirs */
+	struct output_spec outputs[OPTIONS_MAX_OUTPUTS];
+	unsigned noutputs;
 	char syslog_socket[PATH_MAX]; /* where local syslog listens */
 	bool log_failed;	      /* classic lines for failed connects too */
 	bool accept_hook;	      /* name the accepting process (syscall tracepoints) */
@@ -24,6 +31,7 @@ struct options {
 	uint32_t max_flows;	      /* UDP flow table entries */
 	uint32_t udp_idle_timeout;    /* seconds */
 	uint32_t ringbuf_mb;
+	uint32_t remote_buffer_kb;    /* per remote syslog output */
 	int verbose;
 };
 

@@ -4,8 +4,13 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -57,12 +62,328 @@ static int file_open(struct sink *s)
 	return 0;
 }
 
-int sink_open(struct sink *s, const char *spec, const char *syslog_socket)
+
+/*
+ * Remote collectors. Lines wait in a ring of framed messages ("LEN MSG",
+ * RFC 6587 octet counting) until the collector's TCP acknowledged them
+ * (SIOCOUTQ): when the link breaks, sending starts again from the first
+ * frame not known to be acknowledged, so a line may come twice but none is
+ * lost or cut while it fits in the ring. A line that does not fit is
+ * dropped and counted; the count is sent when the link is back. Nothing
+ * here ever blocks: connects are non-blocking and retried with backoff.
+ */
+enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
+
+struct remote {
+	bool tcp;
+	char host[256], port[8], hostname[256];
+	int pid;
+	enum link_state state;
+	uint64_t next_try_ms, connect_started_ms;
+	unsigned backoff_ms;
+	char *ring;
+	size_t cap;
+	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged */
+	uint64_t lost_reported;	   /* sink.lost when the collector was last told */
+};
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+#define CONNECT_TIMEOUT_MS 10000
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* tcp://HOST:PORT, HOST possibly an IPv6 address in brackets */
+static int remote_parse(struct remote *r, const char *url)
+{
+	const char *hostport = url + 6, *colon = strrchr(hostport, ':');
+	size_t hlen = colon ? (size_t)(colon - hostport) : 0;
+
+	if (!colon || hlen == 0 || hlen >= sizeof(r->host) || strlen(colon + 1) >= sizeof(r->port))
+		return -EINVAL;
+	if (hostport[0] == '[' && hostport[hlen - 1] == ']') {
+		hostport++;
+		hlen -= 2;
+	}
+	memcpy(r->host, hostport, hlen);
+	r->host[hlen] = '\0';
+	strcpy(r->port, colon + 1);
+	return 0;
+}
+
+static int remote_socket(struct sink *s)
+{
+	struct remote *r = s->remote;
+	struct addrinfo hints = { .ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM }, *ai;
+	int fd, err;
+
+	err = getaddrinfo(r->host, r->port, &hints, &ai);
+	if (err)
+		return err == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		freeaddrinfo(ai);
+		return err;
+	}
+	err = connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
+	freeaddrinfo(ai);
+	if (err && err != -EINPROGRESS) {
+		close(fd);
+		return err;
+	}
+	s->fd = fd;
+	return err;
+}
+
+static size_t ring_free(const struct remote *r)
+{
+	return r->cap - (size_t)(r->head - r->tail);
+}
+
+static void ring_put(struct remote *r, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		r->ring[(r->head + i) % r->cap] = data[i];
+	r->head += len;
+}
+
+/* Where the frame starting at @pos ends. */
+static uint64_t frame_end(const struct remote *r, uint64_t pos)
+{
+	uint64_t len = 0, p = pos;
+
+	while (p < r->head && r->ring[p % r->cap] != ' ')
+		len = len * 10 + (uint64_t)(r->ring[p++ % r->cap] - '0');
+	return p + 1 + len;
+}
+
+static void link_down(struct sink *s, const char *why, int err)
+{
+	struct remote *r = s->remote;
+
+	if (r->state == LINK_UP)
+		log_warnx("%s: collector link lost (%s%s%s); keeping lines, retrying", s->path, why,
+			  err ? ": " : "", err ? strerror(-err) : "");
+	else if (r->backoff_ms == BACKOFF_MIN_MS)
+		log_warnx("%s: cannot reach the collector (%s%s%s); keeping lines, retrying", s->path, why,
+			  err ? ": " : "", err ? strerror(-err) : "");
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	r->state = LINK_DOWN;
+	r->sent = r->tail; /* again from the first frame not known to have arrived */
+	r->next_try_ms = mono_ms() + r->backoff_ms;
+	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body);
+
+/* Tell the collector what it missed, once there is room to. */
+static void report_remote_loss(struct sink *s)
+{
+	struct remote *r = s->remote;
+	uint64_t now = (uint64_t)time(NULL) * 1000000000ull, n = s->lost - r->lost_reported;
+	char what[128], line[FORMAT_JSON_MAX];
+
+	if (!n)
+		return;
+	snprintf(what, sizeof(what), "events lost: the collector was unreachable or slow and %s's buffer full (raise --remote-buffer)",
+		 "netlogd");
+	if (s->format == FORMAT_JSON) {
+		if (format_json_loss(line, sizeof(line), now, n, what) < 0)
+			return;
+	} else {
+		snprintf(line, sizeof(line), "warning: %llu %s", (unsigned long long)n, what);
+	}
+	if (remote_enqueue(s, now, SINK_WARNING, line) == 0) {
+		r->lost_reported += n;
+		log_warnx("%s: %llu lines were dropped while the collector was away", s->path,
+			  (unsigned long long)n);
+	}
+}
+
+/* Move the link on: connect when due, send what waits, note what arrived. */
+static int remote_pump(struct sink *s)
+{
+	struct remote *r = s->remote;
+	struct pollfd pfd;
+	int outq, err;
+
+	if (r->state == LINK_DOWN) {
+		if (mono_ms() < r->next_try_ms)
+			return -ENOTCONN;
+		err = remote_socket(s);
+		if (err && err != -EINPROGRESS) {
+			link_down(s, "connect", err);
+			return err;
+		}
+		r->state = LINK_CONNECTING;
+		r->connect_started_ms = mono_ms();
+	}
+	if (r->state == LINK_CONNECTING) {
+		socklen_t len = sizeof(err);
+
+		pfd = (struct pollfd){ .fd = s->fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 0) == 0) {
+			if (mono_ms() - r->connect_started_ms > CONNECT_TIMEOUT_MS)
+				link_down(s, "connect timed out", 0);
+			return -ENOTCONN;
+		}
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			link_down(s, "connect", -err);
+			return -ENOTCONN;
+		}
+		if (r->backoff_ms > BACKOFF_MIN_MS)
+			log_warnx("%s: collector reached again", s->path);
+		r->state = LINK_UP;
+		r->backoff_ms = BACKOFF_MIN_MS;
+	}
+	/* a collector never talks: readable means it closed or reset */
+	pfd = (struct pollfd){ .fd = s->fd, .events = POLLIN | POLLRDHUP };
+	if (poll(&pfd, 1, 0) > 0) {
+		char c;
+		ssize_t n = recv(s->fd, &c, 1, MSG_DONTWAIT);
+
+		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+			link_down(s, n == 0 ? "closed by the collector" : "receive", n == 0 ? 0 : -errno);
+			return -ENOTCONN;
+		}
+	}
+	if (s->lost != r->lost_reported)
+		report_remote_loss(s);
+	while (r->sent < r->head) {
+		size_t at = r->sent % r->cap, chunk = (size_t)(r->head - r->sent);
+		ssize_t n;
+
+		if (chunk > r->cap - at)
+			chunk = r->cap - at;
+		n = send(s->fd, r->ring + at, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			link_down(s, "send", -errno);
+			return -ENOTCONN;
+		}
+		r->sent += (uint64_t)n;
+	}
+	/* what TCP no longer holds, the collector acknowledged */
+	if (ioctl(s->fd, SIOCOUTQ, &outq) == 0) {
+		uint64_t acked = r->sent - (uint64_t)outq;
+
+		while (r->tail < acked) {
+			uint64_t end = frame_end(r, r->tail);
+
+			if (end > acked)
+				break;
+			r->tail = end;
+		}
+	}
+	return 0;
+}
+
+/* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG (RFC 5424), then framed or sent. */
+static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body)
+{
+	struct remote *r = s->remote;
+	char msg[FORMAT_JSON_MAX + 512], stamp[FORMAT_TIME_MAX], frame[24];
+	int n, f;
+
+	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, &s->time_cache) < 0)
+		return -EINVAL;
+	n = snprintf(msg, sizeof(msg), "<%d>1 %s %s netlog %d - - %s", SYSLOG_PRI(sev), stamp, r->hostname,
+		     r->pid, body);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -ENOSPC;
+	if (!r->tcp) {
+		if (s->fd < 0 && remote_socket(s) < 0 && s->fd < 0) {
+			s->lost++;
+			return -ENOTCONN;
+		}
+		if (send(s->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
+			s->lost++;
+			return -errno;
+		}
+		return 0;
+	}
+	f = snprintf(frame, sizeof(frame), "%d ", n);
+	if ((size_t)(f + n) > ring_free(r)) {
+		s->lost++;
+		return -ENOBUFS;
+	}
+	ring_put(r, frame, (size_t)f);
+	ring_put(r, msg, (size_t)n);
+	return 0;
+}
+
+static int remote_open(struct sink *s, const char *url, size_t buffer)
+{
+	struct remote *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	s->remote = r;
+	r->tcp = !strncmp(url, "tcp://", 6);
+	s->kind = r->tcp ? SINK_REMOTE_TCP : SINK_REMOTE_UDP;
+	if (remote_parse(r, url) < 0)
+		return -EINVAL;
+	if (gethostname(r->hostname, sizeof(r->hostname) - 1) < 0 || !r->hostname[0])
+		strcpy(r->hostname, "-");
+	r->pid = getpid();
+	r->backoff_ms = BACKOFF_MIN_MS;
+	if (!r->tcp)
+		return remote_socket(s), 0; /* a failure is retried with each line */
+	r->cap = buffer;
+	r->ring = malloc(buffer);
+	if (!r->ring)
+		return -ENOMEM;
+	remote_pump(s); /* start connecting; lines wait meanwhile */
+	return 0;
+}
+
+bool sink_remote_up(const struct sink *s)
+{
+	return s->remote && (!s->remote->tcp || s->remote->state == LINK_UP);
+}
+
+static void remote_close(struct sink *s)
+{
+	struct remote *r = s->remote;
+	uint64_t deadline = mono_ms() + 2000;
+
+	/* a last chance for what waits, bounded: stopping must not hang */
+	while (r->tcp && r->tail < r->head && mono_ms() < deadline) {
+		remote_pump(s);
+		if (r->tail < r->head)
+			usleep(10000);
+	}
+	if (r->tcp && r->tail < r->head)
+		log_warnx("%s: %llu bytes of lines not delivered at exit", s->path,
+			  (unsigned long long)(r->head - r->tail));
+	free(r->ring);
+	free(r);
+	s->remote = NULL;
+}
+
+int sink_open(struct sink *s, const char *spec, enum output_format format,
+	      const char *syslog_socket, size_t remote_buffer)
 {
 	s->fd = -1;
 	s->len = 0;
 	s->lost = 0;
+	s->remote = NULL;
+	s->format = format;
 	s->time_cache.sec = -1;
+	if (!strncmp(spec, "tcp://", 6) || !strncmp(spec, "udp://", 6)) {
+		snprintf(s->path, sizeof(s->path), "%s", spec);
+		return remote_open(s, spec, remote_buffer);
+	}
 	if (strcmp(spec, "stdout") == 0 || strcmp(spec, "-") == 0) {
 		s->kind = SINK_STDOUT;
 		s->fd = STDOUT_FILENO;
@@ -101,6 +422,8 @@ int sink_flush(struct sink *s)
 {
 	int err;
 
+	if (s->kind == SINK_REMOTE_TCP)
+		return remote_pump(s);
 	if (s->len == 0)
 		return 0;
 	err = write_all(s->fd, s->buf, s->len);
@@ -156,6 +479,12 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
 
 	if (s->kind == SINK_SYSLOG)
 		return syslog_send(s, epoch_ns, sev, line, false);
+	if (s->remote) {
+		char body[FORMAT_JSON_MAX + 16];
+
+		snprintf(body, sizeof(body), "%s: %s", sevname, line);
+		return remote_enqueue(s, epoch_ns, sev, body);
+	}
 	need = FORMAT_TIME_MAX + sizeof(tag) + sevlen + 2 + linelen + 1;
 	if (need > sizeof(s->buf))
 		return -ENOSPC;
@@ -190,6 +519,8 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
 
 	if (s->kind == SINK_SYSLOG)
 		return syslog_send(s, epoch_ns, sev, line, true);
+	if (s->remote)
+		return remote_enqueue(s, epoch_ns, sev, line);
 	if (len + 1 > sizeof(s->buf))
 		return -ENOSPC;
 	if (s->len + len + 1 > sizeof(s->buf)) {
@@ -214,6 +545,8 @@ int sink_reopen(struct sink *s)
 	case SINK_SYSLOG:
 		return syslog_connect(s);
 	case SINK_STDOUT:
+	case SINK_REMOTE_TCP:
+	case SINK_REMOTE_UDP:
 		break;
 	}
 	return err;
@@ -221,7 +554,10 @@ int sink_reopen(struct sink *s)
 
 void sink_close(struct sink *s)
 {
-	sink_flush(s);
+	if (s->remote)
+		remote_close(s);
+	else
+		sink_flush(s);
 	if (s->fd >= 0 && s->kind != SINK_STDOUT)
 		close(s->fd);
 	s->fd = -1;

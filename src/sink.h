@@ -4,6 +4,7 @@
 #define NETLOG_SINK_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,7 +16,11 @@ enum sink_kind {
 	SINK_STDOUT,
 	SINK_FILE,
 	SINK_SYSLOG,
+	SINK_REMOTE_TCP, /* RFC 5424 over TCP, octet counting (RFC 6587) */
+	SINK_REMOTE_UDP, /* RFC 5424, one datagram per line (RFC 5426) */
 };
+
+struct remote;
 
 enum sink_severity {
 	SINK_INFO,
@@ -24,16 +29,24 @@ enum sink_severity {
 
 struct sink {
 	enum sink_kind kind;
+	enum output_format format;
 	int fd;
-	char path[PATH_MAX]; /* the file, or the syslog socket */
-	uint64_t lost;	     /* lines that could not be written */
+	char path[PATH_MAX]; /* the file, the syslog socket, or the remote URL */
+	uint64_t lost;	     /* lines that could not be written (remote: dropped) */
+	struct remote *remote; /* remote collectors: the buffer and the link's state */
 	struct format_time_cache time_cache;
 	size_t len;
 	char buf[1 << 16]; /* stream sinks: whole lines, written in one go */
 };
 
-/* @spec is "stdout", "syslog" or a file path. Returns 0 or -errno. */
-int sink_open(struct sink *s, const char *spec, const char *syslog_socket);
+/*
+ * @spec is "stdout", "syslog", a file path, or tcp://HOST:PORT or
+ * udp://HOST:PORT (a remote collector, with @remote_buffer bytes kept for
+ * it while it is down or slow; it is connected to in the background).
+ * Returns 0 or -errno.
+ */
+int sink_open(struct sink *s, const char *spec, enum output_format format,
+	      const char *syslog_socket, size_t remote_buffer);
 
 /* One event line, stamped with the event's own time. Returns 0 or -errno. */
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line);
@@ -44,8 +57,14 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
  */
 int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line);
 
-/* Push out buffered lines. Returns 0 or -errno. */
+/*
+ * Push out buffered lines; for a remote collector, also (re)connect when
+ * due, without ever blocking. Returns 0 or -errno.
+ */
 int sink_flush(struct sink *s);
+
+/* Remote collectors: whether the link is up now. */
+bool sink_remote_up(const struct sink *s);
 
 /* Reopen a file sink (after rotation); other sinks reconnect. */
 int sink_reopen(struct sink *s);

@@ -282,7 +282,8 @@ static bool options_default_to_classic_on_stdout(void)
 {
 	struct options o;
 
-	return CHECK(parse(&o, NULL, NULL) == 0, "defaults rejected") && CHECK_STR(o.output, "stdout") &&
+	return CHECK(parse(&o, NULL, NULL) == 0, "defaults rejected") &&
+	       CHECK(o.noutputs == 1, "%u outputs", o.noutputs) && CHECK_STR(o.outputs[0].target, "stdout") &&
 	       CHECK(o.format == FORMAT_CLASSIC && !o.log_failed && o.accept_hook, "defaults") &&
 	       CHECK(parse(&o, "--no-accept-hook", NULL) == 0 && !o.accept_hook, "--no-accept-hook") &&
 	       CHECK(parse(&o, "--format", "json") == 0 && o.format == FORMAT_JSON, "--format json");
@@ -298,7 +299,25 @@ static bool options_reject_what_they_do_not_understand(void)
 	       CHECK(parse(&o, "--max-sockets", "10") == -EINVAL, "too few sockets") &&
 	       CHECK(parse(&o, "--ring-buffer", "3") == -EINVAL, "not a power of two") &&
 	       CHECK(parse(&o, "extra", NULL) == -EINVAL, "stray argument") &&
-	       CHECK(parse(&o, "--output", NULL) == -EINVAL, "missing value");
+	       CHECK(parse(&o, "--output", NULL) == -EINVAL, "missing value") &&
+	       CHECK(parse(&o, "--output", "tcp://collector") == -EINVAL, "no port") &&
+	       CHECK(parse(&o, "--output", "tcp://:514") == -EINVAL, "no host") &&
+	       CHECK(parse(&o, "--output", "udp://h:70000") == -EINVAL, "port out of range") &&
+	       CHECK(parse(&o, "--output", "http://h:80") == -EINVAL, "unknown scheme") &&
+	       CHECK(parse(&o, "--output", "json:") == -EINVAL, "format and no target") &&
+	       CHECK(parse(&o, "--remote-buffer", "1") == -EINVAL, "remote buffer too small");
+}
+
+static bool several_outputs_each_with_its_format(void)
+{
+	char *argv[] = { "netlogd", "-f", "json", "-o", "classic:syslog", "-o", "/var/log/n.json",
+			 "--output", "tcp://[2001:db8::1]:6514", NULL };
+	struct options o;
+
+	return CHECK(options_parse(&o, 9, argv) == 0, "rejected") && CHECK(o.noutputs == 3, "%u", o.noutputs) &&
+	       CHECK(o.outputs[0].format == FORMAT_CLASSIC && !strcmp(o.outputs[0].target, "syslog"), "0") &&
+	       CHECK(o.outputs[1].format == FORMAT_JSON && !strcmp(o.outputs[1].target, "/var/log/n.json"), "1") &&
+	       CHECK(o.outputs[2].format == FORMAT_JSON && !strcmp(o.outputs[2].target, "tcp://[2001:db8::1]:6514"), "2");
 }
 
 
@@ -530,6 +549,7 @@ int main(void)
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
 	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
+	run("several_outputs_each_with_its_format", several_outputs_each_with_its_format);
 	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
