@@ -1,0 +1,180 @@
+"""Remote syslog: a real rsyslogd collector on loopback, over TCP (RFC 5424 with
+octet counting) and UDP; the collector going away and coming back."""
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import A4
+
+COLLECTOR_CONF = """\
+global(workDirectory="{dir}")
+module(load="im{proto}")
+input(type="im{proto}" address="127.0.0.1" port="{port}")
+template(name="fields" type="string" string="%protocol-version% %hostname% %app-name% %procid% %msg%\\n")
+*.* action(type="omfile" file="{out}" template="fields")
+"""
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collector:
+    """rsyslogd listening on 127.0.0.1:port, writing what it receives to a file."""
+
+    def __init__(self, tmp_path, proto="tcp"):
+        self.proto = proto
+        self.port = free_port(socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+        self.dir = tmp_path / f"collector-{proto}"
+        self.dir.mkdir()
+        self.out = self.dir / "messages"
+        self.conf = self.dir / "rsyslog.conf"
+        self.conf.write_text(COLLECTOR_CONF.format(dir=self.dir, proto=proto, port=self.port, out=self.out))
+        self.proc = None
+
+    def start(self):
+        rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+        self.proc = subprocess.Popen([rsyslogd, "-n", "-f", str(self.conf), "-i", str(self.dir / "pid")],
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not self.listening():
+            assert self.proc.poll() is None, self.proc.stderr.read()
+            assert time.monotonic() < deadline, "rsyslogd did not listen"
+            time.sleep(0.05)
+        return self
+
+    def listening(self):
+        kind = "-tln" if self.proto == "tcp" else "-uln"
+        return f"127.0.0.1:{self.port} " in subprocess.run(["ss", kind], capture_output=True, text=True).stdout
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(20)
+        (self.dir / "pid").unlink(missing_ok=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+    def lines(self):
+        return self.out.read_text(errors="replace").splitlines() if self.out.exists() else []
+
+    def wait_for(self, pattern, count=1, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [l for l in self.lines() if re.search(pattern, l)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def collector(tmp_path):
+    made = []
+
+    def make(proto="tcp", start=True):
+        c = Collector(tmp_path, proto)
+        made.append(c)
+        return c.start() if start else c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def listens(actor, first_port, n):
+    """@n listen start/stop pairs on consecutive ports."""
+    for port in range(first_port, first_port + n):
+        actor("close", actor("listen", A4, port)["fd"])
+
+
+def ours(lines, first_port, n):
+    """The listen lines of those ports, as (what, port) pairs."""
+    got = []
+    for l in lines:
+        m = re.search(r"info: listen (start|stop) TCP 198\.18\.0\.1:(\d+) ", l)
+        if m and first_port <= int(m.group(2)) < first_port + n:
+            got.append((m.group(1), int(m.group(2))))
+    return got
+
+
+def test_tcp_collector_gets_rfc5424_lines_beside_a_local_file(hosts, actors, netlogd, collector):
+    c = collector("tcp")
+    log = netlogd("--output", f"tcp://127.0.0.1:{c.port}")
+    a = actors(hosts.a, name="nl-remote")
+    listens(a, 6100, 3)
+    got = c.wait_for(r"listen stop TCP 198\.18\.0\.1:6102 ")
+    assert got, c.lines()
+    # version 1 (RFC 5424), this host's name, the tag netlog, netlogd's pid
+    assert got[0].split()[:4] == ["1", socket.gethostname(), "netlog", str(log.proc.pid)]
+    assert re.search(rf"listen stop TCP 198\.18\.0\.1:6102 {a.sid} {a.pid} 0 nl-remote$", got[0])
+    assert sorted(ours(c.lines(), 6100, 3)) == sorted((w, p) for w in ("start", "stop") for p in range(6100, 6103))
+    # the local file got the same events: several outputs at once
+    assert len(log.find(kind="listen", local=f"{A4}:6102")) == 2
+
+
+def test_json_to_a_collector_and_classic_to_a_file(hosts, actors, netlogd, collector):
+    c = collector("tcp")
+    log = netlogd("--output", f"json:tcp://127.0.0.1:{c.port}")
+    a = actors(hosts.a, name="nl-remote-json")
+    listens(a, 6110, 1)
+    got = c.wait_for(r'"action":"listen-stop"')
+    event = json.loads(got[0].split(" ", 4)[4])
+    assert event["destination"] == {"ip": A4, "port": 6110} and event["process"]["pid"] == a.pid
+    assert log.expect(kind="listen", what="stop", local=f"{A4}:6110")["pid"] == str(a.pid)
+
+
+def test_lines_wait_for_a_collector_that_is_down_and_survive_its_crash(hosts, actors, netlogd, collector):
+    c = collector("tcp", start=False)
+    log = netlogd("--output", f"tcp://127.0.0.1:{c.port}")
+    a = actors(hosts.a, name="nl-remote-wait")
+    listens(a, 6200, 20)  # the collector is not there yet
+    log.expect(kind="listen", what="stop", local=f"{A4}:6219")
+    c.start()
+    assert len(c.wait_for(r"listen (start|stop) TCP 198\.18\.0\.1:62[01]\d ", 40)) == 40, c.lines()
+    c.kill()  # no goodbye
+    listens(a, 6300, 20)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6319")
+    time.sleep(1)
+    c.start()
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6319 ")
+    got = ours(c.lines(), 6200, 20) + ours(c.lines(), 6300, 20)
+    want = [(w, p) for base in (6200, 6300) for p in range(base, base + 20) for w in ("start", "stop")]
+    assert sorted(set(got)) == sorted(want), f"missing: {sorted(set(want) - set(got))}"
+    # every line whole: a cut frame would not parse
+    assert all(re.match(r"^1 \S+ netlog \d+ (info|warning): ", l) for l in c.lines()), c.lines()
+
+
+def test_a_full_buffer_drops_lines_and_the_collector_is_told_how_many(hosts, actors, netlogd, collector):
+    c = collector("tcp", start=False)
+    log = netlogd("--output", f"tcp://127.0.0.1:{c.port}", "--remote-buffer", "4")
+    a = actors(hosts.a, name="nl-remote-full")
+    n = 100  # 200 lines of about 100 bytes: far more than 4 KiB
+    listens(a, 6400, n)
+    log.expect(kind="listen", what="stop", local=f"{A4}:{6400 + n - 1}")
+    c.start()
+    warning = c.wait_for(r"warning: \d+ events lost: the collector was unreachable")
+    assert warning, c.lines()
+    lost = int(re.search(r"warning: (\d+) events lost", warning[0]).group(1))
+    got = ours(c.lines(), 6400, n)
+    assert 0 < len(got) < 2 * n and lost > 0
+    assert len(got) + lost >= 2 * n  # every line of ours arrived or is counted (others may be too)
+    assert len(set(got)) == len(got)
+
+
+def test_udp_collector_gets_a_datagram_per_line(hosts, actors, netlogd, collector):
+    c = collector("udp")
+    netlogd("--output", f"udp://127.0.0.1:{c.port}")
+    a = actors(hosts.a, name="nl-remote-udp")
+    listens(a, 6500, 2)
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6501 ")
+    assert sorted(ours(c.lines(), 6500, 2)) == [("start", 6500), ("start", 6501), ("stop", 6500), ("stop", 6501)]
