@@ -25,6 +25,7 @@
 
 #include "cgtab.h"
 #include "exetab.h"
+#include "filter.h"
 #include "format.h"
 #include "loader.h"
 #include "log.h"
@@ -49,6 +50,7 @@ struct netlogd {
 	unsigned nsinks;
 	struct format_time_cache time_cache;
 	struct udpflows flows;
+	struct filters filters;
 	uint64_t flows_untracked_reported;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
@@ -131,6 +133,9 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
 
+	if (!filters_pass(&d->filters, e))
+		return 0;
+
 	if (any_output(d, FORMAT_JSON)) {
 		x.executable = exe_path(d, &e->proc);
 		x.cgroup = cgroup_path(d, e->proc.cgroup_id);
@@ -169,6 +174,95 @@ static void reopen_all(struct netlogd *d)
 		if (err < 0)
 			log_warnx("reopen %s: %s", d->sinks[i].path, strerror(-err));
 	}
+}
+
+static bool same_outputs(const struct options *a, const struct options *b)
+{
+	if (a->noutputs != b->noutputs || strcmp(a->syslog_socket, b->syslog_socket) ||
+	    a->remote_buffer_kb != b->remote_buffer_kb)
+		return false;
+	for (unsigned i = 0; i < a->noutputs; i++)
+		if (a->outputs[i].format != b->outputs[i].format ||
+		    strcmp(a->outputs[i].target, b->outputs[i].target))
+			return false;
+	return true;
+}
+
+/* Open every output of @o in @sinks; on failure close those opened and say why. */
+static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n)
+{
+	for (*n = 0; *n < o->noutputs; (*n)++) {
+		const struct output_spec *out = &o->outputs[*n];
+		struct sink *s = &sinks[*n];
+		int err = sink_open(s, out->target, out->format, o->syslog_socket,
+				    (size_t)o->remote_buffer_kb << 10);
+
+		if (err) {
+			if (s->kind == SINK_SYSLOG)
+				log_warnx("open output syslog: %s: %s (is a syslog daemon running?)", s->path,
+					  strerror(-err));
+			else
+				log_warnx("open output %s: %s", out->target, strerror(-err));
+			for (unsigned i = 0; i <= *n; i++)
+				sink_close(&sinks[i]);
+			*n = 0;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP: read the configuration again. A bad one changes nothing; what the
+ * kernel side was sized or attached with waits for a restart.
+ */
+static void reload(struct netlogd *d)
+{
+	struct options *old = malloc(sizeof(*old));
+	struct sink *fresh = NULL;
+	unsigned nfresh = 0;
+	int err;
+
+	if (!old)
+		return;
+	memcpy(old, &d->opt, sizeof(*old));
+	err = options_reload(&d->opt);
+	if (err) {
+		log_warnx("reload: %s: %s; the configuration in force stays", d->opt.config,
+			  err == -EBADMSG ? "errors above" : strerror(-err));
+		goto out;
+	}
+#define KEEP(field, what)                                                                        \
+	if (d->opt.field != old->field) {                                                        \
+		log_warnx("reload: %s changes only when netlogd restarts", what);                  \
+		d->opt.field = old->field;                                                       \
+	}
+	KEEP(max_sockets, "max-sockets");
+	KEEP(max_flows, "max-udp-flows");
+	KEEP(ringbuf_mb, "ring-buffer");
+	KEEP(accept_hook, "accept-hook");
+#undef KEEP
+	if (!same_outputs(&d->opt, old)) {
+		fresh = calloc(OPTIONS_MAX_OUTPUTS, sizeof(*fresh));
+		if (!fresh || open_outputs(&d->opt, fresh, &nfresh)) {
+			log_warnx("reload: the new outputs cannot be opened; the configuration in force stays");
+			memcpy(&d->opt, old, sizeof(*old));
+			goto out;
+		}
+		for (unsigned i = 0; i < d->nsinks; i++)
+			sink_close(&d->sinks[i]);
+		memcpy(d->sinks, fresh, nfresh * sizeof(*fresh));
+		d->nsinks = nfresh;
+		memset(d->sink_lost_reported, 0, sizeof(d->sink_lost_reported));
+	} else {
+		reopen_all(d);
+	}
+	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
+	d->flows.idle_ns = (uint64_t)d->opt.udp_idle_timeout * 1000000000ull;
+	log_info("reload: %s read, %u ignore rules, %u outputs", d->opt.config, d->opt.nignore, d->nsinks);
+out:
+	free(fresh);
+	free(old);
 }
 
 static void flush_all(struct netlogd *d)
@@ -359,7 +453,7 @@ static int run_loop(struct netlogd *d)
 					break;
 				if (si.ssi_signo == SIGHUP) {
 					drain_ringbuf(d);
-					reopen_all(d);
+					reload(d);
 					err = 0;
 					break;
 				}
@@ -388,6 +482,12 @@ int main(int argc, char **argv)
 		return 1;
 	log_init("netlogd", 0);
 	err = options_parse(&d->opt, argc, argv);
+	if (d->opt.check_only && err != -EINVAL && err <= 0) {
+		puts(err ? "configuration has errors" : "configuration OK");
+		return err ? 1 : 0;
+	}
+	if (err == -EBADMSG)
+		return 1; /* the configuration file's errors, already printed */
 	if (err)
 		return err < 0 ? 2 : 0; /* > 0: --help or --version, already printed */
 	log_init("netlogd", d->opt.verbose);
@@ -395,23 +495,11 @@ int main(int argc, char **argv)
 		return 1;
 
 	d->time_cache.sec = -1;
-	for (unsigned i = 0; i < d->opt.noutputs; i++) {
-		const struct output_spec *o = &d->opt.outputs[i];
-		struct sink *s = &d->sinks[i];
-
-		err = sink_open(s, o->target, o->format, d->opt.syslog_socket,
-				(size_t)d->opt.remote_buffer_kb << 10);
-		d->nsinks = i + 1;
-		if (err) {
-			if (s->kind == SINK_SYSLOG)
-				log_warnx("open output syslog: %s: %s (is a syslog daemon running?)",
-					  s->path, strerror(-err));
-			else
-				log_warnx("open output %s: %s", o->target, strerror(-err));
-			err = 1;
-			goto out;
-		}
+	if (open_outputs(&d->opt, d->sinks, &d->nsinks) || filters_init(&d->filters)) {
+		err = 1;
+		goto out;
 	}
+	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
 	lo.max_sockets = d->opt.max_sockets;
 	lo.max_flows = d->opt.max_flows;
 	lo.ringbuf_bytes = d->opt.ringbuf_mb << 20;
@@ -467,6 +555,7 @@ int main(int argc, char **argv)
 	report_drops(d);
 out:
 	udpflows_free(&d->flows);
+	filters_free(&d->filters);
 	ring_buffer__free(d->rb);
 	ring_buffer__free(d->rb_names);
 	exetab_free(&d->exes);

@@ -18,6 +18,8 @@ enum {
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_MAX_UDP_FLOWS,
 	OPT_REMOTE_BUFFER,
+	OPT_ACCEPT_HOOK, /* configuration file: accept-hook = yes|no */
+	OPT_IGNORE,	 /* configuration file: ignore = RULE */
 };
 
 static const char usage[] =
@@ -46,6 +48,10 @@ static const char usage[] =
 	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
 	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
 	"                            slow, per output (default 4096)\n"
+	"  -c, --config PATH         configuration file (default " OPTIONS_DEFAULT_CONFIG ");\n"
+	"                            the command line overrides it\n"
+	"  -n, --check               check the configuration, print 'configuration OK'\n"
+	"                            or each error with its line, and exit\n"
 	"  -v, --verbose             more diagnostics on stderr (twice: libbpf's too)\n"
 	"  -V, --version             print the version and exit\n"
 	"  -h, --help                print this help and exit\n"
@@ -71,37 +77,78 @@ int options_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-static int bad_number(const char *opt, const char *arg, int err, uint32_t min, uint32_t max)
+/* Settings, by name: the long options, and the keys of the configuration file. */
+struct setting {
+	const char *name;
+	int id;
+	bool takes_value; /* on the command line; in the file every key has a value */
+	bool file_only;
+};
+
+static const struct setting settings[] = {
+	{ "format", 'f', true, false },
+	{ "output", 'o', true, false },
+	{ "syslog-socket", OPT_SYSLOG_SOCKET, true, false },
+	{ "log-failed", OPT_LOG_FAILED, false, false },
+	{ "no-accept-hook", OPT_NO_ACCEPT_HOOK, false, false },
+	{ "accept-hook", OPT_ACCEPT_HOOK, true, true },
+	{ "max-sockets", OPT_MAX_SOCKETS, true, false },
+	{ "ring-buffer", OPT_RING_BUFFER, true, false },
+	{ "udp-idle-timeout", OPT_UDP_IDLE_TIMEOUT, true, false },
+	{ "max-udp-flows", OPT_MAX_UDP_FLOWS, true, false },
+	{ "remote-buffer", OPT_REMOTE_BUFFER, true, false },
+	{ "ignore", OPT_IGNORE, true, true },
+};
+
+static int number(const char *name, const char *arg, uint32_t min, uint32_t max, uint32_t *out, char *why,
+		  size_t whylen)
 {
+	int err = options_parse_u32(arg, min, max, out);
+
 	if (err == -ERANGE)
-		fprintf(stderr, "netlogd: %s: '%s' is out of range [%u, %u]\n", opt, arg, min, max);
-	else
-		fprintf(stderr, "netlogd: %s: '%s' is not a number\n", opt, arg);
-	return -EINVAL;
+		snprintf(why, whylen, "%s: '%s' is out of range [%u, %u]", name, arg, min, max);
+	else if (err)
+		snprintf(why, whylen, "%s: '%s' is not a number", name, arg);
+	return err ? -EINVAL : 0;
 }
 
-static int copy_arg(char *dst, size_t size, const char *opt, const char *arg)
+static int text(char *dst, size_t size, const char *name, const char *arg, char *why, size_t whylen)
 {
 	if (arg[0] == '\0') {
-		fprintf(stderr, "netlogd: %s: empty value\n", opt);
+		snprintf(why, whylen, "%s: empty value", name);
 		return -EINVAL;
 	}
 	if (snprintf(dst, size, "%s", arg) >= (int)size) {
-		fprintf(stderr, "netlogd: %s: value too long\n", opt);
+		snprintf(why, whylen, "%s: value too long", name);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* yes/no in the file; a flag on the command line (@arg NULL) is yes */
+static int boolean(const char *name, const char *arg, bool *out, char *why, size_t whylen)
+{
+	if (!arg || !strcmp(arg, "yes") || !strcmp(arg, "true") || !strcmp(arg, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(arg, "no") || !strcmp(arg, "false") || !strcmp(arg, "off")) {
+		*out = false;
+		return 0;
+	}
+	snprintf(why, whylen, "%s: '%s' is not yes or no", name, arg);
+	return -EINVAL;
+}
+
 /* [classic:|json:]TARGET; a remote target must be tcp:// or udp:// with a host and a port. */
-static int add_output(struct options *o, const char *arg)
+static int add_output(struct options *o, const char *arg, char *why, size_t whylen)
 {
 	struct output_spec *out;
 	const char *target = arg;
 	int err;
 
 	if (o->noutputs == OPTIONS_MAX_OUTPUTS) {
-		fprintf(stderr, "netlogd: --output: at most %d outputs\n", OPTIONS_MAX_OUTPUTS);
+		snprintf(why, whylen, "output: at most %d outputs", OPTIONS_MAX_OUTPUTS);
 		return -EINVAL;
 	}
 	out = &o->outputs[o->noutputs];
@@ -111,45 +158,87 @@ static int add_output(struct options *o, const char *arg)
 		out->format_set = true;
 		target = strchr(arg, ':') + 1;
 	}
-	if ((err = copy_arg(out->target, sizeof(out->target), "--output", target)))
+	if ((err = text(out->target, sizeof(out->target), "output", target, why, whylen)))
 		return err;
 	if (!strncmp(target, "tcp://", 6) || !strncmp(target, "udp://", 6)) {
 		const char *hostport = target + 6, *colon = strrchr(hostport, ':');
 		uint32_t port;
 
 		if (!colon || colon == hostport || options_parse_u32(colon + 1, 1, 65535, &port)) {
-			fprintf(stderr, "netlogd: --output: '%s' is not %.6sHOST:PORT (port 1-65535)\n",
-				target, target);
+			snprintf(why, whylen, "output: '%s' is not %.6sHOST:PORT (port 1-65535)", target, target);
 			return -EINVAL;
 		}
 	} else if (strstr(target, "://")) {
-		fprintf(stderr, "netlogd: --output: unknown scheme in '%s' (known: tcp://, udp://)\n", target);
+		snprintf(why, whylen, "output: unknown scheme in '%s' (known: tcp://, udp://)", target);
 		return -EINVAL;
 	}
 	o->noutputs++;
 	return 0;
 }
 
-int options_parse(struct options *o, int argc, char **argv)
+/* One setting, from the command line or the file. Returns 0 or -EINVAL with @why. */
+static int set(struct options *o, int id, const char *name, const char *arg, char *why, size_t whylen)
 {
-	static const struct option longopts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET },
-		{ "log-failed", no_argument, NULL, OPT_LOG_FAILED },
-		{ "no-accept-hook", no_argument, NULL, OPT_NO_ACCEPT_HOOK },
-		{ "max-sockets", required_argument, NULL, OPT_MAX_SOCKETS },
-		{ "ring-buffer", required_argument, NULL, OPT_RING_BUFFER },
-		{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
-		{ "max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS },
-		{ "remote-buffer", required_argument, NULL, OPT_REMOTE_BUFFER },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c, err;
+	char reason[256];
+	int err;
 
+	switch (id) {
+	case 'f':
+		if (!strcmp(arg, "classic"))
+			o->format = FORMAT_CLASSIC;
+		else if (!strcmp(arg, "json"))
+			o->format = FORMAT_JSON;
+		else {
+			snprintf(why, whylen, "format: unknown format '%s' (known: classic, json)", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'o':
+		return add_output(o, arg, why, whylen);
+	case OPT_SYSLOG_SOCKET:
+		return text(o->syslog_socket, sizeof(o->syslog_socket), name, arg, why, whylen);
+	case OPT_LOG_FAILED:
+		return boolean(name, arg, &o->log_failed, why, whylen);
+	case OPT_NO_ACCEPT_HOOK:
+		err = boolean(name, arg, &o->accept_hook, why, whylen);
+		o->accept_hook = !o->accept_hook;
+		return err;
+	case OPT_ACCEPT_HOOK:
+		return boolean(name, arg, &o->accept_hook, why, whylen);
+	case OPT_MAX_SOCKETS:
+		return number(name, arg, 1024, 1u << 24, &o->max_sockets, why, whylen);
+	case OPT_RING_BUFFER:
+		if ((err = number(name, arg, 1, 1024, &o->ringbuf_mb, why, whylen)))
+			return err;
+		if (o->ringbuf_mb & (o->ringbuf_mb - 1)) {
+			snprintf(why, whylen, "ring-buffer: '%s' is not a power of two", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_UDP_IDLE_TIMEOUT:
+		return number(name, arg, 1, 86400, &o->udp_idle_timeout, why, whylen);
+	case OPT_MAX_UDP_FLOWS:
+		return number(name, arg, 64, 1u << 24, &o->max_flows, why, whylen);
+	case OPT_REMOTE_BUFFER:
+		return number(name, arg, 4, 1u << 20, &o->remote_buffer_kb, why, whylen);
+	case OPT_IGNORE:
+		if (o->nignore == FILTER_MAX_RULES) {
+			snprintf(why, whylen, "ignore: at most %d rules", FILTER_MAX_RULES);
+			return -EINVAL;
+		}
+		if (filter_parse(&o->ignore[o->nignore], arg, reason, sizeof(reason))) {
+			snprintf(why, whylen, "ignore: %s", reason);
+			return -EINVAL;
+		}
+		o->nignore++;
+		return 0;
+	}
+	snprintf(why, whylen, "%s: not a setting", name);
+	return -EINVAL;
+}
+
+static void defaults(struct options *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->format = FORMAT_CLASSIC;
 	o->remote_buffer_kb = 4096;
@@ -159,88 +248,243 @@ int options_parse(struct options *o, int argc, char **argv)
 	o->ringbuf_mb = 16;
 	o->udp_idle_timeout = 60;
 	o->max_flows = 65536;
+	strcpy(o->config, OPTIONS_DEFAULT_CONFIG);
+}
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":f:o:vVh", longopts, NULL)) != -1) {
-		const char *name = optind > 1 && optind <= argc ? argv[optind - 1] : "?";
+static char *trim(char *s)
+{
+	char *end;
 
-		switch (c) {
-		case 'f':
-			if (strcmp(optarg, "classic") == 0) {
-				o->format = FORMAT_CLASSIC;
-			} else if (strcmp(optarg, "json") == 0) {
-				o->format = FORMAT_JSON;
-			} else {
-				fprintf(stderr, "netlogd: --format: unknown format '%s' (known: classic, json)\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'o':
-			if ((err = add_output(o, optarg)))
-				return err;
-			break;
-		case OPT_SYSLOG_SOCKET:
-			if ((err = copy_arg(o->syslog_socket, sizeof(o->syslog_socket), "--syslog-socket",
-					    optarg)))
-				return err;
-			break;
-		case OPT_LOG_FAILED:
-			o->log_failed = true;
-			break;
-		case OPT_NO_ACCEPT_HOOK:
-			o->accept_hook = false;
-			break;
-		case OPT_MAX_SOCKETS:
-			if ((err = options_parse_u32(optarg, 1024, 1u << 24, &o->max_sockets)))
-				return bad_number("--max-sockets", optarg, err, 1024, 1u << 24);
-			break;
-		case OPT_RING_BUFFER:
-			if ((err = options_parse_u32(optarg, 1, 1024, &o->ringbuf_mb)))
-				return bad_number("--ring-buffer", optarg, err, 1, 1024);
-			if (o->ringbuf_mb & (o->ringbuf_mb - 1)) {
-				fprintf(stderr, "netlogd: --ring-buffer: '%s' is not a power of two\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_UDP_IDLE_TIMEOUT:
-			if ((err = options_parse_u32(optarg, 1, 86400, &o->udp_idle_timeout)))
-				return bad_number("--udp-idle-timeout", optarg, err, 1, 86400);
-			break;
-		case OPT_MAX_UDP_FLOWS:
-			if ((err = options_parse_u32(optarg, 64, 1u << 24, &o->max_flows)))
-				return bad_number("--max-udp-flows", optarg, err, 64, 1u << 24);
-			break;
-		case OPT_REMOTE_BUFFER:
-			if ((err = options_parse_u32(optarg, 4, 1u << 20, &o->remote_buffer_kb)))
-				return bad_number("--remote-buffer", optarg, err, 4, 1u << 20);
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'V':
-			printf("netlogd %s\n", NETLOG_VERSION);
-			return 1;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
-		case ':':
-			fprintf(stderr, "netlogd: option %s needs a value\n", name);
-			return -EINVAL;
-		default:
-			fprintf(stderr, "netlogd: unknown option '%s' (see --help)\n", name);
-			return -EINVAL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int options_load_text(struct options *o, const char *path, const char *textbuf)
+{
+	char *copy = strdup(textbuf), *line, *next;
+	unsigned lineno = 0;
+	int errors = 0;
+
+	if (!copy) {
+		fprintf(stderr, "netlogd: %s: out of memory\n", path);
+		return 1;
+	}
+	for (line = copy; line; line = next) {
+		char why[512], *key, *value, *eq;
+		const struct setting *st = NULL;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			fprintf(stderr, "netlogd: %s:%u: expected 'key = value', got '%s'\n", path, lineno, key);
+			errors++;
+			continue;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		key = trim(key);
+		for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
+			if (!strcmp(settings[i].name, key) && settings[i].id != OPT_NO_ACCEPT_HOOK)
+				st = &settings[i];
+		if (!st) {
+			fprintf(stderr, "netlogd: %s:%u: unknown setting '%s'\n", path, lineno, key);
+			errors++;
+			continue;
+		}
+		if (*value == '\0') {
+			fprintf(stderr, "netlogd: %s:%u: %s: no value\n", path, lineno, key);
+			errors++;
+			continue;
+		}
+		if (set(o, st->id, key, value, why, sizeof(why))) {
+			fprintf(stderr, "netlogd: %s:%u: %s\n", path, lineno, why);
+			errors++;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
-		return -EINVAL;
+	free(copy);
+	return errors;
+}
+
+/* Read the file into @o. Returns 0, -ENOENT (absent), -errno, or -EBADMSG. */
+static int load_file(struct options *o)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f = fopen(o->config, "re");
+	int errors;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
+
+			if (!p || cap > (1u << 24)) {
+				free(p ? p : buf);
+				fclose(f);
+				fprintf(stderr, "netlogd: %s: too large\n", o->config);
+				return -EBADMSG;
+			}
+			buf = p;
+		}
+		size_t n = fread(buf + len, 1, 4096, f);
+
+		len += n;
+		if (n < 4096)
+			break;
 	}
-	if (o->noutputs == 0)
-		add_output(o, "stdout");
+	fclose(f);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len)) {
+		fprintf(stderr, "netlogd: %s: not a text file (a NUL byte)\n", o->config);
+		free(buf);
+		return -EBADMSG;
+	}
+	errors = options_load_text(o, o->config, buf);
+	free(buf);
+	return errors ? -EBADMSG : 0;
+}
+
+int options_parse(struct options *o, int argc, char **argv)
+{
+	static const char shortopts[] = ":f:o:c:nvVh";
+	struct option longopts[sizeof(settings) / sizeof(*settings) + 6];
+	unsigned nlong = 0;
+	int c, err, pass;
+
+	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
+		if (settings[i].file_only)
+			continue;
+		longopts[nlong++] = (struct option){ settings[i].name,
+						     settings[i].takes_value ? required_argument : no_argument,
+						     NULL, settings[i].id };
+	}
+	longopts[nlong++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[nlong++] = (struct option){ "check", no_argument, NULL, 'n' };
+	longopts[nlong++] = (struct option){ "verbose", no_argument, NULL, 'v' };
+	longopts[nlong++] = (struct option){ "version", no_argument, NULL, 'V' };
+	longopts[nlong++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[nlong] = (struct option){ 0 };
+
+	/* pass 0: the command line alone, to find -c and -n and every mistake;
+	 * then the file; pass 1: the command line again, over the file */
+	defaults(o);
+	for (pass = 0; pass < 2; pass++) {
+		struct options cli;
+		bool cli_outputs = false;
+
+		if (pass == 1) {
+			memcpy(&cli, o, sizeof(cli));
+			err = load_file(o);
+			if (err == -ENOENT && !cli.config_given)
+				err = 0; /* no file: the defaults */
+			else if (err == -EBADMSG)
+				return err;
+			else if (err) {
+				fprintf(stderr, "netlogd: %s: %s\n", o->config, strerror(-err));
+				return -EBADMSG;
+			}
+			o->verbose = cli.verbose;
+			o->check_only = cli.check_only;
+			o->config_given = cli.config_given;
+		}
+		opterr = 0;
+		optind = 1;
+		while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+			const char *name = optind > 1 && optind <= argc ? argv[optind - 1] : "?";
+			char why[512];
+
+			switch (c) {
+			case 'c':
+				if (pass == 0 && text(o->config, sizeof(o->config), "--config", optarg, why, sizeof(why))) {
+					fprintf(stderr, "netlogd: %s\n", why);
+					return -EINVAL;
+				}
+				o->config_given = true;
+				break;
+			case 'n':
+				o->check_only = true;
+				break;
+			case 'v':
+				if (pass == 0)
+					o->verbose++;
+				break;
+			case 'V':
+				printf("netlogd %s\n", NETLOG_VERSION);
+				return 1;
+			case 'h':
+				fputs(usage, stdout);
+				return 1;
+			case ':':
+				fprintf(stderr, "netlogd: option %s needs a value\n", name);
+				return -EINVAL;
+			case '?':
+				fprintf(stderr, "netlogd: unknown option '%s' (see --help)\n", name);
+				return -EINVAL;
+			default:
+				if (c == 'o' && pass == 1 && !cli_outputs) {
+					o->noutputs = 0; /* outputs on the command line replace the file's */
+					cli_outputs = true;
+				}
+				if (set(o, c, name + (name[0] == '-') + (name[1] == '-'), optarg, why, sizeof(why))) {
+					fprintf(stderr, "netlogd: --%s\n", why);
+					return -EINVAL;
+				}
+			}
+		}
+		if (optind < argc) {
+			fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
+			return -EINVAL;
+		}
+		if (pass == 0) {
+			char config[PATH_MAX];
+			bool given = o->config_given, check = o->check_only;
+			int verbose = o->verbose;
+
+			/* start again from the defaults: the file goes under the command line */
+			snprintf(config, sizeof(config), "%s", o->config);
+			defaults(o);
+			snprintf(o->config, sizeof(o->config), "%s", config);
+			o->config_given = given;
+			o->check_only = check;
+			o->verbose = verbose;
+		}
+	}
+	if (o->noutputs == 0) {
+		char why[64];
+
+		add_output(o, "stdout", why, sizeof(why));
+	}
 	for (unsigned i = 0; i < o->noutputs; i++)
 		if (!o->outputs[i].format_set)
 			o->outputs[i].format = o->format;
+	o->argc = argc;
+	o->argv = argv;
 	return 0;
+}
+
+int options_reload(struct options *o)
+{
+	struct options *n = malloc(sizeof(*n));
+	int err;
+
+	if (!n)
+		return -ENOMEM;
+	err = options_parse(n, o->argc, o->argv);
+	if (err == 0) {
+		n->verbose = o->verbose;
+		memcpy(o, n, sizeof(*o));
+	}
+	free(n);
+	return err == -EINVAL ? -EBADMSG : err;
 }

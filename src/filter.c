@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "filter.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "options.h"
+
+__attribute__((format(printf, 3, 4))) static int bad(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_cidr(struct filter_rule *r, const char *text, char *why, size_t whylen)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+	uint32_t prefix;
+	bool v4;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return bad(why, whylen, "'%s' is not an address or CIDR block", text);
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	memset(r->addr, 0, 16);
+	v4 = inet_pton(AF_INET, addr, r->addr + 12) == 1;
+	if (v4)
+		r->addr[10] = r->addr[11] = 0xff;
+	else if (inet_pton(AF_INET6, addr, r->addr) != 1)
+		return bad(why, whylen, "'%s' is not an IPv4 or IPv6 address", addr);
+	if (!slash)
+		prefix = v4 ? 32 : 128;
+	else if (options_parse_u32(slash + 1, 0, v4 ? 32 : 128, &prefix))
+		return bad(why, whylen, "bad prefix length in '%s'", text);
+	r->prefix = v4 ? 96 + prefix : prefix;
+	/* host bits must be zero: 10.0.0.1/8 is probably a mistake */
+	for (unsigned bit = r->prefix; bit < 128; bit++)
+		if (r->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return bad(why, whylen, "'%s' has host bits set", text);
+	return 0;
+}
+
+int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
+{
+	char word[32];
+	const char *arg;
+	size_t wlen;
+
+	memset(r, 0, sizeof(*r));
+	while (*text == ' ' || *text == '\t')
+		text++;
+	wlen = strcspn(text, " \t");
+	if (wlen == 0 || wlen >= sizeof(word))
+		return bad(why, whylen, "%s", "empty rule (known: port, address, uid, command, direction, loopback, protocol, event)");
+	memcpy(word, text, wlen);
+	word[wlen] = '\0';
+	arg = text + wlen;
+	while (*arg == ' ' || *arg == '\t')
+		arg++;
+	if (!strcmp(word, "loopback")) {
+		r->kind = FILTER_LOOPBACK;
+		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;
+	}
+	if (!*arg)
+		return bad(why, whylen, "'%s' needs a value", word);
+	if (strchr(arg, ' ') || strchr(arg, '\t'))
+		return bad(why, whylen, "one value per rule, got '%s'", arg);
+	if (!strcmp(word, "port")) {
+		r->kind = FILTER_PORT;
+		return options_parse_u32(arg, 0, 65535, &r->value) ? bad(why, whylen, "'%s' is not a port (0-65535)", arg) : 0;
+	}
+	if (!strcmp(word, "uid")) {
+		r->kind = FILTER_UID;
+		return options_parse_u32(arg, 0, UINT32_MAX - 1, &r->value) ? bad(why, whylen, "'%s' is not a uid", arg) : 0;
+	}
+	if (!strcmp(word, "address")) {
+		r->kind = FILTER_ADDRESS;
+		return parse_cidr(r, arg, why, whylen);
+	}
+	if (!strcmp(word, "command")) {
+		r->kind = FILTER_COMMAND;
+		if (strlen(arg) >= NETLOG_COMM_LEN)
+			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
+		strcpy(r->comm, arg);
+		return 0;
+	}
+	if (!strcmp(word, "direction")) {
+		r->kind = FILTER_DIRECTION;
+		if (!strcmp(arg, "in"))
+			r->value = NETLOG_DIR_IN;
+		else if (!strcmp(arg, "out"))
+			r->value = NETLOG_DIR_OUT;
+		else
+			return bad(why, whylen, "direction '%s' is not in or out", arg);
+		return 0;
+	}
+	if (!strcmp(word, "protocol")) {
+		r->kind = FILTER_PROTOCOL;
+		if (!strcmp(arg, "tcp"))
+			r->value = IPPROTO_TCP;
+		else if (!strcmp(arg, "udp"))
+			r->value = IPPROTO_UDP;
+		else
+			return bad(why, whylen, "protocol '%s' is not tcp or udp", arg);
+		return 0;
+	}
+	if (!strcmp(word, "event")) {
+		r->kind = FILTER_EVENT;
+		if (!strcmp(arg, "listen"))
+			r->value = NETLOG_LISTEN_START;
+		else if (!strcmp(arg, "connect"))
+			r->value = NETLOG_CONNECT_START;
+		else
+			return bad(why, whylen, "event '%s' is not listen or connect", arg);
+		return 0;
+	}
+	return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
+}
+
+static bool in_block(const struct filter_rule *r, const uint8_t a[16])
+{
+	unsigned full = r->prefix / 8, rest = r->prefix % 8;
+
+	if (memcmp(a, r->addr, full))
+		return false;
+	return !rest || ((a[full] ^ r->addr[full]) & (0xff00 >> rest)) == 0;
+}
+
+static bool is_loopback(const uint8_t a[16])
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	return !memcmp(a, v6, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+}
+
+static bool is_listen(uint8_t type)
+{
+	return type == NETLOG_LISTEN_START || type == NETLOG_LISTEN_STOP;
+}
+
+bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
+{
+	bool listen = is_listen(e->type);
+
+	switch (r->kind) {
+	case FILTER_PORT:
+		return e->lport == r->value || (!listen && e->rport == r->value);
+	case FILTER_ADDRESS:
+		return in_block(r, e->laddr) || (!listen && in_block(r, e->raddr));
+	case FILTER_UID:
+		return e->proc.uid == r->value;
+	case FILTER_COMMAND:
+		return !strncmp(e->proc.comm, r->comm, NETLOG_COMM_LEN);
+	case FILTER_DIRECTION:
+		return !listen && e->direction == r->value;
+	case FILTER_LOOPBACK:
+		return listen ? is_loopback(e->laddr) : is_loopback(e->raddr);
+	case FILTER_PROTOCOL:
+		return e->protocol == r->value;
+	case FILTER_EVENT:
+		return (r->value == NETLOG_LISTEN_START) == listen;
+	}
+	return false;
+}
+
+/* A start held back: the key its stop will carry. */
+struct filter_held {
+	uint64_t sock_id;
+	uint8_t raddr[16];
+	uint16_t rport;
+	bool listen;
+	struct filter_held *next;
+};
+
+int filters_init(struct filters *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->nbuckets = 1024;
+	f->held = calloc(f->nbuckets, sizeof(*f->held));
+	return f->held ? 0 : -ENOMEM;
+}
+
+void filters_set(struct filters *f, const struct filter_rule *rules, unsigned n)
+{
+	memcpy(f->rules, rules, n * sizeof(*rules));
+	f->n = n;
+}
+
+static size_t held_bucket(const struct filters *f, const struct netlog_event *e)
+{
+	return ((e->sock_id ^ e->rport) * 0x9e3779b97f4a7c15ull >> 32) & (f->nbuckets - 1);
+}
+
+static bool same(const struct filter_held *h, const struct netlog_event *e)
+{
+	return h->sock_id == e->sock_id && h->listen == is_listen(e->type) &&
+	       (h->listen || (h->rport == e->rport && !memcmp(h->raddr, e->raddr, 16)));
+}
+
+bool filters_pass(struct filters *f, const struct netlog_event *e)
+{
+	struct filter_held **p, *h;
+	bool stop = e->type == NETLOG_LISTEN_STOP || e->type == NETLOG_CONNECT_STOP;
+
+	if (stop) {
+		for (p = &f->held[held_bucket(f, e)]; *p; p = &(*p)->next) {
+			if (same(*p, e)) {
+				h = *p;
+				*p = h->next;
+				free(h);
+				f->nheld--;
+				return false;
+			}
+		}
+		return true;
+	}
+	for (unsigned i = 0; i < f->n; i++) {
+		if (!filter_match(&f->rules[i], e))
+			continue;
+		if (e->type == NETLOG_CONNECT_FAIL)
+			return false;
+		h = calloc(1, sizeof(*h));
+		if (h) { /* without memory the stop is logged alone: better than lost */
+			h->sock_id = e->sock_id;
+			memcpy(h->raddr, e->raddr, 16);
+			h->rport = e->rport;
+			h->listen = is_listen(e->type);
+			p = &f->held[held_bucket(f, e)];
+			h->next = *p;
+			*p = h;
+			f->nheld++;
+		}
+		return false;
+	}
+	return true;
+}
+
+void filters_free(struct filters *f)
+{
+	for (size_t b = 0; f->held && b < f->nbuckets; b++) {
+		struct filter_held *h = f->held[b];
+
+		while (h) {
+			struct filter_held *next = h->next;
+
+			free(h);
+			h = next;
+		}
+	}
+	free(f->held);
+	f->held = NULL;
+}
