@@ -68,6 +68,10 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	arg = text + wlen;
 	while (*arg == ' ' || *arg == '\t')
 		arg++;
+	if (strcmp(word, "loopback") && strcmp(word, "port") && strcmp(word, "uid") && strcmp(word, "address") &&
+	    strcmp(word, "command") && strcmp(word, "direction") && strcmp(word, "protocol") &&
+	    strcmp(word, "event"))
+		return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
 	if (!strcmp(word, "loopback")) {
 		r->kind = FILTER_LOOPBACK;
 		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sink.h"
 
@@ -321,10 +322,15 @@ static int load_file(struct options *o)
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	FILE *f = fopen(o->config, "re");
+	struct stat st;
 	int errors;
 
 	if (!f)
 		return -errno;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
 			char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
@@ -342,6 +348,13 @@ static int load_file(struct options *o)
 		len += n;
 		if (n < 4096)
 			break;
+	}
+	if (ferror(f)) {
+		int err = -errno;
+
+		fclose(f);
+		free(buf);
+		return err ? err : -EIO;
 	}
 	fclose(f);
 	buf[len] = '\0';

@@ -14,6 +14,7 @@
 #include "exetab.h"
 #include "cgtab.h"
 #include "communityid.h"
+#include "filter.h"
 
 static int passed, failed;
 static const char *current;
@@ -529,6 +530,123 @@ static bool community_id_matches_the_specification(void)
 	return ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
 }
 
+/* options_load_text() with stderr muted: the errors are for users */
+static int load_quiet(struct options *o, const char *text)
+{
+	FILE *saved = stderr;
+	int errors;
+
+	stderr = fopen("/dev/null", "w");
+	errors = options_load_text(o, "netlog.conf", text);
+	fclose(stderr);
+	stderr = saved;
+	return errors;
+}
+
+static bool config_file_sets_everything_it_names(void)
+{
+	static const char text[] = "# netlog\n"
+				   "\n"
+				   "format = json\n"
+				   "output = classic:syslog\n"
+				   "  output=tcp://logs.example.org:514  \n"
+				   "udp-idle-timeout = 30\n"
+				   "log-failed = yes\n"
+				   "accept-hook = no\n"
+				   "max-sockets = 2048\n"
+				   "ignore = port 22\n"
+				   "ignore = address 10.0.0.0/8\n"
+				   "ignore = command sshd\r\n";
+	struct options o;
+
+	parse(&o, NULL, NULL);
+	o.noutputs = 0;
+	return CHECK(load_quiet(&o, text) == 0, "errors in a good file") &&
+	       CHECK(o.format == FORMAT_JSON && o.noutputs == 2, "format, outputs") &&
+	       CHECK_STR(o.outputs[1].target, "tcp://logs.example.org:514") &&
+	       CHECK(o.udp_idle_timeout == 30 && o.log_failed && !o.accept_hook && o.max_sockets == 2048, "values") &&
+	       CHECK(o.nignore == 3 && o.ignore[2].kind == FILTER_COMMAND && !strcmp(o.ignore[2].comm, "sshd"), "rules");
+}
+
+static bool config_file_errors_are_each_counted(void)
+{
+	static const char *const bad[] = {
+		"no equals sign here\n",
+		"outptu = stdout\n",
+		"format =\n",
+		"format = xml\n",
+		"udp-idle-timeout = 0\n",
+		"udp-idle-timeout = ten\n",
+		"max-sockets = 99999999999999999999\n",
+		"ring-buffer = 3\n",
+		"log-failed = maybe\n",
+		"output = http://x:80\n",
+		"output = tcp://nohost\n",
+		"ignore = port 70000\n",
+		"ignore = address 10.0.0.1/8\n",
+		"ignore = address 300.1.1.1\n",
+		"ignore = address fd00::/129\n",
+		"ignore = direction sideways\n",
+		"ignore = command a-name-longer-than-15\n",
+		"ignore = loopback yes\n",
+		"ignore = uid\n",
+		"ignore = colour blue\n",
+		"ignore = port 22 23\n",
+		"no-accept-hook = yes\n",
+	};
+	struct options o;
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < sizeof(bad) / sizeof(*bad); i++) {
+		parse(&o, NULL, NULL);
+		ok = CHECK(load_quiet(&o, bad[i]) == 1, "accepted: %s", bad[i]);
+	}
+	parse(&o, NULL, NULL);
+	return ok && CHECK(load_quiet(&o, "format = xml\n# fine\nport = 1\nformat = json\nbogus\n") == 3,
+			   "three errors, one per bad line");
+}
+
+static bool ignore_rules_match_and_a_stop_follows_its_start(void)
+{
+	struct filter_rule r[3];
+	struct filters f;
+	struct netlog_event start = { .type = NETLOG_CONNECT_START, .protocol = IPPROTO_TCP, .sock_id = 5,
+				      .lport = 40000, .rport = 22, .direction = NETLOG_DIR_OUT };
+	struct netlog_event stop = start, other = start;
+	char why[256];
+	bool ok;
+
+	v4(start.laddr, "10.1.2.3");
+	v4(start.raddr, "192.0.2.7");
+	stop = start;
+	stop.type = NETLOG_CONNECT_STOP;
+	ok = CHECK(filter_parse(&r[0], "address 192.0.2.0/24", why, sizeof(why)) == 0, "%s", why) &&
+	     CHECK(filter_match(&r[0], &start), "remote in the block") &&
+	     CHECK(filter_parse(&r[1], "address 2001:db8::/32", why, sizeof(why)) == 0, "%s", why) &&
+	     CHECK(!filter_match(&r[1], &start), "IPv4 in an IPv6 block") &&
+	     CHECK(filter_parse(&r[1], "loopback", why, sizeof(why)) == 0 && !filter_match(&r[1], &start), "loopback") &&
+	     CHECK(filter_parse(&r[1], "direction in", why, sizeof(why)) == 0 && !filter_match(&r[1], &start), "dir") &&
+	     CHECK(filter_parse(&r[2], "uid 1000", why, sizeof(why)) == 0, "%s", why);
+	if (!ok || !CHECK(filters_init(&f) == 0, "init"))
+		return false;
+	/* a rule on the process: the start is held back, and so its stop whoever closes */
+	start.proc.uid = 1000;
+	stop.proc.uid = 0;
+	filters_set(&f, &r[2], 1);
+	ok = CHECK(!filters_pass(&f, &start), "start of uid 1000 logged") &&
+	     CHECK(!filters_pass(&f, &stop), "its stop by uid 0 logged alone") &&
+	     CHECK(f.nheld == 0, "still held");
+	/* a start logged keeps its stop, even when a reload would now ignore it */
+	other.sock_id = 6;
+	other.proc.uid = 0;
+	ok = ok && CHECK(filters_pass(&f, &other), "uid 0 ignored");
+	filters_set(&f, r, 1);
+	other.type = NETLOG_CONNECT_STOP;
+	ok = ok && CHECK(filters_pass(&f, &other), "the stop of a logged start was dropped");
+	filters_free(&f);
+	return ok;
+}
+
 int main(void)
 {
 	run("escape_keeps_printable_ascii_and_spaces", escape_keeps_printable_ascii_and_spaces);
@@ -557,6 +675,9 @@ int main(void)
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	run("community_id_matches_the_specification", community_id_matches_the_specification);
+	run("config_file_sets_everything_it_names", config_file_sets_everything_it_names);
+	run("config_file_errors_are_each_counted", config_file_errors_are_each_counted);
+	run("ignore_rules_match_and_a_stop_follows_its_start", ignore_rules_match_and_a_stop_follows_its_start);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

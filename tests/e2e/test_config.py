@@ -1,0 +1,108 @@
+"""The configuration file: checked with -n, read with -c, reloaded on SIGHUP."""
+import json
+import signal
+import subprocess
+import time
+
+from conftest import A4, NETLOGD, Netlogd, who
+
+
+def run(*args):
+    return subprocess.run([str(NETLOGD), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_check_says_ok_or_names_each_error_with_its_line(tmp_path):
+    good = tmp_path / "good.conf"
+    good.write_text("# a comment\nformat = json\noutput = json:/var/log/netlog.json\nignore = port 22\n")
+    r = run("-n", "-c", str(good))
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+    bad = tmp_path / "bad.conf"
+    bad.write_text("format = json\nudp-idle-timeout = never\n\nignore = address 10.0.0.1/8\nwhat\n")
+    r = run("-n", "-c", str(bad))
+    assert r.returncode == 1 and r.stdout == "configuration has errors\n"
+    errors = r.stderr.splitlines()
+    assert len(errors) == 3, r.stderr
+    assert errors[0].startswith(f"netlogd: {bad}:2: udp-idle-timeout: 'never' is not a number")
+    assert errors[1].startswith(f"netlogd: {bad}:4: ignore: '10.0.0.1/8' has host bits set")
+    assert errors[2].startswith(f"netlogd: {bad}:5: expected 'key = value'")
+
+
+def test_a_missing_or_unreadable_file_given_with_c_is_an_error(tmp_path):
+    r = run("-n", "-c", str(tmp_path / "nowhere.conf"))
+    assert r.returncode == 1 and "nowhere.conf: No such file or directory" in r.stderr
+    d = tmp_path / "adir"
+    d.mkdir()
+    r = run("-c", str(d))
+    assert r.returncode == 1 and "adir" in r.stderr
+
+
+def test_outputs_and_ignore_rules_from_the_file_and_the_command_line_over_it(tmp_path, hosts, actors):
+    out = tmp_path / "from-file.json"
+    conf = tmp_path / "netlog.conf"
+    conf.write_text(f"output = json:{out}\nignore = port 6601\nignore = command nl-cfg-quiet\n")
+    d = Netlogd(tmp_path, "-c", str(conf))
+    d.args = ["-c", str(conf)]  # the file's output, not the fixture's
+    d.log = out
+    d.start()
+    try:
+        a = actors(hosts.a, name="nl-cfg")
+        quiet = actors(hosts.a, name="nl-cfg-quiet")
+        for port in (6600, 6601):
+            a("close", a("listen", A4, port)["fd"])
+        quiet("close", quiet("listen", A4, 6602)["fd"])
+        a("close", a("listen", A4, 6603)["fd"])
+        deadline = time.monotonic() + 10
+        while '"port":6603' not in (out.read_text() if out.exists() else "") or \
+                out.read_text().count('"port":6603') < 2:
+            assert time.monotonic() < deadline, out.read_text() if out.exists() else "nothing"
+            time.sleep(0.05)
+        ports = [json.loads(l)["destination"]["port"] for l in out.read_text().splitlines()
+                 if '"listen-' in l and A4 in l]
+        assert sorted(ports) == [6600, 6600, 6603, 6603]
+    finally:
+        assert d.stop() == 0
+    # the command line wins over the file: its own output, and its format
+    d2 = Netlogd(tmp_path / "..", "-c", str(conf), "--format", "classic")
+    d2.start()
+    try:
+        a("close", a("listen", A4, 6604)["fd"])
+        d2.expect(kind="listen", what="stop", local=f"{A4}:6604", **who(a))
+        assert not d2.find(timeout=0.5, local=f"{A4}:6601")
+    finally:
+        assert d2.stop() == 0
+
+
+def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, netlogd):
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = port 6701\n")
+    log = netlogd("-c", str(conf))
+    a = actors(hosts.a, name="nl-cfg-hup")
+
+    def listen(port):
+        a("close", a("listen", A4, port)["fd"])
+
+    listen(6700)
+    listen(6701)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6700")
+    conf.write_text("ignore = port 6700\n")
+    log.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "reload: " not in log.stderr_path.read_text():
+        assert time.monotonic() < deadline, log.stderr_path.read_text()
+        time.sleep(0.05)
+    listen(6700)
+    listen(6701)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6701")
+    assert len(log.find(timeout=0, local=f"{A4}:6700")) == 2  # only from before the reload
+    conf.write_text("ignore = port 6700\nignore = nonsense\n")
+    log.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "the configuration in force stays" not in log.stderr_path.read_text():
+        assert time.monotonic() < deadline, log.stderr_path.read_text()
+        time.sleep(0.05)
+    assert "netlog.conf:2: ignore: unknown rule 'nonsense'" in log.stderr_path.read_text()
+    listen(6700)
+    listen(6702)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6702")
+    assert len(log.find(timeout=0, local=f"{A4}:6700")) == 2
+    assert log.proc.poll() is None
