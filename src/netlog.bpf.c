@@ -177,10 +177,11 @@ static __always_inline void count_drop(__u32 reason)
 
 /*
  * Global, so the verifier checks it once rather than at each of its
- * callers. Walk @exe's path up to the root of its mount namespace, crossing mount
+ * callers. Walk @exe's path up to the process's root (@root_dentry in
+ * @root_mnt), or else the root of its mount namespace, crossing mount
  * points, and report it: one component per step, leaf first.
  */
-__noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
+__noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry, __u64 root_mnt)
 {
 	struct file *exe = (struct file *)exe_ptr;
 	struct exe_key k = { .ino = ino, .dev = dev };
@@ -208,7 +209,8 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
 	/* one component per step, so the verifier sees a single counter */
 	for (n = 0; n < NETLOG_EXE_DEPTH; n++) {
 		/* at the root of a mount, continue from where it is mounted (twice: stacked mounts) */
-		for (int m = 0; m < 2 && d == BPF_CORE_READ(vmnt, mnt_root); m++) {
+		for (int m = 0; m < 2 && d == BPF_CORE_READ(vmnt, mnt_root) &&
+				(__u64)vmnt != root_mnt; m++) {
 			up = BPF_CORE_READ(mnt, mnt_parent);
 			if (up == mnt)
 				break; /* the namespace's root */
@@ -216,6 +218,8 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev)
 			mnt = up;
 			vmnt = (void *)mnt + mnt_off;
 		}
+		if ((__u64)d == root_dentry && (__u64)vmnt == root_mnt)
+			break; /* the process's own root: a chroot's, say */
 		parent = BPF_CORE_READ(d, d_parent);
 		if (d == parent || d == BPF_CORE_READ(vmnt, mnt_root))
 			break;
@@ -253,7 +257,8 @@ static __always_inline void exe_learn(struct task_struct *task)
 	k.ino = BPF_CORE_READ(exe, f_inode, i_ino);
 	k.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
-		exe_report((__u64)exe, k.ino, k.dev);
+		exe_report((__u64)exe, k.ino, k.dev, (__u64)BPF_CORE_READ(task, fs, root.dentry),
+			   (__u64)BPF_CORE_READ(task, fs, root.mnt));
 }
 
 /* cgroup:cgroup_mkdir's record */

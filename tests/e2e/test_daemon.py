@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4, NETLOGD, Netlogd, can_drop_to, in_ns, ns_sh
+from conftest import A4, LINE, NETLOGD, Netlogd, can_drop_to, in_ns, ns_sh
 
 
 def run_netlogd(*args, user=None):
@@ -207,6 +207,32 @@ def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
         assert f"{A4}:6101" in old and f"{A4}:6102" not in old
         assert f"{A4}:6101" not in d.text()
         assert all(l.endswith("python3") for l in (old + d.text()).splitlines() if "listen" in l)
+    finally:
+        assert d.stop() == 0
+
+
+def test_rotation_while_events_flow_loses_and_cuts_no_line(tmp_path, hosts):
+    d = Netlogd(tmp_path).start()
+    try:
+        n = 400
+        churn = subprocess.Popen([*in_ns(hosts.a), "python3", "-c",
+                                  "import socket, time\n"
+                                  f"for port in range(21000, 21000 + {n}):\n"
+                                  f"    s = socket.socket(); s.bind(('{A4}', port)); s.listen(); s.close()\n"
+                                  "    time.sleep(0.002)\n"])
+        time.sleep(0.3)
+        rotated = tmp_path / "netlog.log.1"
+        d.log.rename(rotated)
+        d.proc.send_signal(signal.SIGHUP)
+        assert churn.wait(60) == 0
+        d.expect(kind="listen", what="stop", local=f"{A4}:{21000 + n - 1}")
+        old, new = rotated.read_text(), d.text()
+        assert f"{A4}:21000 " in old and f"{A4}:{21000 + n - 1} " in new, "the rotation was not mid-stream"
+        lines = [l for l in (old + new).splitlines() if " TCP 198.18.0.1:21" in l]
+        assert all(LINE.match(l) for l in lines), [l for l in lines if not LINE.match(l)]
+        seen = sorted(LINE.match(l)["what"] + LINE.match(l)["local"] for l in lines)
+        want = sorted(what + f"{A4}:{p}" for p in range(21000, 21000 + n) for what in ("start", "stop"))
+        assert seen == want
     finally:
         assert d.stop() == 0
 
