@@ -247,6 +247,24 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 	return err;
 }
 
+int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536])
+{
+	int fd = bpf_map__fd(l->skel->maps.ignored_ports);
+	uint32_t n = 0;
+
+	for (uint32_t port = 0; port < 65536; port++) {
+		uint8_t v = ports[port] ? 1 : 0, cur = 0;
+
+		n += v;
+		if (bpf_map_lookup_elem(fd, &port, &cur) == 0 && cur == v)
+			continue;
+		if (bpf_map_update_elem(fd, &port, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	l->skel->bss->ignored_ports_n = n;
+	return 0;
+}
+
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX])
 {
 	int ncpus = libbpf_num_possible_cpus();

@@ -44,6 +44,9 @@ int loader_names_fd(const struct loader *l);
 /* The UDP flow table's map fd: the daemon reads and ends flows there. */
 int loader_flows_fd(const struct loader *l);
 
+/* The ports whose sockets and datagrams the kernel side skips (ignore rules). */
+int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536]);
+
 /* Totals of the kernel side's drop counters, summed over CPUs. */
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
 

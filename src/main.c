@@ -165,6 +165,22 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	return 0;
 }
 
+/* Port rules go to the kernel too: that traffic is then not even looked at. */
+static void push_port_rules(struct netlogd *d)
+{
+	static uint8_t ports[65536];
+	int err;
+
+	memset(ports, 0, sizeof(ports));
+	for (unsigned i = 0; i < d->opt.nignore; i++)
+		if (d->opt.ignore[i].kind == FILTER_PORT)
+			ports[d->opt.ignore[i].value] = 1;
+	err = loader_set_ignored_ports(&d->loader, ports);
+	if (err)
+		log_warnx("ignore rules: cannot tell the kernel side: %s (the daemon still applies them)",
+			  strerror(-err));
+}
+
 /* SIGHUP: files are reopened (logrotate), the local syslog socket too. */
 static void reopen_all(struct netlogd *d)
 {
@@ -258,6 +274,7 @@ static void reload(struct netlogd *d)
 		reopen_all(d);
 	}
 	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
+	push_port_rules(d);
 	d->flows.idle_ns = (uint64_t)d->opt.udp_idle_timeout * 1000000000ull;
 	log_info("reload: %s read, %u ignore rules, %u outputs", d->opt.config, d->opt.nignore, d->nsinks);
 out:
@@ -507,6 +524,7 @@ int main(int argc, char **argv)
 	err = loader_start(&d->loader, &lo);
 	if (err)
 		goto out;
+	push_port_rules(d);
 	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
 	if (!d->rb) {
 		err = -errno;

@@ -167,6 +167,35 @@ struct {
 /* Which sockets the start-up iterator reports: 1 listeners, 2 the rest. */
 __u32 iter_pass;
 
+/*
+ * Ports that "ignore = port N" rules name (the daemon sets them, and how
+ * many): their sockets are not tracked and their datagrams not looked at.
+ */
+__u32 ignored_ports_n;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} ignored_ports SEC(".maps");
+
+static __always_inline bool port_ignored(__u16 port)
+{
+	__u32 k = port;
+	__u8 *v;
+
+	if (!ignored_ports_n)
+		return false;
+	v = bpf_map_lookup_elem(&ignored_ports, &k);
+	return v && *v;
+}
+
+static __always_inline bool ports_ignored(__u16 lport, __u16 rport)
+{
+	return ignored_ports_n && (port_ignored(lport) || port_ignored(rport));
+}
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
@@ -641,6 +670,10 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
 	if (!sk)
 		return 1;
+	/* an ignored port: never watched, so no later event either */
+	if (op != BPF_SOCK_OPS_STATE_CB &&
+	    ports_ignored(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)))
+		return 1;
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
@@ -899,6 +932,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	}
 	f.k.rport = bpf_ntohs(egress ? uh->dest : uh->source);
 	f.lport = bpf_ntohs(egress ? uh->source : uh->dest);
+	if (ports_ignored(f.lport, f.k.rport))
+		return 1;
 	f.k.sock_id = bpf_get_socket_cookie(skb);
 	payload = skb->len > hl + 8 ? skb->len - hl - 8 : 0;
 
@@ -988,7 +1023,7 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	struct conn *s;
 	struct conn n = {};
 
-	if (ctx->protocol != IPPROTO_UDP)
+	if (ctx->protocol != IPPROTO_UDP || port_ignored(ctx->src_port))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	conn_init(&n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
@@ -1072,6 +1107,9 @@ static __always_inline void on_accept(long fd)
 		return;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	if (ports_ignored(BPF_CORE_READ(sk, __sk_common.skc_num),
+			  bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
 		return;
 	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
 		return; /* already reported as gone, never accepted */
@@ -1163,6 +1201,8 @@ static __noinline int on_udp_connect(long fd)
 		BPF_CORE_READ_INTO(&f.laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&f.k.raddr, sk, __sk_common.skc_v6_daddr);
 	}
+	if (ports_ignored(f.lport, f.k.rport))
+		return 0;
 	f.direction = NETLOG_DIR_OUT;
 	s = udp_sock_get(f.k.sock_id, f.family, true);
 	if (s)

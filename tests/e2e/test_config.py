@@ -106,3 +106,22 @@ def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, 
     log.expect(kind="listen", what="stop", local=f"{A4}:6702")
     assert len(log.find(timeout=0, local=f"{A4}:6700")) == 2
     assert log.proc.poll() is None
+
+
+def test_port_rules_are_applied_in_the_kernel(tmp_path, hosts, actors, netlogd):
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = port 6801\n")
+    # a table of 64 flows: 100 flows to the ignored port would fill it, were they counted
+    log = netlogd("-c", str(conf), "--max-udp-flows", "64")
+    a = actors(hosts.a, name="nl-cfg-kern")
+    fd = a("udp_socket", A4)["fd"]
+    clients = a("udp_clients", "198.18.0.2", 6801, 100)
+    a("udp_send_to", fd, "198.18.0.2", 6802)
+    a("close", a("listen", A4, 6801)["fd"])
+    a("close", a("listen", A4, 6803)["fd"])
+    log.expect(kind="listen", what="stop", local=f"{A4}:6803")
+    log.expect(kind="connect", what="start", proto="UDP", remote="198.18.0.2:6802")
+    time.sleep(1.5)  # a loss report would be out by now
+    assert not log.find(timeout=0, remote="198.18.0.2:6801")
+    assert not log.find(timeout=0, local=f"{A4}:6801")
+    assert "flow table full" not in log.text() and len(clients["ports"]) == 100
