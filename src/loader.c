@@ -265,6 +265,37 @@ int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536])
 	return 0;
 }
 
+struct net_key {
+	uint32_t prefixlen;
+	uint8_t addr[16];
+};
+
+int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const unsigned *prefix,
+			    unsigned n, bool loopback)
+{
+	int fd = bpf_map__fd(l->skel->maps.ignored_nets);
+	struct net_key k, next;
+	uint8_t one = 1;
+
+	/* stop using the trie, empty it, fill it, use it again */
+	l->skel->bss->ignored_nets_n = 0;
+	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
+		k = next;
+		if (bpf_map_delete_elem(fd, &k) < 0)
+			return -errno;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = prefix[i];
+		memcpy(k.addr, addrs[i], 16);
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
+			return -errno;
+	}
+	l->skel->bss->ignored_nets_n = n;
+	l->skel->bss->ignore_loopback = loopback;
+	return 0;
+}
+
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX])
 {
 	int ncpus = libbpf_num_possible_cpus();

@@ -47,6 +47,13 @@ int loader_flows_fd(const struct loader *l);
 /* The ports whose sockets and datagrams the kernel side skips (ignore rules). */
 int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536]);
 
+/*
+ * The address blocks (IPv4 mapped, @prefix bits of 128) and whether the
+ * loopback, whose datagrams the kernel side skips (ignore rules).
+ */
+int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const unsigned *prefix,
+			    unsigned n, bool loopback);
+
 /* Totals of the kernel side's drop counters, summed over CPUs. */
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
 

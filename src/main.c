@@ -165,7 +165,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	return 0;
 }
 
-/* Port rules go to the kernel too: that traffic is then not even looked at. */
+/* Port and address rules go to the kernel too: that traffic is then not even looked at. */
 static void push_port_rules(struct netlogd *d)
 {
 	static uint8_t ports[65536];
@@ -176,6 +176,23 @@ static void push_port_rules(struct netlogd *d)
 		if (d->opt.ignore[i].kind == FILTER_PORT)
 			ports[d->opt.ignore[i].value] = 1;
 	err = loader_set_ignored_ports(&d->loader, ports);
+	if (!err) {
+		uint8_t addrs[FILTER_MAX_RULES][16];
+		unsigned prefix[FILTER_MAX_RULES], n = 0;
+		bool loopback = false;
+
+		for (unsigned i = 0; i < d->opt.nignore; i++) {
+			const struct filter_rule *r = &d->opt.ignore[i];
+
+			if (r->kind == FILTER_LOOPBACK)
+				loopback = true;
+			if (r->kind != FILTER_ADDRESS)
+				continue;
+			memcpy(addrs[n], r->addr, 16);
+			prefix[n++] = r->prefix;
+		}
+		err = loader_set_ignored_nets(&d->loader, (const uint8_t(*)[16])addrs, prefix, n, loopback);
+	}
 	if (err)
 		log_warnx("ignore rules: cannot tell the kernel side: %s (the daemon still applies them)",
 			  strerror(-err));

@@ -196,6 +196,49 @@ static __always_inline bool ports_ignored(__u16 lport, __u16 rport)
 	return ignored_ports_n && (port_ignored(lport) || port_ignored(rport));
 }
 
+/*
+ * Address rules ("ignore = address CIDR", "ignore = loopback"), for UDP
+ * datagrams: those of ignored flows are not looked at.
+ */
+__u32 ignored_nets_n;
+__u32 ignore_loopback;
+
+struct net_key {
+	__u32 prefixlen; /* of the IPv4-mapped form */
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct net_key);
+	__type(value, __u8);
+} ignored_nets SEC(".maps");
+
+static __always_inline bool net_ignored(const __u8 addr[16])
+{
+	struct net_key k = { .prefixlen = 128 };
+
+	__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(&ignored_nets, &k) != NULL;
+}
+
+static __always_inline bool is_loopback(const __u8 a[16])
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return (w[0] == 0 && w[1] == 0 && w[2] == 0 && w[3] == bpf_htonl(1)) ||
+	       (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff) && a[12] == 127);
+}
+
+static __always_inline bool addrs_ignored(const __u8 laddr[16], const __u8 raddr[16])
+{
+	if (ignored_nets_n && (net_ignored(laddr) || net_ignored(raddr)))
+		return true;
+	return ignore_loopback && is_loopback(raddr);
+}
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
@@ -932,7 +975,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	}
 	f.k.rport = bpf_ntohs(egress ? uh->dest : uh->source);
 	f.lport = bpf_ntohs(egress ? uh->source : uh->dest);
-	if (ports_ignored(f.lport, f.k.rport))
+	if (ports_ignored(f.lport, f.k.rport) || addrs_ignored(f.laddr, f.k.raddr))
 		return 1;
 	f.k.sock_id = bpf_get_socket_cookie(skb);
 	payload = skb->len > hl + 8 ? skb->len - hl - 8 : 0;

@@ -125,3 +125,19 @@ def test_port_rules_are_applied_in_the_kernel(tmp_path, hosts, actors, netlogd):
     assert not log.find(timeout=0, remote="198.18.0.2:6801")
     assert not log.find(timeout=0, local=f"{A4}:6801")
     assert "flow table full" not in log.text() and len(clients["ports"]) == 100
+
+
+def test_address_and_loopback_rules_skip_datagrams_in_the_kernel(tmp_path, hosts, actors, netlogd):
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = address 198.18.0.2/32\nignore = loopback\n")
+    log = netlogd("-c", str(conf), "--max-udp-flows", "64")
+    a = actors(hosts.a, name="nl-cfg-nets")
+    a("udp_clients", "198.18.0.2", 6901, 100)  # 100 flows to an ignored address
+    a("udp_clients", "127.0.0.1", 6902, 100)   # and 100 on loopback
+    fd = a("udp_socket", A4)["fd"]
+    a("udp_send_to", fd, "198.18.0.3", 6903)  # not ignored (nobody there, but it goes out)
+    log.expect(kind="connect", what="start", proto="UDP", remote="198.18.0.3:6903")
+    time.sleep(1.5)
+    assert not log.find(timeout=0, remote="198.18.0.2:6901")
+    assert not log.find(timeout=0, remote="127.0.0.1:6902")
+    assert "flow table full" not in log.text()
