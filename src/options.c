@@ -39,9 +39,11 @@ static const char usage[] =
 	"      --syslog-socket PATH  local syslog socket (default " SINK_DEFAULT_SYSLOG_SOCKET ")\n"
 	"      --log-failed          also log outgoing connects that never completed\n"
 	"                            as 'connect fail' lines\n"
-	"      --no-accept-hook      leave accept() untraced: no system call on the host\n"
-	"                            pays for netlog, but an incoming connection names\n"
-	"                            the listening socket's owner, not the acceptor\n"
+	"      --no-accept-hook      leave accept() and connect() untraced: no system\n"
+	"                            call on the host pays for netlog, but an incoming\n"
+	"                            TCP connection names the listening socket's owner,\n"
+	"                            not the acceptor, and a connected UDP socket's flow\n"
+	"                            starts with its first datagram\n"
 	"      --udp-idle-timeout S  a UDP flow with no datagram for S seconds stops\n"
 	"                            (default 60)\n"
 	"      --max-sockets N       sockets tracked at once in the kernel (default 65536)\n"
@@ -59,7 +61,7 @@ static const char usage[] =
 	"\n"
 	"Lines: connect {start|stop} PROTO LOCAL DIR REMOTE SID PID UID COMMAND\n"
 	"       listen {start|stop} PROTO LOCAL SID PID UID COMMAND\n"
-	"See netlogd(8).\n";
+	"See netlogd(8) and netlog.conf(5).\n";
 
 int options_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
