@@ -648,7 +648,7 @@ out:
 static __always_inline void note_closer(struct conn *c)
 {
 	/* most sockets are closed by the process that opened them */
-	if (!c->has_closer && bpf_get_current_pid_tgid() >> 32 == c->owner.tgid)
+	if (!c->has_closer && current_tgid() == c->owner.tgid)
 		return;
 	proc_from_current(&c->closer);
 	c->has_closer = 1;
@@ -990,7 +990,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (egress) {
 		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
-		if (v->owner.tgid != bpf_get_current_pid_tgid() >> 32)
+		if (v->owner.tgid != current_tgid())
 			proc_from_current(&v->owner); /* the socket changed hands */
 	} else {
 		__sync_fetch_and_add(&v->traffic.packets_received, 1);
@@ -1036,7 +1036,7 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 	v = bpf_map_lookup_elem(&udp_flows, &k);
 	if (!v)
 		return 1;
-	if (v->claimed && v->owner.tgid == bpf_get_current_pid_tgid() >> 32)
+	if (v->claimed && v->owner.tgid == current_tgid())
 		return 1;
 	proc_from_current(&v->owner);
 	if (__sync_val_compare_and_swap(&v->claimed, 0, 1) == 0) {

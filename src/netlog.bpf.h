@@ -56,6 +56,15 @@ static __always_inline void proc_from_task(struct netlog_proc *p, struct task_st
 	__builtin_memcpy(p->thread_comm, task->comm, sizeof(p->thread_comm));
 }
 
+/*
+ * The current process's id. Through the task, not bpf_get_current_pid_tgid():
+ * kernels before 6.10 refuse that helper in sockops and cgroup_skb programs.
+ */
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_task_btf()->tgid;
+}
+
 static __always_inline void proc_from_current(struct netlog_proc *p)
 {
 	proc_from_task(p, bpf_get_current_task_btf());
