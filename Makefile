@@ -23,7 +23,7 @@ UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $
 
 DEPS_STAMP := $(OUT)/.deps-build
 
-.PHONY: all run test unit e2e bench clean deps
+.PHONY: all run test unit e2e bench test-kernels clean deps
 all: $(OUT)/netlogd
 
 $(OUT):
@@ -88,6 +88,10 @@ test: $(OUT)/netlogd $(OUT)/test_unit
 	scripts/install-deps test
 	$(OUT)/test_unit
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The same build/netlogd booted on other kernels under qemu (see tests/kernels/run).
+test-kernels: $(OUT)/netlogd
+	tests/kernels/run $(KERNELS)
 
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop
 	scripts/install-deps bench
