@@ -134,8 +134,15 @@ def test_syslog_output_reaches_rsyslog_as_the_module_did(tmp_path, hosts, rsyslo
 
 
 CHURN = textwrap.dedent("""\
-    import socket, sys
+    import resource, socket, sys
     n = int(sys.argv[1]); hold = sys.argv[2] == "hold"
+    # two descriptors a connection held: more than the usual 1024
+    want = 2 * n + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
+    except (ValueError, OSError):  # no CAP_SYS_RESOURCE: what the hard limit allows
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(want, hard)), hard))
     srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4096)
     kept = []
     for _ in range(n):
