@@ -15,10 +15,10 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
 LDLIBS := -lbpf -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(SRC) -I$(OUT) -MMD -MP
 
-DAEMON_SRCS := main.c options.c loader.c system.c privs.c format.c sink.c log.c udpflow.c exetab.c cgtab.c communityid.c filter.c
+DAEMON_SRCS := main.c options.c loader.c system.c privs.c format.c sink.c log.c udpflow.c nametab.c exetab.c cgtab.c communityid.c filter.c
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(OUT)/%.o)
 UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $(OUT)/log.o \
-	     $(OUT)/udpflow.o $(OUT)/exetab.o $(OUT)/cgtab.o $(OUT)/communityid.o \
+	     $(OUT)/udpflow.o $(OUT)/nametab.o $(OUT)/exetab.o $(OUT)/cgtab.o $(OUT)/communityid.o \
 	     $(OUT)/filter.o
 
 DEPS_STAMP := $(OUT)/.deps-build

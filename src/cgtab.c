@@ -9,64 +9,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct cgtab_entry {
-	uint64_t id;
-	struct cgtab_entry *next;
-	char path[];
-};
-
 int cgtab_init(struct cgtab *t, const char *root, size_t max)
 {
 	memset(t, 0, sizeof(*t));
-	t->nbuckets = 4096;
-	t->max = max;
-	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets)
-		return -ENOMEM;
 	if (root && strlen(root) < sizeof(t->root))
 		strcpy(t->root, root);
-	return 0;
-}
-
-static size_t bucket(const struct cgtab *t, uint64_t id)
-{
-	return ((id * 0x9e3779b97f4a7c15ull) >> 32) & (t->nbuckets - 1);
-}
-
-static struct cgtab_entry *lookup(const struct cgtab *t, uint64_t id)
-{
-	for (struct cgtab_entry *e = t->buckets[bucket(t, id)]; e; e = e->next)
-		if (e->id == id)
-			return e;
-	return NULL;
+	return nametab_init(&t->paths, max);
 }
 
 int cgtab_add(struct cgtab *t, uint64_t id, const char *path)
 {
-	struct cgtab_entry *e = lookup(t, id), **p;
-	size_t len = strlen(path);
-
-	if (e && !strcmp(e->path, path))
-		return 0;
-	if (e) { /* an id is never reused while its cgroup lives; a rename */
-		for (p = &t->buckets[bucket(t, id)]; *p != e; p = &(*p)->next)
-			;
-		*p = e->next;
-		free(e);
-		t->count--;
-	}
-	if (t->count >= t->max)
-		return -ENOSPC;
-	e = malloc(sizeof(*e) + len + 1);
-	if (!e)
-		return -ENOMEM;
-	e->id = id;
-	memcpy(e->path, path, len + 1);
-	p = &t->buckets[bucket(t, id)];
-	e->next = *p;
-	*p = e;
-	t->count++;
-	return 0;
+	return nametab_put(&t->paths, 0, id, path);
 }
 
 static struct cgtab *walking; /* nftw() has no context argument */
@@ -95,18 +48,20 @@ int cgtab_walk(struct cgtab *t)
 	return err < 0 ? -errno : 0;
 }
 
+const char *cgtab_get(const struct cgtab *t, uint64_t id)
+{
+	return id ? nametab_get(&t->paths, 0, id) : NULL;
+}
+
 const char *cgtab_find(struct cgtab *t, uint64_t id)
 {
-	struct cgtab_entry *e;
+	const char *path = cgtab_get(t, id);
 
-	if (!t->buckets || !id)
-		return NULL;
-	e = lookup(t, id);
-	if (!e && t->root[0] && time(NULL) != t->last_walk) {
+	if (!path && id && t->root[0] && time(NULL) != t->last_walk) {
 		cgtab_walk(t);
-		e = lookup(t, id);
+		path = cgtab_get(t, id);
 	}
-	return e ? e->path : NULL;
+	return path;
 }
 
 static bool hex64(const char *s, size_t len)
@@ -150,17 +105,5 @@ bool cgtab_container_id(const char *path, char id[CGTAB_ID_MAX])
 
 void cgtab_free(struct cgtab *t)
 {
-	for (size_t b = 0; t->buckets && b < t->nbuckets; b++) {
-		struct cgtab_entry *e = t->buckets[b];
-
-		while (e) {
-			struct cgtab_entry *next = e->next;
-
-			free(e);
-			e = next;
-		}
-	}
-	free(t->buckets);
-	t->buckets = NULL;
-	t->count = 0;
+	nametab_free(&t->paths);
 }

@@ -13,13 +13,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "nametab.h"
+
 #define CGTAB_ID_MAX 65 /* a container id: 64 hex digits and a NUL */
 
-struct cgtab_entry;
-
 struct cgtab {
-	struct cgtab_entry **buckets;
-	size_t nbuckets, count, max;
+	struct nametab paths;	 /* by (0, id) */
 	char root[4096];	 /* where cgroup v2 is mounted; "" for none */
 	time_t last_walk;
 };
@@ -31,6 +30,9 @@ int cgtab_add(struct cgtab *t, uint64_t id, const char *path);
 
 /* Walk the hierarchy and add every directory. Returns 0 or -errno. */
 int cgtab_walk(struct cgtab *t);
+
+/* The path of cgroup @id, if known. */
+const char *cgtab_get(const struct cgtab *t, uint64_t id);
 
 /* The path of cgroup @id; unknown ids trigger a walk, at most once a second. */
 const char *cgtab_find(struct cgtab *t, uint64_t id);

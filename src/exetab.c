@@ -5,27 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct exetab_entry {
-	uint64_t ino;
-	uint32_t dev;
-	struct exetab_entry *next;
-	char path[];
-};
-
 int exetab_init(struct exetab *t, size_t max)
 {
-	t->nbuckets = 4096;
-	t->count = 0;
-	t->max = max;
-	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	return t->buckets ? 0 : -ENOMEM;
-}
-
-static size_t bucket(const struct exetab *t, uint32_t dev, uint64_t ino)
-{
-	uint64_t h = (ino ^ ((uint64_t)dev << 40)) * 0x9e3779b97f4a7c15ull;
-
-	return (h >> 32) & (t->nbuckets - 1);
+	return nametab_init(&t->names, max);
 }
 
 int exetab_path(char *dst, size_t size, const struct netlog_exe *r)
@@ -57,58 +39,17 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r)
 int exetab_add(struct exetab *t, const struct netlog_exe *r)
 {
 	char path[EXETAB_PATH_MAX];
-	struct exetab_entry **p, *e;
 	int len = exetab_path(path, sizeof(path), r);
 
-	if (len < 0)
-		return len;
-	for (p = &t->buckets[bucket(t, r->dev, r->ino)]; *p; p = &(*p)->next) {
-		if ((*p)->dev == r->dev && (*p)->ino == r->ino) {
-			e = *p;
-			*p = e->next;
-			free(e);
-			t->count--;
-			break;
-		}
-	}
-	if (t->count >= t->max)
-		return -ENOSPC;
-	e = malloc(sizeof(*e) + (size_t)len + 1);
-	if (!e)
-		return -ENOMEM;
-	e->ino = r->ino;
-	e->dev = r->dev;
-	memcpy(e->path, path, (size_t)len + 1);
-	p = &t->buckets[bucket(t, r->dev, r->ino)];
-	e->next = *p;
-	*p = e;
-	t->count++;
-	return 0;
+	return len < 0 ? len : nametab_put(&t->names, r->dev, r->ino, path);
 }
 
 const char *exetab_find(const struct exetab *t, uint32_t dev, uint64_t ino)
 {
-	if (!t->buckets || !ino)
-		return NULL;
-	for (struct exetab_entry *e = t->buckets[bucket(t, dev, ino)]; e; e = e->next)
-		if (e->dev == dev && e->ino == ino)
-			return e->path;
-	return NULL;
+	return ino ? nametab_get(&t->names, dev, ino) : NULL;
 }
 
 void exetab_free(struct exetab *t)
 {
-	for (size_t b = 0; t->buckets && b < t->nbuckets; b++) {
-		struct exetab_entry *e = t->buckets[b];
-
-		while (e) {
-			struct exetab_entry *next = e->next;
-
-			free(e);
-			e = next;
-		}
-	}
-	free(t->buckets);
-	t->buckets = NULL;
-	t->count = 0;
+	nametab_free(&t->names);
 }

@@ -10,16 +10,14 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "nametab.h"
 #include "netlog.h"
 
 /* The longest path a record can make: every component full, with its '/'. */
 #define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * NETLOG_EXE_NAME_LEN + 8)
 
-struct exetab_entry;
-
 struct exetab {
-	struct exetab_entry **buckets;
-	size_t nbuckets, count, max;
+	struct nametab names; /* by (device, inode) */
 };
 
 int exetab_init(struct exetab *t, size_t max);

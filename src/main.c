@@ -112,8 +112,13 @@ static const char *exe_path(struct netlogd *d, const struct netlog_proc *p)
 /* The path of cgroup @id: reported by the kernel when made, or found by a walk. */
 static const char *cgroup_path(struct netlogd *d, uint64_t id)
 {
-	ring_buffer__consume(d->rb_names);
-	return cgtab_find(&d->cgroups, id);
+	const char *path = cgtab_get(&d->cgroups, id);
+
+	if (!path) {
+		ring_buffer__consume(d->rb_names);
+		path = cgtab_find(&d->cgroups, id);
+	}
+	return path;
 }
 
 static bool any_output(const struct netlogd *d, enum output_format format)

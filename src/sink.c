@@ -190,12 +190,12 @@ static void report_remote_loss(struct sink *s)
 {
 	struct remote *r = s->remote;
 	uint64_t now = (uint64_t)time(NULL) * 1000000000ull, n = s->lost - r->lost_reported;
-	char what[128], line[FORMAT_JSON_MAX];
+	static const char what[] = "events lost: the collector was unreachable or slow and "
+				   "netlogd's buffer full (raise --remote-buffer)";
+	char line[FORMAT_JSON_MAX];
 
 	if (!n)
 		return;
-	snprintf(what, sizeof(what), "events lost: the collector was unreachable or slow and %s's buffer full (raise --remote-buffer)",
-		 "netlogd");
 	if (s->format == FORMAT_JSON) {
 		if (format_json_loss(line, sizeof(line), now, n, what) < 0)
 			return;
@@ -337,8 +337,10 @@ static int remote_open(struct sink *s, const char *url, size_t buffer)
 		strcpy(r->hostname, "-");
 	r->pid = getpid();
 	r->backoff_ms = BACKOFF_MIN_MS;
-	if (!r->tcp)
-		return remote_socket(s), 0; /* a failure is retried with each line */
+	if (!r->tcp) {
+		remote_socket(s); /* a failure is retried with each line */
+		return 0;
+	}
 	r->cap = buffer;
 	r->ring = malloc(buffer);
 	if (!r->ring)

@@ -471,7 +471,7 @@ static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
 	     CHECK(!exetab_find(&t, 8, 42) && !exetab_find(&t, 7, 0), "found what was never added");
 	strcpy(r.comp[0], "dash"); /* reported again after a change: replaced */
 	ok = ok && CHECK(exetab_add(&t, &r) == 0 && !strcmp(exetab_find(&t, 7, 42), "/bin/dash"), "replace") &&
-	     CHECK(t.count == 1, "%zu entries", t.count);
+	     CHECK(t.names.count == 1, "%zu entries", t.names.count);
 	exetab_free(&t);
 	return ok;
 }
