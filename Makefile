@@ -44,12 +44,21 @@ $(OUT)/vmlinux.h: | $(DEPS_STAMP)
 $(OUT)/netlog.bpf.o: $(SRC)/netlog.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The same programs for kernels before 5.12 (see src/netlog.bpf.h); netlogd
+# carries both and loads the one the running kernel takes.
+$(OUT)/netlog_compat.bpf.o: $(SRC)/netlog.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -DNETLOG_COMPAT -MT $@ -MF $(OUT)/netlog_compat.bpf.d -c $< -o $@
+
 $(OUT)/netlog.skel.h: $(OUT)/netlog.bpf.o
 	$(BPFTOOL) gen skeleton $< name netlog_bpf > $@.tmp
 	mv $@.tmp $@
 
-# The loader embeds the skeleton, so it must exist before the loader compiles.
-$(OUT)/loader.o: $(OUT)/netlog.skel.h
+$(OUT)/netlog_compat.skel.h: $(OUT)/netlog_compat.bpf.o
+	$(BPFTOOL) gen skeleton $< name netlog_compat_bpf > $@.tmp
+	mv $@.tmp $@
+
+# The loader embeds the skeletons, so they must exist before the loader compiles.
+$(OUT)/loader.o: $(OUT)/netlog.skel.h $(OUT)/netlog_compat.skel.h
 
 $(OUT)/%.o: $(SRC)/%.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -c $< -o $@

@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "loader.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
 #include "netlog.skel.h"
+#include "netlog_compat.skel.h"
 #include "system.h"
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -41,6 +52,84 @@ static int attach(struct bpf_program *prog, struct bpf_link **link, int cgroup_f
 	return 0;
 }
 
+/*
+ * Whether this kernel verifies fetching atomics (5.12): a compare-and-swap
+ * on the stack of a socket filter.
+ */
+static bool probe_atomics(void)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 0 },
+		{ .code = BPF_STX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .src_reg = BPF_REG_1, .off = -8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 1 },
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = BPF_REG_10, .src_reg = BPF_REG_1,
+		  .off = -8, .imm = BPF_CMPXCHG },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, NULL, "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), NULL);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/*
+ * Which build of the programs this kernel takes (see netlog.bpf.h): the
+ * default one needs fetching atomics and bpf_get_current_task_btf() in
+ * every kind of program netlog attaches. Returns NULL for the default, or
+ * what is missing.
+ */
+static const char *compat_reason(void)
+{
+	static const struct {
+		enum bpf_prog_type type;
+		const char *name;
+	} types[] = {
+		{ BPF_PROG_TYPE_SOCK_OPS, "sockops" },
+		{ BPF_PROG_TYPE_CGROUP_SKB, "cgroup_skb" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup/sock" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup/sock_addr" },
+		{ BPF_PROG_TYPE_TRACEPOINT, "tracepoint" },
+	};
+	static char why[128];
+
+	if (!probe_atomics())
+		return "no fetching BPF atomics";
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (libbpf_probe_bpf_helper(types[i].type, BPF_FUNC_get_current_task_btf, NULL) != 1) {
+			snprintf(why, sizeof(why), "no bpf_get_current_task_btf() in %s programs",
+				 types[i].name);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* Open the skeleton with the default programs, or the compat build's in its place. */
+static struct netlog_bpf *open_programs(bool compat)
+{
+	struct netlog_bpf *obj = calloc(1, sizeof(*obj));
+	int err;
+
+	if (!obj)
+		return NULL;
+	err = netlog_bpf__create_skeleton(obj);
+	/* the same maps, programs and variables: only the code differs */
+	if (!err && compat)
+		obj->skeleton->data = (void *)netlog_compat_bpf__elf_bytes(&obj->skeleton->data_sz);
+	err = err ?: bpf_object__open_skeleton(obj->skeleton, NULL);
+	if (err) {
+		netlog_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
 int loader_start(struct loader *l, const struct loader_opts *o)
 {
 	char cgroup[PATH_MAX];
@@ -65,7 +154,17 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 		return err;
 	}
 
-	skel = netlog_bpf__open();
+	l->compat = o->compat;
+	if (!l->compat) {
+		const char *why = compat_reason();
+
+		if (why) {
+			l->compat = true;
+			log_warnx("this kernel has %s: loading the programs built for kernels before 5.12",
+				  why);
+		}
+	}
+	skel = open_programs(l->compat);
 	if (!skel) {
 		err = -errno;
 		log_warnx("open BPF object: %s", strerror(-err));
@@ -228,9 +327,102 @@ static int by_sock_id(const void *a, const void *b)
 	return x->sock_id < y->sock_id ? -1 : x->sock_id > y->sock_id;
 }
 
+/* List every @family @protocol socket of this network namespace, and forget them. */
+static void diag_list(int family, int protocol)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .sdiag_protocol = protocol, .idiag_states = ~0u },
+	};
+	long buf[8192 / sizeof(long)];
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	bool done = false;
+
+	if (fd < 0)
+		return;
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		done = true;
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n))
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				done = true;
+	}
+	close(fd);
+}
+
+/*
+ * Kernels before 5.12 do not let the start-up iterator make a socket's
+ * cookie, the id its events carry, and a socket has none until something
+ * asks. sock_diag makes one for each socket it lists: a child process
+ * lists every TCP and UDP socket in each network namespace that a process
+ * is in. A socket left in a namespace no process is in keeps none.
+ */
+static void make_cookies(void)
+{
+	pid_t child = fork();
+
+	if (child < 0) {
+		log_warn("fork to list sockets");
+		return;
+	}
+	if (child == 0) {
+		DIR *proc = opendir("/proc");
+		struct dirent *de;
+		ino_t seen[4096];
+		size_t nseen = 0;
+
+		while (proc && (de = readdir(proc))) {
+			char path[300];
+			struct stat st;
+			size_t i;
+			int fd;
+
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
+			if (stat(path, &st) < 0)
+				continue;
+			for (i = 0; i < nseen && seen[i] != st.st_ino; i++)
+				;
+			if (i < nseen)
+				continue;
+			if (nseen < sizeof(seen) / sizeof(seen[0]))
+				seen[nseen++] = st.st_ino;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+				if (fd >= 0)
+					close(fd);
+				continue;
+			}
+			close(fd);
+			diag_list(AF_INET, IPPROTO_TCP);
+			diag_list(AF_INET6, IPPROTO_TCP);
+			diag_list(AF_INET, IPPROTO_UDP);
+			diag_list(AF_INET6, IPPROTO_UDP);
+		}
+		_exit(0);
+	}
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 {
 	int err = 0;
+
+	if (l->compat)
+		make_cookies();
 
 	for (uint32_t pass = 1; pass <= 2 && !err; pass++) {
 		struct dump d = { 0 };

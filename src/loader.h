@@ -16,11 +16,13 @@ struct loader_opts {
 	uint32_t max_flows;	 /* entries of the UDP flow table */
 	uint32_t ringbuf_bytes;	 /* power of two, multiple of the page size */
 	bool accept_hook;	 /* attach the accept() syscall tracepoints */
+	bool compat;		 /* the programs for kernels before 5.12, whatever the kernel */
 };
 
 struct loader {
 	struct netlog_bpf *skel;
 	int cgroup_fd;
+	bool compat;		/* the programs for kernels before 5.12 are loaded */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 };
 

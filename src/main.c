@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,6 +56,7 @@ struct netlogd {
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	uint64_t sink_lost_reported[OPTIONS_MAX_OUTPUTS];
+	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
 };
 
 static int64_t clock_ns(clockid_t clk)
@@ -129,6 +131,25 @@ static bool any_output(const struct netlogd *d, enum output_format format)
 	return false;
 }
 
+/*
+ * Whether @e repeats a TCP start just logged. The compat programs (kernels
+ * before 5.12, no compare-and-swap) can emit a start twice when accept()
+ * and the handshake race; the two come within microseconds of each other.
+ */
+static bool repeated_start(struct netlogd *d, const struct netlog_event *e)
+{
+	uint64_t *slot;
+
+	if (!d->loader.compat || e->type != NETLOG_CONNECT_START || e->protocol != IPPROTO_TCP ||
+	    !e->sock_id)
+		return false;
+	slot = &d->recent_starts[(e->sock_id * 0x9e3779b97f4a7c15ull) >> 54];
+	if (*slot == e->sock_id)
+		return true;
+	*slot = e->sock_id;
+	return false;
+}
+
 /* One event, to every output, each in its format (each formatted once). */
 static int log_event(const struct netlog_event *e, void *ctx)
 {
@@ -138,7 +159,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
 
-	if (!filters_pass(&d->filters, e))
+	if (repeated_start(d, e) || !filters_pass(&d->filters, e))
 		return 0;
 
 	if (any_output(d, FORMAT_JSON)) {
@@ -279,6 +300,7 @@ static void reload(struct netlogd *d)
 	KEEP(max_flows, "max-udp-flows");
 	KEEP(ringbuf_mb, "ring-buffer");
 	KEEP(accept_hook, "accept-hook");
+	KEEP(compat, "compat");
 #undef KEEP
 	if (!same_outputs(&d->opt, old)) {
 		fresh = calloc(OPTIONS_MAX_OUTPUTS, sizeof(*fresh));
@@ -543,6 +565,7 @@ int main(int argc, char **argv)
 	lo.max_flows = d->opt.max_flows;
 	lo.ringbuf_bytes = d->opt.ringbuf_mb << 20;
 	lo.accept_hook = d->opt.accept_hook;
+	lo.compat = d->opt.compat;
 	err = loader_start(&d->loader, &lo);
 	if (err)
 		goto out;

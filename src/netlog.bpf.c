@@ -368,7 +368,7 @@ int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
-	exe_learn(bpf_get_current_task_btf());
+	exe_learn(current_task());
 	return 0;
 }
 
@@ -440,7 +440,7 @@ static __always_inline void conn_init(struct conn *c, __u64 cookie, __u8 role, _
 /* Emit the start once, whichever of accept() and the handshake comes last. */
 static __always_inline void try_start(__u64 key, struct conn *c)
 {
-	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0)
+	if (claim_once(&c->started))
 		emit(key, NETLOG_CONNECT_START, c, &c->owner);
 }
 
@@ -592,7 +592,7 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		tuple_from_sock(&c->t, sk);
 		c->direction = NETLOG_DIR_IN;
 	}
-	if (__sync_fetch_and_or(&c->bits, CONN_HAS_TUPLE) & CONN_ACCEPTED)
+	if (bits_set(&c->bits, CONN_HAS_TUPLE) & CONN_ACCEPTED)
 		try_start(key, c);
 }
 
@@ -617,7 +617,7 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 {
 	struct tcp_sock *tp;
 
-	if (__sync_val_compare_and_swap(&c->started, 0, 1) == 0) {
+	if (claim_once(&c->started)) {
 		if (c->role == ROLE_ACTIVE) {
 			emit(key, NETLOG_CONNECT_FAIL, c, &c->owner);
 			goto out;
@@ -635,10 +635,10 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 	}
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
-		c->traffic.bytes_sent = tp->bytes_acked;
-		c->traffic.bytes_received = tp->bytes_received;
-		c->traffic.packets_sent = tp->segs_out;
-		c->traffic.packets_received = tp->segs_in;
+		c->traffic.bytes_sent = KREAD(tp, bytes_acked);
+		c->traffic.bytes_received = KREAD(tp, bytes_received);
+		c->traffic.packets_sent = KREAD(tp, segs_out);
+		c->traffic.packets_received = KREAD(tp, segs_in);
 	}
 	emit(key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
 out:
@@ -682,7 +682,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		on_listen_close(key, c);
 		return;
 	}
-	if (sk->sk_shutdown == SHUTDOWN_MASK &&
+	if (KREAD(sk, sk_shutdown) == SHUTDOWN_MASK &&
 	    (oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT || oldstate == TCP_SYN_RECV))
 		note_closer(c);
 	on_close(sk, key, c);
@@ -715,7 +715,7 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	/* an ignored port: never watched, so no later event either */
 	if (op != BPF_SOCK_OPS_STATE_CB &&
-	    ports_ignored(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)))
+	    ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
 		return 1;
 
 	switch (op) {
@@ -742,6 +742,21 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/*
+ * The cookie of a socket in a tracing program, made now if it has none.
+ * Kernels before 5.12 do not let tracing programs call the helper: the
+ * compat build reads the cookie, which is 0 if nothing asked for it yet
+ * (netlogd asks for those of existing sockets before the start-up dump).
+ */
+static __always_inline __u64 sock_cookie(struct sock *sk)
+{
+#ifdef NETLOG_COMPAT
+	return KREAD(sk, __sk_common.skc_cookie.counter);
+#else
+	return bpf_get_socket_cookie(sk);
+#endif
+}
+
 /* State changes of sockets sockops does not watch: those that predate netlogd. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
@@ -754,9 +769,9 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	/* sockops has it: skip the table lookup, this runs for every socket */
 	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp || (tp->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
+	if (!tp || (KREAD(tp, bpf_sock_ops_cb_flags) & BPF_SOCK_OPS_STATE_CB_FLAG))
 		return 0;
-	on_state(sk, oldstate, newstate, false, bpf_get_socket_cookie(sk));
+	on_state(sk, oldstate, newstate, false, sock_cookie(sk));
 	return 0;
 }
 
@@ -830,7 +845,6 @@ static __always_inline void flow_emit(__u8 type, const struct flow_info *f,
 static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, bool create)
 {
 	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
-	struct task_struct *task;
 	struct conn *zero;
 	__u32 key0 = 0;
 	long err;
@@ -847,12 +861,11 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, boo
 	s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!s || err)
 		return s;
-	task = bpf_get_current_task_btf();
 	conn_init(s, cookie, 0, NETLOG_DIR_NONE);
 	s->t.family = family;
 	s->t.protocol = IPPROTO_UDP;
-	s->t.netns = task->nsproxy->net_ns->ns.inum;
-	proc_from_task(&s->owner, task);
+	s->t.netns = current_netns();
+	proc_from_current(&s->owner);
 	return s;
 }
 
@@ -904,7 +917,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
 		n.claimed = 1;
 		proc_from_current(&n.owner);
 		f->direction = NETLOG_DIR_OUT;
-		f->netns = BPF_CORE_READ(bpf_get_current_task_btf(), nsproxy, net_ns, ns.inum);
+		f->netns = current_netns();
 	} else {
 		n.traffic.packets_received = 1;
 		n.traffic.bytes_received = payload;
@@ -918,7 +931,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
 	if (s) {
 		if (!egress)
 			f->netns = s->t.netns;
-		__sync_fetch_and_or(&s->bits, UDP_HAS_FLOWS);
+		bits_or(&s->bits, UDP_HAS_FLOWS);
 	}
 	flow_insert(f, &n);
 	return 0;
@@ -1039,7 +1052,7 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (v->claimed && v->owner.tgid == current_tgid())
 		return 1;
 	proc_from_current(&v->owner);
-	if (__sync_val_compare_and_swap(&v->claimed, 0, 1) == 0) {
+	if (claim_once(&v->claimed)) {
 		__builtin_memset(&f, 0, sizeof(f));
 		__builtin_memcpy(&f.k, &k, sizeof(k));
 		flow_emit(NETLOG_UDP_CLAIM, &f, &v->owner, bpf_ktime_get_boot_ns());
@@ -1123,14 +1136,13 @@ int sock_release(struct bpf_sock *ctx)
 /* The socket behind file descriptor @fd of the current process. */
 static __always_inline struct sock *current_fd_sock(long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = task->files->fdt;
+	struct fdtable *fdt = KREAD(current_task(), files, fdt);
 	struct file *file = NULL;
 	struct socket *sock;
 
-	if (fd < 0 || fd >= fdt->max_fds)
+	if (fd < 0 || fd >= KREAD(fdt, max_fds))
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+	bpf_probe_read_kernel(&file, sizeof(file), KREAD(fdt, fd) + fd);
 	if (!file)
 		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
@@ -1174,7 +1186,7 @@ static __always_inline void on_accept(long fd)
 		return;
 	proc_from_current(&c->owner);
 	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
-	if (__sync_fetch_and_or(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
+	if (bits_set(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
 		try_start(key, c);
 }
 
@@ -1249,7 +1261,7 @@ static __noinline int on_udp_connect(long fd)
 	f.direction = NETLOG_DIR_OUT;
 	s = udp_sock_get(f.k.sock_id, f.family, true);
 	if (s)
-		__sync_fetch_and_or(&s->bits, UDP_HAS_FLOWS);
+		bits_or(&s->bits, UDP_HAS_FLOWS);
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.last_ns = n.start_ns;
 	n.claimed = 1;
@@ -1341,7 +1353,7 @@ struct {
 static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task_struct *task,
 				    struct sock *sk, struct iter_scratch *m)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u64 cookie = sock_cookie(sk);
 	struct conn *n = &m->n, *c;
 	struct netlog_flow *v = &m->v;
 	struct flow_info *f = &m->f;
@@ -1365,12 +1377,12 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 		bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 		return 0;
 	}
-	if (sk->__sk_common.skc_state != TCP_ESTABLISHED)
+	if (KREAD(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
 		return 0;
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!c)
 		return 0;
-	__sync_fetch_and_or(&c->bits, UDP_HAS_FLOWS);
+	bits_or(&c->bits, UDP_HAS_FLOWS);
 	__builtin_memset(f, 0, sizeof(*f));
 	__builtin_memset(v, 0, sizeof(*v));
 	f->k.sock_id = cookie;
@@ -1395,6 +1407,25 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	return 0;
 }
 
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* The socket of an open file, if it is one. */
+static __always_inline struct socket *file_socket(struct file *file)
+{
+#ifdef NETLOG_COMPAT
+	/* before 5.11, no bpf_sock_from_file: a socket's file and the socket point to each other */
+	struct socket *sock;
+
+	if ((KREAD(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = KREAD(file, private_data);
+	return sock && KREAD(sock, file) == file ? sock : NULL;
+#else
+	return bpf_sock_from_file(file);
+#endif
+}
+
 SEC("iter/task_file")
 int dump_task_file(struct bpf_iter__task_file *ctx)
 {
@@ -1413,16 +1444,15 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 		return 0;
 	if (iter_pass == 1)
 		exe_learn(task); /* programs started before netlogd */
-	sock = bpf_sock_from_file(file);
-	sk = sock ? sock->sk : NULL;
+	sock = file_socket(file);
+	sk = sock ? KREAD(sock, sk) : NULL;
 	if (!sk)
 		return 0;
-	if (sk->sk_protocol == IPPROTO_UDP &&
-	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6))
+	if (sk_ptr_is_inet_udp(sk))
 		return dump_udp(ctx, task, sk, m);
 	if (!sk_is_inet_tcp(sk))
 		return 0;
-	state = sk->__sk_common.skc_state;
+	state = KREAD(sk, __sk_common.skc_state);
 	if ((iter_pass == 1) != (state == TCP_LISTEN))
 		return 0;
 	if (state == TCP_CLOSE || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV)
@@ -1432,7 +1462,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	n = &m->n;
 	__builtin_memset(n, 0, sizeof(*n));
 	n->start_ns = bpf_ktime_get_boot_ns();
-	n->cookie = bpf_get_socket_cookie(sk);
+	n->cookie = sock_cookie(sk);
 	n->flags = NETLOG_F_PREEXISTING;
 	n->started = state != TCP_SYN_SENT;
 	n->bits = CONN_HAS_TUPLE | CONN_ACCEPTED;

@@ -1,9 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Kernel-side helpers: reading a task and a socket. Both take BTF-typed
- * pointers (current task, sockops' tcp_sock, tracepoint and iterator
- * arguments), so every field is a direct, CO-RE relocated load rather than
- * a bpf_probe_read call: this runs several times per connection.
+ * Kernel-side helpers: reading a task and a socket.
+ *
+ * netlogd carries two builds of the programs and loads the one the running
+ * kernel can verify (loader.c probes it):
+ *  - the default build reads BTF-typed pointers (current task, sockops'
+ *    tcp_sock, tracepoint and iterator arguments) with direct, CO-RE
+ *    relocated loads rather than bpf_probe_read calls, since this runs
+ *    several times per connection; and it settles races with fetching
+ *    atomics (compare-and-swap, fetch-or);
+ *  - the NETLOG_COMPAT build, for kernels before 5.12 (Debian 11's 5.10),
+ *    which have neither bpf_get_current_task_btf() nor fetching atomics:
+ *    it reads through bpf_get_current_task() and probe reads (KREAD), and
+ *    uses only plain stores and atomic add (see bits_set(), claim_once()).
+ * Both builds come from this same source and keep the same maps, programs
+ * and variables, so one skeleton drives either.
  */
 #ifndef NETLOG_BPF_H
 #define NETLOG_BPF_H
@@ -18,6 +29,80 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define SHUTDOWN_MASK 3
+
+/*
+ * KREAD(p, a, b, ...) reads p->a->b...: a direct load in the default build,
+ * a chain of CO-RE probe reads in the compat one.
+ */
+#ifdef NETLOG_COMPAT
+#define KREAD(...) BPF_CORE_READ(__VA_ARGS__)
+#else
+#define KREAD(...) (___arrow(__VA_ARGS__))
+#endif
+
+/* The current task: BTF-typed where the kernel can give one. */
+static __always_inline struct task_struct *current_task(void)
+{
+#ifdef NETLOG_COMPAT
+	return (struct task_struct *)bpf_get_current_task();
+#else
+	return bpf_get_current_task_btf();
+#endif
+}
+
+/* Copy 16 bytes of comm: two direct loads, or a probe read. */
+#ifdef NETLOG_COMPAT
+#define COMM_COPY(dst, src) bpf_probe_read_kernel((dst), 16, (src))
+#else
+#define COMM_COPY(dst, src) __builtin_memcpy((dst), (src), 16)
+#endif
+
+/*
+ * Set @bit in *@bits and return the bits set before, @bit left out. A
+ * connection's accept() and its handshake each set their own bit and look
+ * for the other's: one of them at least must see both. Without fetch-or
+ * (compat), a locked add, done once per bit, orders the write before the
+ * read that follows; both may then see both.
+ */
+static __always_inline __u32 bits_set(__u32 *bits, __u32 bit)
+{
+#ifdef NETLOG_COMPAT
+	if (*bits & bit)
+		return *bits & ~bit;
+	__sync_fetch_and_add(bits, bit);
+	return *bits & ~bit;
+#else
+	return __sync_fetch_and_or(bits, bit) & ~bit;
+#endif
+}
+
+/*
+ * Turn *@flag from 0 to 1: true for the caller that did. Without
+ * compare-and-swap (compat) two racing callers can both win; the daemon
+ * keeps the first of two starts of one socket.
+ */
+static __always_inline bool claim_once(__u32 *flag)
+{
+#ifdef NETLOG_COMPAT
+	if (*flag)
+		return false;
+	*flag = 1;
+	return true;
+#else
+	return __sync_val_compare_and_swap(flag, 0, 1) == 0;
+#endif
+}
+
+/* Set @bit in *@bits, nothing returned. */
+static __always_inline void bits_or(__u32 *bits, __u32 bit)
+{
+#ifdef NETLOG_COMPAT
+	if (!(*bits & bit))
+		__sync_fetch_and_add(bits, bit);
+#else
+	__sync_fetch_and_or(bits, bit);
+#endif
+}
 
 /* The addresses, ports and namespace of a socket, as events carry them. */
 struct tuple {
@@ -36,24 +121,24 @@ static __always_inline int exe_note(struct task_struct *task, struct netlog_proc
 /* Fill @p from @task: everything is read now, never looked up later. */
 static __always_inline void proc_from_task(struct netlog_proc *p, struct task_struct *task)
 {
-	struct task_struct *leader = task->group_leader;
-	struct pid *session = task->signal->pids[PIDTYPE_SID];
+	struct task_struct *leader = KREAD(task, group_leader);
+	struct pid *session = KREAD(task, signal, pids[PIDTYPE_SID]);
 
-	p->tgid = task->tgid;
-	p->tid = task->pid;
+	p->tgid = KREAD(task, tgid);
+	p->tid = KREAD(task, pid);
 	/* numbers[0] is the pid in the initial pid namespace */
-	p->sid = session ? session->numbers[0].nr : 0;
-	p->ppid = task->real_parent->tgid;
-	p->uid = task->real_cred->uid.val;
-	p->euid = task->real_cred->euid.val;
+	p->sid = session ? KREAD(session, numbers[0].nr) : 0;
+	p->ppid = KREAD(task, real_parent, tgid);
+	p->uid = KREAD(task, real_cred, uid.val);
+	p->euid = KREAD(task, real_cred, euid.val);
 	p->auid = NETLOG_NO_AUID;
 	if (bpf_core_field_exists(task->loginuid)) /* kernels without audit lack it */
-		p->auid = task->loginuid.val;
-	p->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		p->auid = KREAD(task, loginuid.val);
+	p->cgroup_id = KREAD(task, cgroups, dfl_cgrp, kn, id);
 	exe_note(task, p);
-	/* 16 bytes as two direct loads; the kernel keeps comm NUL-padded */
-	__builtin_memcpy(p->comm, leader->comm, sizeof(p->comm));
-	__builtin_memcpy(p->thread_comm, task->comm, sizeof(p->thread_comm));
+	/* the kernel keeps comm NUL-padded */
+	COMM_COPY(p->comm, leader->comm);
+	COMM_COPY(p->thread_comm, task->comm);
 }
 
 /*
@@ -62,12 +147,18 @@ static __always_inline void proc_from_task(struct netlog_proc *p, struct task_st
  */
 static __always_inline __u32 current_tgid(void)
 {
-	return bpf_get_current_task_btf()->tgid;
+	return KREAD(current_task(), tgid);
+}
+
+/* The current process's network namespace. */
+static __always_inline __u32 current_netns(void)
+{
+	return KREAD(current_task(), nsproxy, net_ns, ns.inum);
 }
 
 static __always_inline void proc_from_current(struct netlog_proc *p)
 {
-	proc_from_task(p, bpf_get_current_task_btf());
+	proc_from_task(p, current_task());
 }
 
 /* IPv4 addresses are stored IPv4-mapped: ::ffff:a.b.c.d */
@@ -81,23 +172,22 @@ static __always_inline void addr_from_v4(__u8 dst[16], __be32 v4)
 
 static __always_inline void tuple_from_sock(struct tuple *t, const struct sock *sk)
 {
-	const struct sock_common *skc = &sk->__sk_common;
-	__u16 family = skc->skc_family;
+	__u16 family = KREAD(sk, __sk_common.skc_family);
 
 	t->family = family;
-	t->protocol = sk->sk_protocol;
+	t->protocol = KREAD(sk, sk_protocol);
 	/* at TCP_CLOSE the port is already released (skc_num 0); inet_sport stays */
-	t->lport = skc->skc_num;
+	t->lport = KREAD(sk, __sk_common.skc_num);
 	if (!t->lport)
 		t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	t->rport = bpf_ntohs(skc->skc_dport);
-	t->netns = skc->skc_net.net->ns.inum;
+	t->rport = bpf_ntohs(KREAD(sk, __sk_common.skc_dport));
+	t->netns = KREAD(sk, __sk_common.skc_net.net, ns.inum);
 	if (family == AF_INET) {
-		addr_from_v4(t->laddr, skc->skc_rcv_saddr);
-		addr_from_v4(t->raddr, skc->skc_daddr);
+		addr_from_v4(t->laddr, KREAD(sk, __sk_common.skc_rcv_saddr));
+		addr_from_v4(t->raddr, KREAD(sk, __sk_common.skc_daddr));
 	} else {
-		bpf_probe_read_kernel(t->laddr, 16, skc->skc_v6_rcv_saddr.in6_u.u6_addr8);
-		bpf_probe_read_kernel(t->raddr, 16, skc->skc_v6_daddr.in6_u.u6_addr8);
+		bpf_probe_read_kernel(t->laddr, 16, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		bpf_probe_read_kernel(t->raddr, 16, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
 }
 
@@ -107,14 +197,12 @@ static __always_inline void tuple_from_sock(struct tuple *t, const struct sock *
  */
 static __always_inline void tuple_from_bpf_sock(struct tuple *t, const struct bpf_sock *ctx, bool v6)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
 	__builtin_memset(t, 0, sizeof(*t));
 	t->family = ctx->family;
 	t->protocol = ctx->protocol;
 	t->lport = ctx->src_port;
 	/* the socket lives in the namespace of the process binding it */
-	t->netns = task->nsproxy->net_ns->ns.inum;
+	t->netns = current_netns();
 	if (!v6) {
 		addr_from_v4(t->laddr, ctx->src_ip4);
 	} else {
@@ -129,9 +217,9 @@ static __always_inline void tuple_from_bpf_sock(struct tuple *t, const struct bp
 
 static __always_inline bool sk_is_inet_tcp(const struct sock *sk)
 {
-	__u16 family = sk->__sk_common.skc_family;
+	__u16 family = KREAD(sk, __sk_common.skc_family);
 
-	return (family == AF_INET || family == AF_INET6) && sk->sk_protocol == IPPROTO_TCP;
+	return (family == AF_INET || family == AF_INET6) && KREAD(sk, sk_protocol) == IPPROTO_TCP;
 }
 
 #endif /* NETLOG_BPF_H */

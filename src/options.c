@@ -19,6 +19,7 @@ enum {
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_MAX_UDP_FLOWS,
 	OPT_REMOTE_BUFFER,
+	OPT_COMPAT,
 	OPT_ACCEPT_HOOK, /* configuration file: accept-hook = yes|no */
 	OPT_IGNORE,	 /* configuration file: ignore = RULE */
 };
@@ -51,6 +52,9 @@ static const char usage[] =
 	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
 	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
 	"                            slow, per output (default 4096)\n"
+	"      --compat              load the kernel programs built for kernels before\n"
+	"                            5.12 even on a newer one (chosen by themselves\n"
+	"                            where the kernel needs them)\n"
 	"  -c, --config PATH         configuration file (default " OPTIONS_DEFAULT_CONFIG ");\n"
 	"                            the command line overrides it\n"
 	"  -n, --check               check the configuration, print 'configuration OK'\n"
@@ -100,6 +104,7 @@ static const struct setting settings[] = {
 	{ "udp-idle-timeout", OPT_UDP_IDLE_TIMEOUT, true, false },
 	{ "max-udp-flows", OPT_MAX_UDP_FLOWS, true, false },
 	{ "remote-buffer", OPT_REMOTE_BUFFER, true, false },
+	{ "compat", OPT_COMPAT, false, false },
 	{ "ignore", OPT_IGNORE, true, true },
 };
 
@@ -208,6 +213,8 @@ static int set(struct options *o, int id, const char *name, const char *arg, cha
 		return err;
 	case OPT_ACCEPT_HOOK:
 		return boolean(name, arg, &o->accept_hook, why, whylen);
+	case OPT_COMPAT:
+		return boolean(name, arg, &o->compat, why, whylen);
 	case OPT_MAX_SOCKETS:
 		return number(name, arg, 1024, 1u << 24, &o->max_sockets, why, whylen);
 	case OPT_RING_BUFFER:

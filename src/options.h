@@ -29,6 +29,7 @@ struct options {
 	char syslog_socket[PATH_MAX]; /* where local syslog listens */
 	bool log_failed;	      /* classic lines for failed connects too */
 	bool accept_hook;	      /* name the accepting process (syscall tracepoints) */
+	bool compat;		      /* the kernel programs for kernels before 5.12 */
 	uint32_t max_sockets;
 	uint32_t max_flows;	      /* UDP flow table entries */
 	uint32_t udp_idle_timeout;    /* seconds */

@@ -114,7 +114,8 @@ class Netlogd:
     def __init__(self, tmp_path, *args):
         self.log = tmp_path / "netlog.log"
         self.stderr_path = tmp_path / "netlogd.stderr"
-        self.args = ["--output", str(self.log), *args]
+        # NETLOG_TEST_ARGS: options every test's netlogd gets (say --compat)
+        self.args = ["--output", str(self.log), *args, *os.environ.get("NETLOG_TEST_ARGS", "").split()]
         self.proc = None
 
     def start(self):
