@@ -507,6 +507,15 @@ int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX])
 	return 0;
 }
 
+bool loader_maps_readable(void *loader)
+{
+	struct loader *l = loader;
+	uint32_t port = 0;
+	uint8_t v;
+
+	return bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.ignored_ports), &port, &v) == 0;
+}
+
 void loader_stop(struct loader *l)
 {
 	netlog_bpf__destroy(l->skel);

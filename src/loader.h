@@ -59,6 +59,9 @@ int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const 
 /* Totals of the kernel side's drop counters, summed over CPUs. */
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
 
+/* Whether this process can read the maps now (a bpf() call on one of them works). */
+bool loader_maps_readable(void *loader);
+
 /* Detach and free everything; safe on a partly started loader. */
 void loader_stop(struct loader *l);
 

@@ -598,7 +598,7 @@ int main(int argc, char **argv)
 		goto out;
 	flush_all(d);
 	/* everything privileged is done: programs attached, buffers mapped */
-	err = privs_drop();
+	err = privs_drop(loader_maps_readable, &d->loader);
 	if (err)
 		goto out;
 	{
