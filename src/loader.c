@@ -327,8 +327,11 @@ static int by_sock_id(const void *a, const void *b)
 	return x->sock_id < y->sock_id ? -1 : x->sock_id > y->sock_id;
 }
 
-/* List every @family @protocol socket of this network namespace, and forget them. */
-static void diag_list(int family, int protocol)
+/*
+ * List every @family @protocol socket of this network namespace, and forget
+ * them; say once (*@warned) if the kernel cannot.
+ */
+static void diag_list(int family, int protocol, bool *warned)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -354,9 +357,19 @@ static void diag_list(int family, int protocol)
 			continue;
 		if (n <= 0)
 			break;
-		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n))
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_ERROR && e->error && !*warned) {
+				*warned = true;
+				log_warnx("sock_diag of %s sockets: %s (is the %s_diag module there?): "
+					  "those open before netlogd started are logged with id 0",
+					  protocol == IPPROTO_TCP ? "TCP" : "UDP", strerror(-e->error),
+					  protocol == IPPROTO_TCP ? "tcp" : "udp");
+			}
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
 				done = true;
+		}
 	}
 	close(fd);
 }
@@ -381,6 +394,7 @@ static void make_cookies(void)
 		struct dirent *de;
 		ino_t seen[4096];
 		size_t nseen = 0;
+		bool warned[2] = { false, false };
 
 		while (proc && (de = readdir(proc))) {
 			char path[300];
@@ -406,10 +420,10 @@ static void make_cookies(void)
 				continue;
 			}
 			close(fd);
-			diag_list(AF_INET, IPPROTO_TCP);
-			diag_list(AF_INET6, IPPROTO_TCP);
-			diag_list(AF_INET, IPPROTO_UDP);
-			diag_list(AF_INET6, IPPROTO_UDP);
+			diag_list(AF_INET, IPPROTO_TCP, &warned[0]);
+			diag_list(AF_INET6, IPPROTO_TCP, &warned[0]);
+			diag_list(AF_INET, IPPROTO_UDP, &warned[1]);
+			diag_list(AF_INET6, IPPROTO_UDP, &warned[1]);
 		}
 		_exit(0);
 	}
@@ -431,7 +445,8 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 		/* a socket shared by several processes shows up once per holder */
 		qsort(d.ev, d.n, sizeof(*d.ev), by_sock_id);
 		for (size_t i = 0; i < d.n && !err; i++) {
-			if (i == 0 || d.ev[i].sock_id != d.ev[i - 1].sock_id)
+			/* id 0: a socket no cookie was made for (see make_cookies) */
+			if (i == 0 || !d.ev[i].sock_id || d.ev[i].sock_id != d.ev[i - 1].sock_id)
 				err = fn(&d.ev[i], ctx);
 		}
 		free(d.ev);

@@ -227,7 +227,8 @@ def test_rotation_while_events_flow_loses_and_cuts_no_line(tmp_path, hosts):
                                   f"for port in range(21000, 21000 + {n}):\n"
                                   f"    s = socket.socket(); s.bind(('{A4}', port)); s.listen(); s.close()\n"
                                   "    time.sleep(0.002)\n"])
-        time.sleep(0.3)
+        # rotate once the stream has begun (python may take a while to start)
+        assert d.find(timeout=30, kind="listen", what="start", local=f"{A4}:21000")
         rotated = tmp_path / "netlog.log.1"
         d.log.rename(rotated)
         d.proc.send_signal(signal.SIGHUP)
