@@ -155,13 +155,15 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	}
 
 	l->compat = o->compat;
-	if (!l->compat) {
+	if (l->compat) {
+		log_info("loading the programs built for kernels before 5.12, as asked (--compat)");
+	} else {
 		const char *why = compat_reason();
 
 		if (why) {
 			l->compat = true;
-			log_warnx("this kernel has %s: loading the programs built for kernels before 5.12",
-				  why);
+			log_info("this kernel has %s: loading the programs built for kernels before 5.12",
+				 why);
 		}
 	}
 	skel = open_programs(l->compat);

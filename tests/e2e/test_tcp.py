@@ -301,3 +301,22 @@ def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts,
     client("close", c["fd"])
     server("close", lfd)
     log.expect(kind="connect", what="stop", local=f"{A4}:5015", dir="<-", remote=remote)
+
+
+def test_compat_programs_log_both_ends_and_existing_sockets(hosts, actors, netlogd):
+    """--compat: the build for kernels before 5.12, here on this kernel (make test-kernels runs it on 5.10)."""
+    early = actors(hosts.a, name="nl-compat-old")
+    ofd = early("listen", A4, 5020)["fd"]
+    log = netlogd("--compat")
+    assert "programs built for kernels before 5.12" in log.stderr_path.read_text()
+    log.expect(kind="listen", what="start", local=f"{A4}:5020", **who(early))
+    server, client, lfd, c, s = open_connection(hosts, actors, log, port=5021)
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5021"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    client("close", c["fd"])
+    server("close", s["fd"])
+    early("close", ofd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", remote=local, **who(server))
+    log.expect(kind="listen", what="stop", local=f"{A4}:5020", **who(early))
