@@ -707,6 +707,10 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
+	/* most state changes say nothing new (on_state): leave before any helper */
+	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE &&
+	    skops->args[1] != TCP_FIN_WAIT1 && skops->args[1] != TCP_LAST_ACK)
+		return 1;
 	bsk = skops->sk;
 	if (!bsk)
 		return 1;

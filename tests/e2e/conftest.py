@@ -121,7 +121,7 @@ class Netlogd:
     def start(self):
         self.stderr = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen([str(NETLOGD), *self.args], stderr=self.stderr)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a deadline: start-up takes about 1 s, more under emulation
         while "netlogd: logging to" not in self.stderr_path.read_text():
             assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"
             assert time.monotonic() < deadline, "netlogd did not become ready"
