@@ -311,10 +311,11 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 /* Name @task's executable in @p: its device and inode, which the daemon knows the path of. */
 static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p)
 {
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	/* direct loads where BTF allows: a kernel thread's NULL mm reads as 0 */
+	struct file *exe = KREAD(task, mm, exe_file);
 
-	p->exe_ino = exe ? BPF_CORE_READ(exe, f_inode, i_ino) : 0;
-	p->exe_dev = exe ? BPF_CORE_READ(exe, f_inode, i_sb, s_dev) : 0;
+	p->exe_ino = exe ? KREAD(exe, f_inode, i_ino) : 0;
+	p->exe_dev = exe ? KREAD(exe, f_inode, i_sb, s_dev) : 0;
 	return 0;
 }
 
