@@ -77,6 +77,27 @@ static bool probe_atomics(void)
 	return true;
 }
 
+/* The kinds of program that read the current task. */
+static const struct {
+	enum bpf_prog_type type;
+	const char *name;
+} task_readers[] = {
+	{ BPF_PROG_TYPE_SOCK_OPS, "sockops" },
+	{ BPF_PROG_TYPE_CGROUP_SKB, "cgroup_skb" },
+	{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup/sock" },
+	{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup/sock_addr" },
+	{ BPF_PROG_TYPE_TRACEPOINT, "tracepoint" },
+};
+
+/* NULL if every kind of program in task_readers may call @helper, or the first that may not. */
+static const char *helper_missing(enum bpf_func_id helper)
+{
+	for (size_t i = 0; i < sizeof(task_readers) / sizeof(task_readers[0]); i++)
+		if (libbpf_probe_bpf_helper(task_readers[i].type, helper, NULL) != 1)
+			return task_readers[i].name;
+	return NULL;
+}
+
 /*
  * Which build of the programs this kernel takes (see netlog.bpf.h): the
  * default one needs fetching atomics and bpf_get_current_task_btf() in
@@ -85,26 +106,15 @@ static bool probe_atomics(void)
  */
 static const char *compat_reason(void)
 {
-	static const struct {
-		enum bpf_prog_type type;
-		const char *name;
-	} types[] = {
-		{ BPF_PROG_TYPE_SOCK_OPS, "sockops" },
-		{ BPF_PROG_TYPE_CGROUP_SKB, "cgroup_skb" },
-		{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup/sock" },
-		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup/sock_addr" },
-		{ BPF_PROG_TYPE_TRACEPOINT, "tracepoint" },
-	};
 	static char why[128];
+	const char *where;
 
 	if (!probe_atomics())
 		return "no fetching BPF atomics";
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (libbpf_probe_bpf_helper(types[i].type, BPF_FUNC_get_current_task_btf, NULL) != 1) {
-			snprintf(why, sizeof(why), "no bpf_get_current_task_btf() in %s programs",
-				 types[i].name);
-			return why;
-		}
+	where = helper_missing(BPF_FUNC_get_current_task_btf);
+	if (where) {
+		snprintf(why, sizeof(why), "no bpf_get_current_task_btf() in %s programs", where);
+		return why;
 	}
 	return NULL;
 }
@@ -164,6 +174,16 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			l->compat = true;
 			log_info("this kernel has %s: loading the programs built for kernels before 5.12",
 				 why);
+		}
+	}
+	if (l->compat) {
+		/* the compat build's floor: without it no program could name a process */
+		const char *where = helper_missing(BPF_FUNC_get_current_task);
+
+		if (where) {
+			log_warnx("this kernel has no bpf_get_current_task() in %s programs: "
+				  "netlogd cannot name processes here", where);
+			return -EOPNOTSUPP;
 		}
 	}
 	skel = open_programs(l->compat);
