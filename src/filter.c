@@ -51,6 +51,18 @@ static int parse_cidr(struct filter_rule *r, const char *text, char *why, size_t
 	return 0;
 }
 
+/* The rules that take one of two words. */
+static const struct two_way {
+	const char *rule;
+	enum filter_kind kind;
+	const char *word[2];
+	uint32_t value[2];
+} two_way[] = {
+	{ "direction", FILTER_DIRECTION, { "in", "out" }, { NETLOG_DIR_IN, NETLOG_DIR_OUT } },
+	{ "protocol", FILTER_PROTOCOL, { "tcp", "udp" }, { IPPROTO_TCP, IPPROTO_UDP } },
+	{ "event", FILTER_EVENT, { "listen", "connect" }, { NETLOG_LISTEN_START, NETLOG_CONNECT_START } },
+};
+
 int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
 {
 	char word[32];
@@ -72,6 +84,48 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	    strcmp(word, "command") && strcmp(word, "direction") && strcmp(word, "protocol") &&
 	    strcmp(word, "event"))
 		return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
+	if (!strcmp(word, "loopback")) {
+		r->kind = FILTER_LOOPBACK;
+		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;
+	}
+	if (!*arg)
+		return bad(why, whylen, "'%s' needs a value", word);
+	if (strchr(arg, ' ') || strchr(arg, '\t'))
+		return bad(why, whylen, "one value per rule, got '%s'", arg);
+	if (!strcmp(word, "port")) {
+		r->kind = FILTER_PORT;
+		return options_parse_u32(arg, 0, 65535, &r->value) ? bad(why, whylen, "'%s' is not a port (0-65535)", arg) : 0;
+	}
+	if (!strcmp(word, "uid")) {
+		r->kind = FILTER_UID;
+		return options_parse_u32(arg, 0, UINT32_MAX - 1, &r->value) ? bad(why, whylen, "'%s' is not a uid", arg) : 0;
+	}
+	if (!strcmp(word, "address")) {
+		r->kind = FILTER_ADDRESS;
+		return parse_cidr(r, arg, why, whylen);
+	}
+	if (!strcmp(word, "command")) {
+		r->kind = FILTER_COMMAND;
+		if (strlen(arg) >= NETLOG_COMM_LEN)
+			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
+		strcpy(r->comm, arg);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(two_way) / sizeof(two_way[0]); i++) {
+		const struct two_way *t = &two_way[i];
+
+		if (strcmp(word, t->rule))
+			continue;
+		r->kind = t->kind;
+		if (!strcmp(arg, t->word[0]))
+			r->value = t->value[0];
+		else if (!strcmp(arg, t->word[1]))
+			r->value = t->value[1];
+		else
+			return bad(why, whylen, "%s '%s' is not %s or %s", t->rule, arg, t->word[0], t->word[1]);
+		return 0;
+	}
+	return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
 	if (!strcmp(word, "loopback")) {
 		r->kind = FILTER_LOOPBACK;
 		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;

@@ -128,6 +128,13 @@ class Netlogd:
             time.sleep(0.05)
         return self
 
+    def wait_stderr(self, text, timeout=10):
+        """Wait until netlogd has said @text on stderr."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr_path.read_text():
+            assert time.monotonic() < deadline, self.stderr_path.read_text()
+            time.sleep(0.05)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -86,20 +86,14 @@ def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, 
     log.expect(kind="listen", what="stop", local=f"{A4}:6700")
     conf.write_text("ignore = port 6700\n")
     log.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "reload: " not in log.stderr_path.read_text():
-        assert time.monotonic() < deadline, log.stderr_path.read_text()
-        time.sleep(0.05)
+    log.wait_stderr("reload: ")
     listen(6700)
     listen(6701)
     log.expect(kind="listen", what="stop", local=f"{A4}:6701")
     assert len(log.find(timeout=0, local=f"{A4}:6700")) == 2  # only from before the reload
     conf.write_text("ignore = port 6700\nignore = nonsense\n")
     log.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "the configuration in force stays" not in log.stderr_path.read_text():
-        assert time.monotonic() < deadline, log.stderr_path.read_text()
-        time.sleep(0.05)
+    log.wait_stderr("the configuration in force stays")
     assert "netlog.conf:2: ignore: unknown rule 'nonsense'" in log.stderr_path.read_text()
     listen(6700)
     listen(6702)
