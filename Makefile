@@ -81,6 +81,13 @@ $(OUT)/udpflood: bench/udpflood.c | $(DEPS_STAMP)
 $(OUT)/sysloop: bench/sysloop.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@
 
+# Do-nothing programs on netlogd's hooks: what the hooks alone cost.
+$(OUT)/floor.bpf.o: bench/floor.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/floor: bench/floor.c $(OUT)/floor.bpf.o | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
 # Build and run netlogd in the foreground: classic lines on stdout.
 run: $(OUT)/netlogd
 	$(OUT)/netlogd $(ARGS)
@@ -102,7 +109,7 @@ test: $(OUT)/netlogd $(OUT)/test_unit
 test-kernels: $(OUT)/netlogd
 	tests/kernels/run $(KERNELS)
 
-bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/floor
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
 

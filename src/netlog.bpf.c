@@ -49,9 +49,8 @@ struct conn {
 	__u8 role;
 	__u8 direction;
 	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
-	__u8 watched; /* sockops sees its state changes; else the tracepoint */
 	__u8 has_closer;
-	__u8 pad[3];
+	__u8 pad[4];
 };
 
 struct listener_key {
@@ -497,7 +496,6 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 
 	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
-	c.watched = 1;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
@@ -513,7 +511,6 @@ static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 	struct conn c = {};
 
 	conn_init(&c, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
-	c.watched = 1;
 	c.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
@@ -530,7 +527,6 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	struct conn n = {};
 
 	if (c) {
-		c->watched = 1;
 		c->cookie = cookie;
 		if (c->role != ROLE_ACTIVE)
 			return;
@@ -543,7 +539,6 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	/* connect() began before netlogd, in no process we could see */
 	conn_init(&n, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	n.flags = NETLOG_F_OWNER_UNKNOWN;
-	n.watched = 1;
 	n.started = 1;
 	n.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&n.t, sk);
@@ -566,8 +561,7 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
 		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
-		n.watched = 1;
-		n.bits = CONN_HAS_TUPLE;
+			n.bits = CONN_HAS_TUPLE;
 		tuple_from_sock(&n.t, sk);
 		owner = listener_owner(&n.t);
 		if (owner)
@@ -587,7 +581,6 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		if (!c)
 			return;
 	}
-	c->watched = 1;
 	c->cookie = cookie;
 	if (!(c->bits & CONN_HAS_TUPLE)) {
 		tuple_from_sock(&c->t, sk);
@@ -656,98 +649,6 @@ static __always_inline void note_closer(struct conn *c)
 }
 
 /*
- * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
- * shutdown(), in the process that called them: that is the closer. A
- * direct jump to CLOSE is a process too when it already shut both ways
- * (close() with unread data, or SO_LINGER 0); otherwise it is the kernel
- * (a reset, a timeout) and the stop names the last known owner.
- */
-static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
-				     bool from_sockops, __u64 cookie)
-{
-	__u64 key = (__u64)sk;
-	struct conn *c;
-
-	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
-		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || (!from_sockops && c->watched))
-		return;
-	if (!c->cookie)
-		c->cookie = cookie; /* accepted before netlogd saw its handshake */
-	if (newstate != TCP_CLOSE) {
-		note_closer(c);
-		return;
-	}
-	if (oldstate == TCP_LISTEN) {
-		on_listen_close(key, c);
-		return;
-	}
-	if (KREAD(sk, sk_shutdown) == SHUTDOWN_MASK &&
-	    (oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT || oldstate == TCP_SYN_RECV))
-		note_closer(c);
-	on_close(sk, key, c);
-}
-
-/* Tell the kernel to run sockops on every later state change of @skops. */
-static __always_inline void watch_state(struct bpf_sock_ops *skops)
-{
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
-SEC("sockops")
-int tcp_sockops(struct bpf_sock_ops *skops)
-{
-	__u32 op = skops->op;
-	struct bpf_sock *bsk;
-	struct sock *sk;
-
-	if (op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
-	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
-	    op != BPF_SOCK_OPS_STATE_CB)
-		return 1;
-	if (skops->family != AF_INET && skops->family != AF_INET6)
-		return 1;
-	/* most state changes say nothing new (on_state): leave before any helper */
-	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE &&
-	    skops->args[1] != TCP_FIN_WAIT1 && skops->args[1] != TCP_LAST_ACK)
-		return 1;
-	bsk = skops->sk;
-	if (!bsk)
-		return 1;
-	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
-	if (!sk)
-		return 1;
-	/* an ignored port: never watched, so no later event either */
-	if (op != BPF_SOCK_OPS_STATE_CB &&
-	    ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
-		return 1;
-
-	switch (op) {
-	case BPF_SOCK_OPS_TCP_LISTEN_CB:
-		on_listen(sk, bpf_get_socket_cookie(skops));
-		watch_state(skops);
-		break;
-	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		on_connect(sk, bpf_get_socket_cookie(skops));
-		watch_state(skops);
-		break;
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		on_active_established(sk, bpf_get_socket_cookie(skops));
-		watch_state(skops);
-		break;
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		on_passive_established(sk, bpf_get_socket_cookie(skops));
-		watch_state(skops);
-		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		on_state(sk, skops->args[0], skops->args[1], true, bpf_get_socket_cookie(skops));
-		break;
-	}
-	return 1;
-}
-
-/*
  * The cookie of a socket in a tracing program, made now if it has none.
  * Kernels before 5.12 do not let tracing programs call the helper: the
  * compat build reads the cookie, which is 0 if nothing asked for it yet
@@ -762,21 +663,92 @@ static __always_inline __u64 sock_cookie(struct sock *sk)
 #endif
 }
 
-/* State changes of sockets sockops does not watch: those that predate netlogd. */
+/*
+ * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
+ * shutdown(), in the process that called them: that is the closer. A
+ * direct jump to CLOSE is a process too when it already shut both ways
+ * (close() with unread data, or SO_LINGER 0); otherwise it is the kernel
+ * (a reset, a timeout) and the stop names the last known owner.
+ */
+static __always_inline void on_state(struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct conn *c;
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return;
+	if (!c->cookie)
+		c->cookie = sock_cookie(sk); /* accepted before netlogd saw its handshake */
+	if (newstate != TCP_CLOSE) {
+		note_closer(c);
+		return;
+	}
+	if (oldstate == TCP_LISTEN) {
+		on_listen_close(key, c);
+		return;
+	}
+	if (KREAD(sk, sk_shutdown) == SHUTDOWN_MASK &&
+	    (oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT || oldstate == TCP_SYN_RECV))
+		note_closer(c);
+	on_close(sk, key, c);
+}
+
+/*
+ * The start of a socket's life: listen(), connect(), and both ends of a
+ * handshake. Its later state changes come through the tracepoint below,
+ * which runs for every TCP socket anyway: asking sockops for them too
+ * (BPF_SOCK_OPS_STATE_CB_FLAG) would add a program run to each.
+ */
+SEC("sockops")
+int tcp_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	struct bpf_sock *bsk;
+	struct sock *sk;
+
+	if (op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	bsk = skops->sk;
+	if (!bsk)
+		return 1;
+	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
+	if (!sk)
+		return 1;
+	/* an ignored port: no entry, so no later event either */
+	if (ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
+		return 1;
+
+	switch (op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		on_listen(sk, bpf_get_socket_cookie(skops));
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		on_connect(sk, bpf_get_socket_cookie(skops));
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_active_established(sk, bpf_get_socket_cookie(skops));
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_passive_established(sk, bpf_get_socket_cookie(skops));
+		break;
+	}
+	return 1;
+}
+
+/* Every TCP state change on the host: the ends of the sockets in conns. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	struct tcp_sock *tp;
-
+	/* most changes say nothing new: leave before reading the socket */
 	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
 		return 0;
 	if (!sk_is_inet_tcp(sk))
 		return 0;
-	/* sockops has it: skip the table lookup, this runs for every socket */
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp || (KREAD(tp, bpf_sock_ops_cb_flags) & BPF_SOCK_OPS_STATE_CB_FLAG))
-		return 0;
-	on_state(sk, oldstate, newstate, false, sock_cookie(sk));
+	on_state(sk, oldstate, newstate);
 	return 0;
 }
 
