@@ -49,8 +49,9 @@ struct conn {
 	__u8 role;
 	__u8 direction;
 	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
+	__u8 watched; /* sockops sees its state changes; else the tracepoint */
 	__u8 has_closer;
-	__u8 pad[4];
+	__u8 pad[3];
 };
 
 struct listener_key {
@@ -496,6 +497,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 
 	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
+	c.watched = 1;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
@@ -511,6 +513,7 @@ static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 	struct conn c = {};
 
 	conn_init(&c, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
+	c.watched = 1;
 	c.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
@@ -527,6 +530,7 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	struct conn n = {};
 
 	if (c) {
+		c->watched = 1;
 		c->cookie = cookie;
 		if (c->role != ROLE_ACTIVE)
 			return;
@@ -539,6 +543,7 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	/* connect() began before netlogd, in no process we could see */
 	conn_init(&n, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	n.flags = NETLOG_F_OWNER_UNKNOWN;
+	n.watched = 1;
 	n.started = 1;
 	n.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&n.t, sk);
@@ -561,7 +566,8 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
 		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
-			n.bits = CONN_HAS_TUPLE;
+		n.watched = 1;
+		n.bits = CONN_HAS_TUPLE;
 		tuple_from_sock(&n.t, sk);
 		owner = listener_owner(&n.t);
 		if (owner)
@@ -581,6 +587,7 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		if (!c)
 			return;
 	}
+	c->watched = 1;
 	c->cookie = cookie;
 	if (!(c->bits & CONN_HAS_TUPLE)) {
 		tuple_from_sock(&c->t, sk);
@@ -649,37 +656,25 @@ static __always_inline void note_closer(struct conn *c)
 }
 
 /*
- * The cookie of a socket in a tracing program, made now if it has none.
- * Kernels before 5.12 do not let tracing programs call the helper: the
- * compat build reads the cookie, which is 0 if nothing asked for it yet
- * (netlogd asks for those of existing sockets before the start-up dump).
- */
-static __always_inline __u64 sock_cookie(struct sock *sk)
-{
-#ifdef NETLOG_COMPAT
-	return KREAD(sk, __sk_common.skc_cookie.counter);
-#else
-	return bpf_get_socket_cookie(sk);
-#endif
-}
-
-/*
  * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
  * shutdown(), in the process that called them: that is the closer. A
  * direct jump to CLOSE is a process too when it already shut both ways
  * (close() with unread data, or SO_LINGER 0); otherwise it is the kernel
  * (a reset, a timeout) and the stop names the last known owner.
  */
-static __always_inline void on_state(struct sock *sk, int oldstate, int newstate)
+static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
+				     bool from_sockops, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
 	struct conn *c;
 
+	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+		return;
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
+	if (!c || (!from_sockops && c->watched))
 		return;
 	if (!c->cookie)
-		c->cookie = sock_cookie(sk); /* accepted before netlogd saw its handshake */
+		c->cookie = cookie; /* accepted before netlogd saw its handshake */
 	if (newstate != TCP_CLOSE) {
 		note_closer(c);
 		return;
@@ -694,12 +689,12 @@ static __always_inline void on_state(struct sock *sk, int oldstate, int newstate
 	on_close(sk, key, c);
 }
 
-/*
- * The start of a socket's life: listen(), connect(), and both ends of a
- * handshake. Its later state changes come through the tracepoint below,
- * which runs for every TCP socket anyway: asking sockops for them too
- * (BPF_SOCK_OPS_STATE_CB_FLAG) would add a program run to each.
- */
+/* Tell the kernel to run sockops on every later state change of @skops. */
+static __always_inline void watch_state(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
 SEC("sockops")
 int tcp_sockops(struct bpf_sock_ops *skops)
 {
@@ -708,9 +703,14 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 	struct sock *sk;
 
 	if (op != BPF_SOCK_OPS_TCP_LISTEN_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
-	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_STATE_CB)
 		return 1;
 	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	/* most state changes say nothing new (on_state): leave before any helper */
+	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE &&
+	    skops->args[1] != TCP_FIN_WAIT1 && skops->args[1] != TCP_LAST_ACK)
 		return 1;
 	bsk = skops->sk;
 	if (!bsk)
@@ -718,37 +718,65 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
 	if (!sk)
 		return 1;
-	/* an ignored port: no entry, so no later event either */
-	if (ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
+	/* an ignored port: never watched, so no later event either */
+	if (op != BPF_SOCK_OPS_STATE_CB &&
+	    ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
 		return 1;
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		on_listen(sk, bpf_get_socket_cookie(skops));
+		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		on_connect(sk, bpf_get_socket_cookie(skops));
+		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		on_active_established(sk, bpf_get_socket_cookie(skops));
+		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		on_passive_established(sk, bpf_get_socket_cookie(skops));
+		watch_state(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		on_state(sk, skops->args[0], skops->args[1], true, bpf_get_socket_cookie(skops));
 		break;
 	}
 	return 1;
 }
 
-/* Every TCP state change on the host: the ends of the sockets in conns. */
+/*
+ * The cookie of a socket in a tracing program, made now if it has none.
+ * Kernels before 5.12 do not let tracing programs call the helper: the
+ * compat build reads the cookie, which is 0 if nothing asked for it yet
+ * (netlogd asks for those of existing sockets before the start-up dump).
+ */
+static __always_inline __u64 sock_cookie(struct sock *sk)
+{
+#ifdef NETLOG_COMPAT
+	return KREAD(sk, __sk_common.skc_cookie.counter);
+#else
+	return bpf_get_socket_cookie(sk);
+#endif
+}
+
+/* State changes of sockets sockops does not watch: those that predate netlogd. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	/* most changes say nothing new: leave before reading the socket */
+	struct tcp_sock *tp;
+
 	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
 		return 0;
 	if (!sk_is_inet_tcp(sk))
 		return 0;
-	on_state(sk, oldstate, newstate);
+	/* sockops has it: skip the table lookup, this runs for every socket */
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || (KREAD(tp, bpf_sock_ops_cb_flags) & BPF_SOCK_OPS_STATE_CB_FLAG))
+		return 0;
+	on_state(sk, oldstate, newstate, false, sock_cookie(sk));
 	return 0;
 }
 
