@@ -100,9 +100,9 @@ static const char *helper_missing(enum bpf_func_id helper)
 
 /*
  * Which build of the programs this kernel takes (see netlog.bpf.h): the
- * default one needs fetching atomics and bpf_get_current_task_btf() in
- * every kind of program netlog attaches. Returns NULL for the default, or
- * what is missing.
+ * default one needs fetching atomics, bpf_get_current_task_btf() in every
+ * kind of program netlog attaches, and bpf_task_pt_regs() (5.15) in
+ * tracepoints. Returns NULL for the default, or what is missing.
  */
 static const char *compat_reason(void)
 {
@@ -116,6 +116,8 @@ static const char *compat_reason(void)
 		snprintf(why, sizeof(why), "no bpf_get_current_task_btf() in %s programs", where);
 		return why;
 	}
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, NULL) != 1)
+		return "no bpf_task_pt_regs() in tracepoint programs";
 	return NULL;
 }
 
@@ -244,8 +246,10 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 				    "tracepoint syscalls/sys_exit_accept4");
 		err = err ?: attach(skel->progs.sys_exit_accept, &skel->links.sys_exit_accept, -1,
 				    "tracepoint syscalls/sys_exit_accept");
-		err = err ?: attach(skel->progs.sys_enter_connect, &skel->links.sys_enter_connect, -1,
-				    "tracepoint syscalls/sys_enter_connect");
+		/* the default programs find connect()'s descriptor at its exit */
+		if (l->compat)
+			err = err ?: attach(skel->progs.sys_enter_connect, &skel->links.sys_enter_connect,
+					    -1, "tracepoint syscalls/sys_enter_connect");
 		err = err ?: attach(skel->progs.sys_exit_connect, &skel->links.sys_exit_connect, -1,
 				    "tracepoint syscalls/sys_exit_connect");
 	}

@@ -142,6 +142,22 @@ def cmd_udp_connect(fd, addr, port):
     return {"laddr": local[0], "lport": local[1]}
 
 
+def cmd_thread_udp_connect(thread_name, fd, addr, port):
+    """connect() a UDP socket from a new thread that carries its own name."""
+    out = {}
+
+    def run():
+        set_thread_name(thread_name)
+        socks[fd].connect((addr, port))
+        local = socks[fd].getsockname()
+        out.update(laddr=local[0], lport=local[1], tid=threading.get_native_id())
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out
+
+
 def cmd_udp_send(fd, count=1, size=5):
     """On a connected socket: send() and write() alike."""
     for i in range(count):

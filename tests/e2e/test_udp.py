@@ -2,7 +2,7 @@
 import re
 import time
 
-from conftest import A4, A6, B4, B6, barrier, hand_over, who
+from conftest import A4, A6, B4, B6, barrier, hand_over, sh, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -122,6 +122,25 @@ def test_connect_starts_the_flow_and_send_and_write_count_in_it(hosts, actors, n
     log.expect(kind="connect", what="stop", proto="UDP", local=f"{A4}:{local['lport']}", dir="->",
                remote=f"{B4}:6010", **who(client))
     assert len(flow(log, "start", f"{A4}:{local['lport']}", "->", f"{B4}:6010")) == 1
+
+
+def test_udp_connect_from_a_thread_starts_the_flow_without_tracing_syscall_entries(hosts, actors, netlogd):
+    """connect() is found at its exit alone: a sys_enter tracepoint would slow every system call."""
+    log = netlogd()
+    client = actors(hosts.a, name="nl-udp6-thr")
+    actors(hosts.b, name="nl-udp6-sink")("udp_socket", B6, 6015)
+    fd = client("udp_socket", A6)["fd"]
+    local = client("thread_udp_connect", b"isc-worker".hex(), fd, B6, 6015)
+    assert local["tid"] != client.pid
+    start = log.expect(kind="connect", what="start", proto="UDP", local=f"[{A6}]:{local['lport']}",
+                       dir="->", remote=f"[{B6}]:6015", **who(client))
+    assert start["comm"] == "nl-udp6-thr"  # the process's name, not the thread's
+    # no datagram was sent: the start came from connect() itself
+    assert not log.find(timeout=0, kind="connect", proto="UDP", dir="<-", remote=f"[{A6}]:{local['lport']}")
+    attached = sh("bpftool", "perf", "list").stdout
+    compat = "programs built for kernels before 5.12" in log.stderr_path.read_text()
+    assert "sys_exit_connect" in attached
+    assert ("sys_enter" in attached) == compat
 
 
 def test_ipv6_flows_both_ways(hosts, actors, netlogd):
