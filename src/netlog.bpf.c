@@ -914,7 +914,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
 	struct conn *s;
 
 	n.start_ns = bpf_ktime_get_boot_ns();
-	n.last_ns = n.start_ns;
+	n.last_ns = flow_clock();
 	s = udp_sock_get(f->k.sock_id, f->family, egress);
 	if (egress) {
 		n.traffic.packets_sent = 1;
@@ -1005,7 +1005,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		flow_new(&f, payload, egress);
 		return 1;
 	}
-	v->last_ns = bpf_ktime_get_boot_ns();
+	v->last_ns = flow_clock();
 	if (egress) {
 		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
@@ -1282,7 +1282,7 @@ static __noinline int on_udp_connect(long fd)
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
 	n.start_ns = bpf_ktime_get_boot_ns();
-	n.last_ns = n.start_ns;
+	n.last_ns = bpf_ktime_get_ns(); /* flow_clock()'s clock: tracing may not read the coarse one */
 	n.claimed = 1;
 	proc_from_current(&n.owner);
 	flow_insert(&f, &n);
@@ -1433,7 +1433,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	f->direction = NETLOG_DIR_OUT;
 	f->flags = NETLOG_F_PREEXISTING;
 	v->start_ns = bpf_ktime_get_boot_ns();
-	v->last_ns = v->start_ns;
+	v->last_ns = bpf_ktime_get_ns(); /* flow_clock()'s clock: tracing may not read the coarse one */
 	v->claimed = 1;
 	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
 	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {

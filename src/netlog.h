@@ -139,14 +139,21 @@ struct netlog_flow_key {
 	__u16 pad[3];
 };
 
-/* What the kernel keeps of a flow; the daemon reads it at the flow's stop. */
+/*
+ * What the kernel keeps of a flow; the daemon reads it at the flow's stop.
+ * The fields every datagram writes come last, a cache line away from those
+ * the receiving process's hook reads on another CPU (owner, claimed), so
+ * that each datagram does not move the line between the two.
+ */
 struct netlog_flow {
 	struct netlog_proc owner;	/* the last process that sent or received */
-	struct netlog_traffic traffic;	/* payload bytes and datagrams */
 	__u64 start_ns;			/* first datagram, CLOCK_BOOTTIME */
-	__u64 last_ns;			/* latest datagram, CLOCK_BOOTTIME */
 	__u32 claimed;			/* a process has received on it */
 	__u32 pad;
+	__u8 apart[64];			/* see above */
+	struct netlog_traffic traffic;	/* payload bytes and datagrams */
+	__u64 last_ns;			/* latest datagram, CLOCK_MONOTONIC, to a tick: */
+					/* read per datagram, so the cheapest clock */
 };
 
 #endif /* NETLOG_H */

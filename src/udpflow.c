@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 
@@ -229,18 +230,38 @@ void udpflows_event(struct udpflows *t, const struct netlog_event *e)
 	}
 }
 
+/*
+ * The kernel's time of a flow's last datagram, CLOCK_MONOTONIC (see
+ * netlog.h), on @now's clock, CLOCK_BOOTTIME: as long before now.
+ */
+static uint64_t boottime_of(uint64_t mono, uint64_t now)
+{
+	struct timespec ts;
+	uint64_t mono_now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mono_now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (mono >= mono_now)
+		return now;
+	return mono_now - mono < now ? now - (mono_now - mono) : 0;
+}
+
 /* Whether @f saw no datagram for the idle timeout, asking the kernel's count. */
 static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
 {
 	struct netlog_flow_key k;
 	struct netlog_flow v;
+	uint64_t last;
 
 	if (now < f->seen_ns + t->idle_ns)
 		return false;
 	if (t->map_fd >= 0 && !(f->ev.flags & NETLOG_F_UNTRACKED)) {
 		kernel_key(&k, &f->ev);
-		if (bpf_map_lookup_elem(t->map_fd, &k, &v) == 0 && v.last_ns > f->seen_ns)
-			f->seen_ns = v.last_ns;
+		if (bpf_map_lookup_elem(t->map_fd, &k, &v) == 0) {
+			last = boottime_of(v.last_ns, now);
+			if (last > f->seen_ns)
+				f->seen_ns = last;
+		}
 	}
 	return now >= f->seen_ns + t->idle_ns;
 }
