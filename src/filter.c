@@ -63,6 +63,8 @@ static const struct two_way {
 	{ "event", FILTER_EVENT, { "listen", "connect" }, { NETLOG_LISTEN_START, NETLOG_CONNECT_START } },
 };
 
+#define KNOWN_RULES "port, address, uid, command, direction, loopback, protocol, event"
+
 int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
 {
 	char word[32];
@@ -74,7 +76,7 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 		text++;
 	wlen = strcspn(text, " \t");
 	if (wlen == 0 || wlen >= sizeof(word))
-		return bad(why, whylen, "%s", "empty rule (known: port, address, uid, command, direction, loopback, protocol, event)");
+		return bad(why, whylen, "%s", "empty rule (known: " KNOWN_RULES ")");
 	memcpy(word, text, wlen);
 	word[wlen] = '\0';
 	arg = text + wlen;
@@ -83,7 +85,7 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	if (strcmp(word, "loopback") && strcmp(word, "port") && strcmp(word, "uid") && strcmp(word, "address") &&
 	    strcmp(word, "command") && strcmp(word, "direction") && strcmp(word, "protocol") &&
 	    strcmp(word, "event"))
-		return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
+		return bad(why, whylen, "unknown rule '%s' (known: " KNOWN_RULES ")", word);
 	if (!strcmp(word, "loopback")) {
 		r->kind = FILTER_LOOPBACK;
 		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;
@@ -125,65 +127,7 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 			return bad(why, whylen, "%s '%s' is not %s or %s", t->rule, arg, t->word[0], t->word[1]);
 		return 0;
 	}
-	return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
-	if (!strcmp(word, "loopback")) {
-		r->kind = FILTER_LOOPBACK;
-		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;
-	}
-	if (!*arg)
-		return bad(why, whylen, "'%s' needs a value", word);
-	if (strchr(arg, ' ') || strchr(arg, '\t'))
-		return bad(why, whylen, "one value per rule, got '%s'", arg);
-	if (!strcmp(word, "port")) {
-		r->kind = FILTER_PORT;
-		return options_parse_u32(arg, 0, 65535, &r->value) ? bad(why, whylen, "'%s' is not a port (0-65535)", arg) : 0;
-	}
-	if (!strcmp(word, "uid")) {
-		r->kind = FILTER_UID;
-		return options_parse_u32(arg, 0, UINT32_MAX - 1, &r->value) ? bad(why, whylen, "'%s' is not a uid", arg) : 0;
-	}
-	if (!strcmp(word, "address")) {
-		r->kind = FILTER_ADDRESS;
-		return parse_cidr(r, arg, why, whylen);
-	}
-	if (!strcmp(word, "command")) {
-		r->kind = FILTER_COMMAND;
-		if (strlen(arg) >= NETLOG_COMM_LEN)
-			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
-		strcpy(r->comm, arg);
-		return 0;
-	}
-	if (!strcmp(word, "direction")) {
-		r->kind = FILTER_DIRECTION;
-		if (!strcmp(arg, "in"))
-			r->value = NETLOG_DIR_IN;
-		else if (!strcmp(arg, "out"))
-			r->value = NETLOG_DIR_OUT;
-		else
-			return bad(why, whylen, "direction '%s' is not in or out", arg);
-		return 0;
-	}
-	if (!strcmp(word, "protocol")) {
-		r->kind = FILTER_PROTOCOL;
-		if (!strcmp(arg, "tcp"))
-			r->value = IPPROTO_TCP;
-		else if (!strcmp(arg, "udp"))
-			r->value = IPPROTO_UDP;
-		else
-			return bad(why, whylen, "protocol '%s' is not tcp or udp", arg);
-		return 0;
-	}
-	if (!strcmp(word, "event")) {
-		r->kind = FILTER_EVENT;
-		if (!strcmp(arg, "listen"))
-			r->value = NETLOG_LISTEN_START;
-		else if (!strcmp(arg, "connect"))
-			r->value = NETLOG_CONNECT_START;
-		else
-			return bad(why, whylen, "event '%s' is not listen or connect", arg);
-		return 0;
-	}
-	return bad(why, whylen, "unknown rule '%s' (known: port, address, uid, command, direction, loopback, protocol, event)", word);
+	return bad(why, whylen, "unknown rule '%s' (known: " KNOWN_RULES ")", word);
 }
 
 static bool in_block(const struct filter_rule *r, const uint8_t a[16])
