@@ -1235,14 +1235,6 @@ struct {
 	__type(value, __s64); /* the descriptor; -1: read it at the exit */
 } udp_connecting SEC(".maps");
 
-/* bpf_get_current_pid_tgid()'s value, from the task: every program type may read that. */
-static __always_inline __u64 current_pid_tgid(void)
-{
-	struct task_struct *task = current_task();
-
-	return (__u64)KREAD(task, tgid) << 32 | (__u32)KREAD(task, pid);
-}
-
 static __always_inline bool sk_ptr_is_inet_udp(struct sock *sk)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -1282,7 +1274,7 @@ static __noinline int on_udp_connect(long fd)
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
 	n.start_ns = bpf_ktime_get_boot_ns();
-	n.last_ns = bpf_ktime_get_ns(); /* flow_clock()'s clock: tracing may not read the coarse one */
+	n.last_ns = flow_clock_traced();
 	n.claimed = 1;
 	proc_from_current(&n.owner);
 	flow_insert(&f, &n);
@@ -1433,7 +1425,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	f->direction = NETLOG_DIR_OUT;
 	f->flags = NETLOG_F_PREEXISTING;
 	v->start_ns = bpf_ktime_get_boot_ns();
-	v->last_ns = bpf_ktime_get_ns(); /* flow_clock()'s clock: tracing may not read the coarse one */
+	v->last_ns = flow_clock_traced();
 	v->claimed = 1;
 	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
 	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {

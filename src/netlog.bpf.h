@@ -97,8 +97,7 @@ static __always_inline bool claim_once(__u32 *flag)
  * A flow's last datagram time, CLOCK_MONOTONIC: it only decides when a
  * flow goes idle. It is read on every datagram, where
  * bpf_ktime_get_boot_ns() cost 60-90 ns on these machines: the coarse
- * clock reads the time of the last tick. Compat kernels lack it (5.11);
- * tracing programs may not call it (bpf_ktime_get_ns() is the same clock).
+ * clock reads the time of the last tick. Compat kernels lack it (5.11).
  */
 static __always_inline __u64 flow_clock(void)
 {
@@ -107,6 +106,12 @@ static __always_inline __u64 flow_clock(void)
 #else
 	return bpf_ktime_get_coarse_ns();
 #endif
+}
+
+/* flow_clock() in a tracing program, which may not read the coarse clock: the same clock, exact. */
+static __always_inline __u64 flow_clock_traced(void)
+{
+	return bpf_ktime_get_ns();
 }
 
 /* Set @bit in *@bits, nothing returned. */
@@ -170,6 +175,14 @@ static __always_inline __u32 current_tgid(void)
 static __always_inline __u32 current_netns(void)
 {
 	return KREAD(current_task(), nsproxy, net_ns, ns.inum);
+}
+
+/* bpf_get_current_pid_tgid()'s value, from the task: every program type may read that. */
+static __always_inline __u64 current_pid_tgid(void)
+{
+	struct task_struct *task = current_task();
+
+	return (__u64)KREAD(task, tgid) << 32 | (__u32)KREAD(task, pid);
 }
 
 static __always_inline void proc_from_current(struct netlog_proc *p)
