@@ -1,4 +1,4 @@
-# netlog: make builds build/netlogd; make run, make test, make bench.
+# netlog: make builds build/netlogd; make run, make test, make bench, make install.
 OUT := build
 SRC := src
 
@@ -23,7 +23,7 @@ UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $
 
 DEPS_STAMP := $(OUT)/.deps-build
 
-.PHONY: all run test unit e2e bench test-kernels clean deps
+.PHONY: all run test unit e2e bench test-kernels clean deps install uninstall
 all: $(OUT)/netlogd
 
 $(OUT):
@@ -112,6 +112,37 @@ test-kernels: $(OUT)/netlogd
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/floor
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
+
+# Where `make install` puts things; DESTDIR stages them (packaging, tests).
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+LOGDIR ?= /var/log/netlog
+
+# The daemon, its manual pages, a systemd unit, a logrotate rule, and a
+# configuration file unless one is there already (it is never overwritten).
+install: $(OUT)/netlogd
+	install -D -m 755 $(OUT)/netlogd $(DESTDIR)$(SBINDIR)/netlogd
+	install -D -m 644 man/netlogd.8 $(DESTDIR)$(MANDIR)/man8/netlogd.8
+	install -D -m 644 man/netlog.conf.5 $(DESTDIR)$(MANDIR)/man5/netlog.conf.5
+	mkdir -p $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/netlogd.service.in > $(DESTDIR)$(UNITDIR)/netlogd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/netlogd.service
+	sed 's|/var/log/netlog/|$(LOGDIR)/|' dist/netlog.logrotate > $(OUT)/netlog.logrotate
+	install -D -m 644 $(OUT)/netlog.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/netlog
+	install -d -m 750 $(DESTDIR)$(LOGDIR)
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/netlog/netlog.conf ]; then \
+		sed 's|/var/log/netlog/|$(LOGDIR)/|' dist/netlog.conf > $(OUT)/netlog.conf && \
+		install -D -m 644 $(OUT)/netlog.conf $(DESTDIR)$(SYSCONFDIR)/netlog/netlog.conf; \
+	fi
+
+# Everything install put there but the configuration and the logs.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/netlogd $(DESTDIR)$(MANDIR)/man8/netlogd.8 \
+		$(DESTDIR)$(MANDIR)/man5/netlog.conf.5 $(DESTDIR)$(UNITDIR)/netlogd.service \
+		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/netlog
 
 clean:
 	rm -rf $(OUT)
