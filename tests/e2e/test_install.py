@@ -38,7 +38,8 @@ class InstalledNetlogd(Netlogd):
     def __init__(self, tmp_path, exec_start, log):
         super().__init__(tmp_path)
         self.log = log
-        self.cmd = [*shlex.split(exec_start), *os.environ.get("NETLOG_TEST_ARGS", "").split()]
+        self.binary, *args = shlex.split(exec_start)
+        self.args = [*args, *os.environ.get("NETLOG_TEST_ARGS", "").split()]
 
 
 def listen_once(ns, port):
