@@ -46,6 +46,11 @@ def ns_sh(ns, *cmd, check=True):
     return sh(*in_ns(ns), *cmd, check=check)
 
 
+def listen_once(ns, port):
+    """A TCP listener on host a's address in @ns, closed at once: a listen start and stop."""
+    ns_sh(ns, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', {port})); s.listen()")
+
+
 def can_drop_to(uid):
     """Whether a process of @uid can run here at all (not in a root-only chroot)."""
     r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "true"],

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4, LINE, NETLOGD, Netlogd, can_drop_to, in_ns, ns_sh
+from conftest import A4, LINE, NETLOGD, Netlogd, can_drop_to, in_ns, listen_once, ns_sh
 
 
 def run_netlogd(*args, user=None):
@@ -190,10 +190,6 @@ def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
         p.stdin.close()
         p.wait(30)
         assert d.stop() == 0
-
-
-def listen_once(ns, port):
-    ns_sh(ns, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', {port})); s.listen()")
 
 
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):

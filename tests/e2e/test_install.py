@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import A4, ROOT, Netlogd, ns_sh, sh
+from conftest import A4, ROOT, Netlogd, listen_once, sh
 
 # the kernel matrix's guests carry netlogd and these tests, not the source tree that installs
 pytestmark = pytest.mark.skipif(not (ROOT / "Makefile").exists(), reason="no source tree to install from")
@@ -40,10 +40,6 @@ class InstalledNetlogd(Netlogd):
         self.log = log
         self.binary, *args = shlex.split(exec_start)
         self.args = [*args, *os.environ.get("NETLOG_TEST_ARGS", "").split()]
-
-
-def listen_once(ns, port):
-    ns_sh(ns, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', {port})); s.listen()")
 
 
 def test_installed_service_logs_to_its_file_and_the_shipped_logrotate_rule_rotates_it(tmp_path, hosts):
