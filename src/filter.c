@@ -65,6 +65,21 @@ static const struct two_way {
 
 #define KNOWN_RULES "port, address, uid, command, direction, loopback, protocol, event"
 
+/* Whether @word names a rule: one of KNOWN_RULES. */
+static bool known_rule(const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = KNOWN_RULES; *p; p += strspn(p, ", ")) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncmp(p, word, n))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
 {
 	char word[32];
@@ -82,9 +97,7 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	arg = text + wlen;
 	while (*arg == ' ' || *arg == '\t')
 		arg++;
-	if (strcmp(word, "loopback") && strcmp(word, "port") && strcmp(word, "uid") && strcmp(word, "address") &&
-	    strcmp(word, "command") && strcmp(word, "direction") && strcmp(word, "protocol") &&
-	    strcmp(word, "event"))
+	if (!known_rule(word))
 		return bad(why, whylen, "unknown rule '%s' (known: " KNOWN_RULES ")", word);
 	if (!strcmp(word, "loopback")) {
 		r->kind = FILTER_LOOPBACK;

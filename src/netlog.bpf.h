@@ -95,9 +95,9 @@ static __always_inline bool claim_once(__u32 *flag)
 
 /*
  * A flow's last datagram time, CLOCK_MONOTONIC: it only decides when a
- * flow goes idle. It is read on every datagram, where
- * bpf_ktime_get_boot_ns() cost 60-90 ns on these machines: the coarse
- * clock reads the time of the last tick. Compat kernels lack it (5.11).
+ * flow goes idle. It is read on every datagram: the coarse clock reads the
+ * time of the last tick, 15 ns a call here against 38 for
+ * bpf_ktime_get_boot_ns(). Compat kernels lack it (5.11).
  */
 static __always_inline __u64 flow_clock(void)
 {
