@@ -209,6 +209,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
+	bpf_program__set_autoattach(skel->progs.hand_existing_tcp, false);
+	if (l->compat)
+		bpf_program__set_autoload(skel->progs.hand_existing_tcp, false);
 
 	err = netlog_bpf__load(skel);
 	if (err) {
@@ -401,60 +404,147 @@ static void diag_list(int family, int protocol, bool *warned)
 }
 
 /*
- * Kernels before 5.12 do not let the start-up iterator make a socket's
- * cookie, the id its events carry, and a socket has none until something
- * asks. sock_diag makes one for each socket it lists: a child process
- * lists every TCP and UDP socket in each network namespace that a process
- * is in. A socket left in a namespace no process is in keeps none.
+ * Run @fn(@arg) in every network namespace a process is in or a name in
+ * /run/netns holds, once each, in a child process: netlogd's own
+ * namespace does not change. Returns when the child is done.
  */
-static void make_cookies(void)
+static void each_netns(void (*fn)(void *arg), void *arg)
 {
+	static const char *const dirs[] = { "/proc", "/run/netns" };
 	pid_t child = fork();
 
 	if (child < 0) {
-		log_warn("fork to list sockets");
+		log_warn("fork to visit network namespaces");
 		return;
 	}
 	if (child == 0) {
-		DIR *proc = opendir("/proc");
-		struct dirent *de;
-		ino_t seen[4096];
-		size_t nseen = 0;
-		bool warned[2] = { false, false };
+		ino_t *seen = NULL;
+		size_t nseen = 0, cap = 0;
 
-		while (proc && (de = readdir(proc))) {
-			char path[300];
-			struct stat st;
-			size_t i;
-			int fd;
+		for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+			DIR *dir = opendir(dirs[d]);
+			struct dirent *de;
 
-			if (de->d_name[0] < '1' || de->d_name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
-			if (stat(path, &st) < 0)
-				continue;
-			for (i = 0; i < nseen && seen[i] != st.st_ino; i++)
-				;
-			if (i < nseen)
-				continue;
-			if (nseen < sizeof(seen) / sizeof(seen[0]))
+			while (dir && (de = readdir(dir))) {
+				bool procs = d == 0;
+				char path[300];
+				struct stat st;
+				size_t i;
+				int fd;
+
+				if (procs ? de->d_name[0] < '1' || de->d_name[0] > '9' : de->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), procs ? "%s/%s/ns/net" : "%s/%s", dirs[d],
+					 de->d_name);
+				if (stat(path, &st) < 0)
+					continue;
+				for (i = 0; i < nseen && seen[i] != st.st_ino; i++)
+					;
+				if (i < nseen)
+					continue;
+				if (nseen == cap) {
+					ino_t *more = realloc(seen, (cap = cap ? 2 * cap : 256) * sizeof(*seen));
+
+					if (!more)
+						_exit(1);
+					seen = more;
+				}
 				seen[nseen++] = st.st_ino;
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-				if (fd >= 0)
-					close(fd);
-				continue;
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+					if (fd >= 0)
+						close(fd);
+					continue;
+				}
+				close(fd);
+				fn(arg);
 			}
-			close(fd);
-			diag_list(AF_INET, IPPROTO_TCP, &warned[0]);
-			diag_list(AF_INET6, IPPROTO_TCP, &warned[0]);
-			diag_list(AF_INET, IPPROTO_UDP, &warned[1]);
-			diag_list(AF_INET6, IPPROTO_UDP, &warned[1]);
+			if (dir)
+				closedir(dir);
 		}
 		_exit(0);
 	}
 	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+static void list_sockets(void *arg)
+{
+	bool *warned = arg;
+
+	diag_list(AF_INET, IPPROTO_TCP, &warned[0]);
+	diag_list(AF_INET6, IPPROTO_TCP, &warned[0]);
+	diag_list(AF_INET, IPPROTO_UDP, &warned[1]);
+	diag_list(AF_INET6, IPPROTO_UDP, &warned[1]);
+}
+
+/*
+ * Kernels before 5.12 do not let the start-up iterator make a socket's
+ * cookie, the id its events carry, and a socket has none until something
+ * asks. sock_diag makes one for each socket it lists: a child process
+ * lists every TCP and UDP socket in each network namespace. A socket left
+ * in a namespace no process is in and no name holds keeps none.
+ */
+static void make_cookies(void)
+{
+	bool warned[2] = { false, false };
+
+	each_netns(list_sockets, warned);
+}
+
+struct handoff {
+	struct loader *l;
+	struct bpf_link *iter;
+};
+
+/* Run hand_existing_tcp() over the TCP sockets of this network namespace. */
+static void hand_here(void *arg)
+{
+	const struct handoff *h = arg;
+	uint32_t before = h->l->skel->bss->handed_to_sockops;
+	struct stat st = { 0 };
+	char buf[64];
+	ssize_t n;
+	int fd = bpf_iter_create(bpf_link__fd(h->iter));
+
+	if (fd < 0) {
+		log_warn("create iter/tcp");
+		return;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		;
+	close(fd);
+	stat("/proc/self/ns/net", &st);
+	if (h->l->skel->bss->handed_to_sockops != before)
+		log_debug("network namespace %lu: sockops watches %u TCP sockets open before netlogd",
+			  (unsigned long)st.st_ino, h->l->skel->bss->handed_to_sockops - before);
+}
+
+/*
+ * The dump put the TCP sockets open before netlogd in the table, to be
+ * ended by the state-change tracepoint. Where the kernel allows (6.12),
+ * have sockops watch them instead, like every socket made since: the
+ * kernel never skips sockops. The iterator walks the namespace of the
+ * process that opens it, hence one child visiting each.
+ */
+static void hand_existing_to_sockops(struct loader *l)
+{
+	struct handoff h = { .l = l };
+	uint32_t refused;
+
+	if (l->compat)
+		return;
+	h.iter = bpf_program__attach_iter(l->skel->progs.hand_existing_tcp, NULL);
+	if (!h.iter) {
+		log_warn("attach iter/tcp: TCP sockets open before netlogd are ended by the tracepoint");
+		return;
+	}
+	each_netns(hand_here, &h);
+	bpf_link__destroy(h.iter);
+	refused = l->skel->bss->handoff_refused;
+	if (refused)
+		log_debug("this kernel (before 6.12) cannot hand %u TCP sockets open before netlogd to "
+			  "sockops: the state-change tracepoint ends them", refused);
 }
 
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
@@ -477,6 +567,8 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 		}
 		free(d.ev);
 	}
+	if (!err)
+		hand_existing_to_sockops(l);
 	return err;
 }
 

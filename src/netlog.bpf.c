@@ -1518,3 +1518,51 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 	return 0;
 }
+
+#define SOL_TCP 6
+/* bpf_setsockopt() takes it since Linux 6.12; its uapi value, absent from older vmlinux.h */
+#define TCP_BPF_SOCK_OPS_CB_FLAGS_OPT 1008
+
+/* What hand_existing_tcp() did, for the daemon's diagnostics. */
+__u32 handed_to_sockops;
+__u32 handoff_refused;
+
+/*
+ * After the start-up dump, in each network namespace: ask the kernel to run
+ * sockops on the state changes of the TCP sockets the dump found, as it
+ * does for those made since. Their stops then no longer depend on the
+ * state-change tracepoint, which the kernel skips when it fires inside
+ * itself on one CPU. Kernels before 6.12 refuse the option: those sockets
+ * stay with the tracepoint, and so do all in the compat build (netlogd
+ * does not run this program there).
+ */
+SEC("iter/tcp")
+int hand_existing_tcp(struct bpf_iter__tcp *ctx)
+{
+#ifndef NETLOG_COMPAT
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct conn *c;
+	__u64 key;
+	int flags;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	key = (__u64)tp;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->watched)
+		return 0;
+	/* the socket is locked: no state change runs between the read and the write */
+	flags = tp->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG;
+	if (bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS_OPT, &flags, sizeof(flags))) {
+		__sync_fetch_and_add(&handoff_refused, 1);
+		return 0;
+	}
+	c->watched = 1;
+	__sync_fetch_and_add(&handed_to_sockops, 1);
+#endif
+	return 0;
+}

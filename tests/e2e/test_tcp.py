@@ -1,4 +1,7 @@
 """TCP connections and listeners between two namespaces, as netlogd logs them."""
+import os
+import platform
+import re
 import subprocess
 
 import pytest
@@ -209,6 +212,35 @@ def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netl
     log.expect(kind="listen", what="start", local=remote, **who(server))
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
     log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    client("close", c["fd"])
+    server("close", s["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", **who(server))
+    log.expect(kind="listen", what="stop", local=remote, **who(server))
+
+
+def kernel_at_least(*want):
+    return tuple(int(x) for x in re.findall(r"\d+", platform.release())[:2]) >= want
+
+
+@pytest.mark.skipif(not kernel_at_least(6, 12) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="sockops takes over existing sockets on kernels 6.12 and later, not in --compat")
+def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hosts, actors, netlogd):
+    server = actors(hosts.a, name="nl-handed-srv")
+    client = actors(hosts.b, name="nl-handed-cli")
+    lfd = server("listen", A4, 5011)["fd"]
+    c = client("connect", A4, 5011)
+    s = server("accept", lfd)
+    log = netlogd("-v")
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5011"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
+    # exactly this test's sockets in its namespaces: the listener and the accepted one, the client's
+    for ns, n in ((hosts.a, 2), (hosts.b, 1)):
+        ino = os.stat(f"/run/netns/{ns}").st_ino
+        log.wait_stderr(f"network namespace {ino}: sockops watches {n} TCP sockets open before netlogd")
+    # the tracepoint's program now leaves these sockets to sockops (see inet_sock_set_state)
     client("close", c["fd"])
     server("close", s["fd"])
     server("close", lfd)
