@@ -113,6 +113,12 @@ class Actor:
                 self.proc.wait()
 
 
+def program_name(prog_id):
+    """The name of the loaded BPF program @prog_id, or None once it is gone."""
+    r = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(prog_id)], capture_output=True, text=True)
+    return json.loads(r.stdout)["name"] if r.returncode == 0 else None
+
+
 class Netlogd:
     """The real daemon, logging to a file; lines are parsed as users would."""
 
@@ -140,6 +146,19 @@ class Netlogd:
         while text not in self.stderr_path.read_text():
             assert time.monotonic() < deadline, self.stderr_path.read_text()
             time.sleep(0.05)
+
+    def programs(self):
+        """The names of the BPF programs this daemon holds, by id: not another netlogd's."""
+        ids = set()
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
+            try:
+                info = Path(f"/proc/{self.proc.pid}/fdinfo/{fd}").read_text()
+            except OSError:
+                continue
+            m = re.search(r"^prog_id:\s+(\d+)$", info, re.M)
+            if m:
+                ids.add(int(m.group(1)))
+        return {i: program_name(i) for i in ids}
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

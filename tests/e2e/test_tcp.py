@@ -324,8 +324,9 @@ def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, act
 
 def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
     log = netlogd("--no-accept-hook")
-    progs = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
-    assert "sys_exit_accept" not in progs  # no system call pays for netlog
+    progs = log.programs().values()
+    assert "tcp_sockops" in progs
+    assert not [p for p in progs if p.startswith("sys_")]  # no system call pays for netlog
     server = actors(hosts.a, name="nl-nohook")
     client = actors(hosts.b, name="nl-client")
     lfd = server("listen", A4, 5015)["fd"]
