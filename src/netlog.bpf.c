@@ -646,11 +646,12 @@ out:
 	bpf_map_delete_elem(&conns, &key);
 }
 
+/*
+ * Read now even when the opener closes: since the start it may have changed
+ * its user, session, name or program (setuid(), setsid(), exec).
+ */
 static __always_inline void note_closer(struct conn *c)
 {
-	/* most sockets are closed by the process that opened them */
-	if (!c->has_closer && current_tgid() == c->owner.tgid)
-		return;
 	proc_from_current(&c->closer);
 	c->has_closer = 1;
 }

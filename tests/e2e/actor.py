@@ -295,6 +295,12 @@ def cmd_close(fd):
     return {}
 
 
+def cmd_setuid(uid):
+    """Become user @uid (real, effective and saved): only a root actor can."""
+    os.setresuid(uid, uid, uid)
+    return {"uid": os.getuid()}
+
+
 def cmd_send(fd, text):
     socks[fd].sendall(text.encode())
     return {}

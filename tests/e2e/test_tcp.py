@@ -269,6 +269,22 @@ def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     assert len(starts) == 40 and starts == stops
 
 
+def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
+    """Same process, new name and user since the start: the stop says what it is at the close."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-before")
+    lfd = server("listen", A4, 5012)["fd"]
+    c = client("connect", A4, 5012)
+    server("accept", lfd)
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", pid=client.pid, uid=0, comm="nl-before")
+    client.rename("nl-after")
+    client("setuid", 65534)
+    client("close", c["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="->", pid=client.pid, uid=65534, comm="nl-after")
+
+
 def test_handed_over_socket_closed_with_unread_data_names_the_closer(hosts, actors, netlogd):
     """close() with unread data resets the connection: still the closer's stop."""
     log = netlogd()
