@@ -500,8 +500,11 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	c.watched = 1;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
+	/* untracked, it could get no stop: counted, not started */
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_drop(NETLOG_DROP_TABLE);
+		return;
+	}
 	listener_add(&c.t, &c.owner, key, BPF_ANY);
 	emit(key, NETLOG_LISTEN_START, &c, &c.owner);
 }
@@ -522,8 +525,12 @@ static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 		count_drop(NETLOG_DROP_TABLE);
 }
 
-/* Our SYN was answered, in softirq: current is nobody in particular. */
-static __always_inline void on_active_established(const struct sock *sk, __u64 cookie)
+/*
+ * Our SYN was answered, in softirq: current is nobody in particular.
+ * @watched: sockops saw the connect() (and its entry could not be made
+ * if there is none: that socket was counted then).
+ */
+static __always_inline void on_active_established(const struct sock *sk, __u64 cookie, bool watched)
 {
 	__u64 key = (__u64)sk;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
@@ -540,6 +547,8 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 		try_start(key, c);
 		return;
 	}
+	if (watched)
+		return;
 	/* connect() began before netlogd, in no process we could see */
 	conn_init(&n, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	n.flags = NETLOG_F_OWNER_UNKNOWN;
@@ -734,7 +743,8 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		on_active_established(sk, bpf_get_socket_cookie(skops));
+		on_active_established(sk, bpf_get_socket_cookie(skops),
+				      skops->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG);
 		watch_state(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
@@ -1183,7 +1193,11 @@ static __always_inline void on_accept(long fd)
 			  NETLOG_DIR_IN);
 		n.bits = CONN_ACCEPTED;
 		proc_from_current(&n.owner);
-		if (conn_insert(key, &n) == 0)
+		/*
+		 * Not counted if the table is full: the handshake callback,
+		 * before or after this, counts the socket it cannot insert.
+		 */
+		if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0)
 			return; /* the handshake callback starts it */
 		c = bpf_map_lookup_elem(&conns, &key);
 		if (!c)
