@@ -885,6 +885,15 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, boo
 	return s;
 }
 
+/* @proc uses socket @cookie now: the stand-in for its next incoming flows. */
+static __always_inline void udp_sock_used_by(__u64 cookie, const struct netlog_proc *proc)
+{
+	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
+
+	if (s && s->owner.tgid != proc->tgid)
+		__builtin_memcpy(&s->owner, proc, sizeof(s->owner));
+}
+
 static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
 					const struct netlog_flow_key *b)
 {
@@ -934,6 +943,8 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
 		proc_from_current(&n.owner);
 		f->direction = NETLOG_DIR_OUT;
 		f->netns = current_netns();
+		if (s && s->owner.tgid != n.owner.tgid)
+			__builtin_memcpy(&s->owner, &n.owner, sizeof(s->owner));
 	} else {
 		n.traffic.packets_received = 1;
 		n.traffic.bytes_received = payload;
@@ -1020,8 +1031,10 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (egress) {
 		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
-		if (v->owner.tgid != current_tgid())
-			proc_from_current(&v->owner); /* the socket changed hands */
+		if (v->owner.tgid != current_tgid()) { /* the socket changed hands */
+			proc_from_current(&v->owner);
+			udp_sock_used_by(f.k.sock_id, &v->owner);
+		}
 	} else {
 		__sync_fetch_and_add(&v->traffic.packets_received, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
@@ -1069,6 +1082,7 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (v->claimed && v->owner.tgid == current_tgid())
 		return 1;
 	proc_from_current(&v->owner);
+	udp_sock_used_by(k.sock_id, &v->owner);
 	if (claim_once(&v->claimed)) {
 		__builtin_memset(&f, 0, sizeof(f));
 		__builtin_memcpy(&f.k, &k, sizeof(k));

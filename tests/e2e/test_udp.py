@@ -251,6 +251,23 @@ def test_datagram_read_without_its_source_still_starts_a_flow(hosts, actors, net
                **who(server))
 
 
+def test_datagram_read_without_its_source_names_the_last_receiver_not_the_binder(hosts, actors, netlogd):
+    log = netlogd()
+    binder = actors(hosts.b, name="nl-udp-binder")
+    reader = actors(hosts.b, name="nl-udp-reader")
+    first = actors(hosts.a, name="nl-udp-first")
+    second = actors(hosts.a, name="nl-udp-second")
+    bfd = binder("udp_socket", B4, 6075)["fd"]
+    rfd = hand_over(binder, reader, bfd, hosts.b)  # the binder keeps its descriptor too
+    p1 = first("udp_send_to", first("udp_socket", A4)["fd"], B4, 6075)["lport"]
+    reader("udp_recvfrom", rfd, 1)
+    log.expect(kind="connect", what="start", local=f"{B4}:6075", dir="<-", remote=f"{A4}:{p1}", **who(reader))
+    p2 = second("udp_send_to", second("udp_socket", A4)["fd"], B4, 6075)["lport"]
+    reader("udp_recv", rfd, 1)
+    # recv() never names the source: the last process seen using the socket stands in
+    log.expect(kind="connect", what="start", local=f"{B4}:6075", dir="<-", remote=f"{A4}:{p2}", **who(reader))
+
+
 def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlogd):
     client = actors(hosts.a, name="nl-udp-early")
     server = actors(hosts.b, name="nl-udp-sink")
