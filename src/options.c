@@ -108,6 +108,15 @@ static const struct setting settings[] = {
 	{ "ignore", OPT_IGNORE, true, true },
 };
 
+/* The long name of option @id, as errors call it (also when given short or as --name=value). */
+static const char *setting_name(int id)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
+		if (settings[i].id == id && !settings[i].file_only)
+			return settings[i].name;
+	return "?";
+}
+
 static int number(const char *name, const char *arg, uint32_t min, uint32_t max, uint32_t *out, char *why,
 		  size_t whylen)
 {
@@ -458,7 +467,7 @@ int options_parse(struct options *o, int argc, char **argv)
 					o->noutputs = 0; /* outputs on the command line replace the file's */
 					cli_outputs = true;
 				}
-				if (set(o, c, name + (name[0] == '-') + (name[1] == '-'), optarg, why, sizeof(why))) {
+				if (set(o, c, setting_name(c), optarg, why, sizeof(why))) {
 					fprintf(stderr, "netlogd: --%s\n", why);
 					return -EINVAL;
 				}
