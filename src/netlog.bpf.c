@@ -645,8 +645,14 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 	}
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
-		c->traffic.bytes_sent = KREAD(tp, bytes_acked);
-		c->traffic.bytes_received = KREAD(tp, bytes_received);
+		/*
+		 * Payload bytes: bytes_acked and bytes_received count sequence
+		 * space, which holds the SYN and FIN too. A retransmission is
+		 * counted once; the FIN the peer sent, once in order, is removed.
+		 */
+		c->traffic.bytes_sent = KREAD(tp, bytes_sent) - KREAD(tp, bytes_retrans);
+		c->traffic.bytes_received =
+			KREAD(tp, bytes_received) - (KREAD(sk, __sk_common.skc_flags) >> SOCK_DONE & 1);
 		c->traffic.packets_sent = KREAD(tp, segs_out);
 		c->traffic.packets_received = KREAD(tp, segs_in);
 	}

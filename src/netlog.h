@@ -69,7 +69,7 @@ struct netlog_proc {
 
 /* What went through a connection, as the kernel counted it (TCP stops). */
 struct netlog_traffic {
-	__u64 bytes_sent;	/* acknowledged by the peer */
+	__u64 bytes_sent;	/* payload, each byte once however often it was sent */
 	__u64 bytes_received;
 	__u32 packets_sent;	/* segments */
 	__u32 packets_received;

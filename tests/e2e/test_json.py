@@ -56,6 +56,7 @@ def test_connection_start_and_stop_as_ecs_json(hosts, actors, netlogd):
     c = client("connect", A4, 7000)
     s = server("accept", lfd)
     client("send", c["fd"], "x" * 1000)
+    server("send", s["fd"], "y" * 100)
     time.sleep(0.2)
     client("close", c["fd"])
     server("close", s["fd"])
@@ -80,9 +81,11 @@ def test_connection_start_and_stop_as_ecs_json(hosts, actors, netlogd):
     out_stop = one(log, event__action="connect-stop", source__port=c["lport"], network__direction="egress")
     assert out_stop["netlog"]["sock_cookie"] == out_start["netlog"]["sock_cookie"]
     assert out_stop["event"]["duration"] > 0
-    assert out_stop["source"]["bytes"] >= 1000 and out_stop["source"]["packets"] > 0
+    # payload bytes, the same at both ends: not the SYN and FIN that TCP's sequence counts hold
+    assert out_stop["source"]["bytes"] == 1000 and out_stop["destination"]["bytes"] == 100
+    assert out_stop["source"]["packets"] > 0 and out_stop["destination"]["packets"] > 0
     in_stop = one(log, event__action="connect-stop", source__port=c["lport"], network__direction="ingress")
-    assert in_stop["source"]["bytes"] >= 1000  # what the client sent, as the server counted it
+    assert in_stop["source"]["bytes"] == 1000 and in_stop["destination"]["bytes"] == 100
     assert in_stop["netlog"]["netns"] != out_stop["netlog"]["netns"]
 
 
