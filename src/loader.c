@@ -209,9 +209,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
-	bpf_program__set_autoattach(skel->progs.hand_existing_tcp, false);
-	if (l->compat)
-		bpf_program__set_autoload(skel->progs.hand_existing_tcp, false);
+	bpf_program__set_autoattach(skel->progs.existing_tcp, false);
 
 	err = netlog_bpf__load(skel);
 	if (err) {
@@ -492,20 +490,21 @@ static void make_cookies(void)
 	each_netns(list_sockets, warned);
 }
 
-struct handoff {
+struct existing {
 	struct loader *l;
 	struct bpf_link *iter;
 };
 
-/* Run hand_existing_tcp() over the TCP sockets of this network namespace. */
-static void hand_here(void *arg)
+/* Run existing_tcp() over the TCP sockets of this network namespace. */
+static void existing_here(void *arg)
 {
-	const struct handoff *h = arg;
-	uint32_t before = h->l->skel->bss->handed_to_sockops;
+	const struct existing *x = arg;
+	const struct netlog_bpf__bss *bss = x->l->skel->bss;
+	uint32_t handed = bss->handed_to_sockops, queued = bss->queued_found;
 	struct stat st = { 0 };
 	char buf[64];
 	ssize_t n;
-	int fd = bpf_iter_create(bpf_link__fd(h->iter));
+	int fd = bpf_iter_create(bpf_link__fd(x->iter));
 
 	if (fd < 0) {
 		log_warn("create iter/tcp");
@@ -515,32 +514,34 @@ static void hand_here(void *arg)
 		;
 	close(fd);
 	stat("/proc/self/ns/net", &st);
-	if (h->l->skel->bss->handed_to_sockops != before)
+	if (bss->handed_to_sockops != handed)
 		log_debug("network namespace %lu: sockops watches %u TCP sockets open before netlogd",
-			  (unsigned long)st.st_ino, h->l->skel->bss->handed_to_sockops - before);
+			  (unsigned long)st.st_ino, bss->handed_to_sockops - handed);
+	if (bss->queued_found != queued)
+		log_debug("network namespace %lu: %u TCP connections made before netlogd wait to be "
+			  "accepted", (unsigned long)st.st_ino, bss->queued_found - queued);
 }
 
 /*
- * The dump put the TCP sockets open before netlogd in the table, to be
- * ended by the state-change tracepoint. Where the kernel allows (6.12),
- * have sockops watch them instead, like every socket made since: the
- * kernel never skips sockops. The iterator walks the namespace of the
- * process that opens it, hence one child visiting each.
+ * After the dump, which saw the sockets processes hold: existing_tcp() in
+ * each network namespace (the iterator walks the namespace of the process
+ * that opens it, hence a child visiting each) enters the connections still
+ * queued on listeners, and where the kernel allows (6.12) has sockops watch
+ * every TCP socket open before netlogd, like every socket made since: the
+ * kernel never skips sockops, it may skip the state-change tracepoint.
  */
-static void hand_existing_to_sockops(struct loader *l)
+static void existing_tcp_pass(struct loader *l)
 {
-	struct handoff h = { .l = l };
+	struct existing x = { .l = l };
 	uint32_t refused;
 
-	if (l->compat)
-		return;
-	h.iter = bpf_program__attach_iter(l->skel->progs.hand_existing_tcp, NULL);
-	if (!h.iter) {
-		log_warn("attach iter/tcp: TCP sockets open before netlogd are ended by the tracepoint");
+	x.iter = bpf_program__attach_iter(l->skel->progs.existing_tcp, NULL);
+	if (!x.iter) {
+		log_warn("attach iter/tcp: connections queued before netlogd are logged at their close");
 		return;
 	}
-	each_netns(hand_here, &h);
-	bpf_link__destroy(h.iter);
+	each_netns(existing_here, &x);
+	bpf_link__destroy(x.iter);
 	refused = l->skel->bss->handoff_refused;
 	if (refused)
 		log_debug("this kernel (before 6.12) cannot hand %u TCP sockets open before netlogd to "
@@ -568,7 +569,7 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 		free(d.ev);
 	}
 	if (!err)
-		hand_existing_to_sockops(l);
+		existing_tcp_pass(l);
 	return err;
 }
 

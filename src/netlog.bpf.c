@@ -1558,46 +1558,104 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 /* bpf_setsockopt() takes it since Linux 6.12; its uapi value, absent from older vmlinux.h */
 #define TCP_BPF_SOCK_OPS_CB_FLAGS_OPT 1008
 
-/* What hand_existing_tcp() did, for the daemon's diagnostics. */
+/* What existing_tcp() did, for the daemon's diagnostics. */
 __u32 handed_to_sockops;
 __u32 handoff_refused;
+__u32 queued_found;
+
+#define SOCK_DEAD_BIT 0
 
 /*
- * After the start-up dump, in each network namespace: ask the kernel to run
- * sockops on the state changes of the TCP sockets the dump found, as it
- * does for those made since. Their stops then no longer depend on the
- * state-change tracepoint, which the kernel skips when it fires inside
- * itself on one CPU. Kernels before 6.12 refuse the option: those sockets
- * stay with the tracepoint, and so do all in the compat build (netlogd
- * does not run this program there).
+ * A connection whose handshake completed before netlogd and that no process
+ * has accepted yet: no descriptor, so the dump did not see it. Its entry
+ * waits for accept() as a new one's does; if it is never accepted, its
+ * close reports it for the listener's owner.
+ */
+static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key)
+{
+	int state = KREAD(sk, __sk_common.skc_state);
+	struct netlog_proc *owner;
+	struct conn n = {};
+
+	if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT)
+		return NULL;
+	/* a descriptor: the dump had it; dead: closed, an orphan finishing */
+	if (KREAD(sk, sk_socket) || (KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD_BIT & 1))
+		return NULL;
+	if (ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
+		return NULL;
+	conn_init(&n, sock_cookie(sk), ROLE_PASSIVE, NETLOG_DIR_IN);
+	n.flags = NETLOG_F_PREEXISTING;
+	n.bits = CONN_HAS_TUPLE;
+	tuple_from_sock(&n.t, sk);
+	owner = listener_owner(&n.t);
+	if (owner)
+		__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
+	else
+		n.flags |= NETLOG_F_OWNER_UNKNOWN;
+	n.started = !accept_hook; /* without accept(), it starts now, for the listener's owner */
+	if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST)) {
+		count_drop(NETLOG_DROP_TABLE);
+		return NULL;
+	}
+	__sync_fetch_and_add(&queued_found, 1);
+	if (!accept_hook)
+		emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/*
+ * After the start-up dump, in each network namespace, each TCP socket
+ * locked while the program runs:
+ *  - connections still queued on a listener are entered (queued_connection());
+ *  - one accepted since the dump gets its addresses: its handshake
+ *    callback will never come, it came before netlogd;
+ *  - sockops is asked to see the state changes of them all, as it does for
+ *    sockets made since. Their stops then no longer depend on the
+ *    state-change tracepoint, which the kernel skips when it fires inside
+ *    itself on one CPU. Kernels before 6.12 refuse the option, and the
+ *    compat build does not ask: there the tracepoint ends them.
  */
 SEC("iter/tcp")
-int hand_existing_tcp(struct bpf_iter__tcp *ctx)
+int existing_tcp(struct bpf_iter__tcp *ctx)
 {
-#ifndef NETLOG_COMPAT
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_sock *tp;
+	struct sock *sk;
 	struct conn *c;
 	__u64 key;
-	int flags;
 
 	if (!skc)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0;
+	sk = (struct sock *)tp;
 	key = (__u64)tp;
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || c->watched)
-		return 0;
-	/* the socket is locked: no state change runs between the read and the write */
-	flags = tp->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG;
-	if (bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS_OPT, &flags, sizeof(flags))) {
-		__sync_fetch_and_add(&handoff_refused, 1);
-		return 0;
+	if (!c) {
+		c = queued_connection(sk, key);
+		if (!c)
+			return 0;
+	} else if (c->role == ROLE_PASSIVE && !(c->bits & CONN_HAS_TUPLE) &&
+		   KREAD(sk, __sk_common.skc_state) != TCP_SYN_RECV) {
+		/* past SYN_RECV without its callback's addresses: it predates netlogd */
+		tuple_from_sock(&c->t, sk);
+		c->flags |= NETLOG_F_PREEXISTING;
+		if (bits_set(&c->bits, CONN_HAS_TUPLE) & CONN_ACCEPTED)
+			try_start(key, c);
 	}
-	c->watched = 1;
-	__sync_fetch_and_add(&handed_to_sockops, 1);
+#ifndef NETLOG_COMPAT
+	if (!c->watched) {
+		int flags = tp->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG;
+
+		if (bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS_OPT, &flags, sizeof(flags))) {
+			__sync_fetch_and_add(&handoff_refused, 1);
+			return 0;
+		}
+		c->watched = 1;
+		__sync_fetch_and_add(&handed_to_sockops, 1);
+	}
 #endif
 	return 0;
 }

@@ -249,6 +249,40 @@ def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hos
     log.expect(kind="listen", what="stop", local=remote, **who(server))
 
 
+def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(hosts, actors, netlogd):
+    server = actors(hosts.a, name="nl-queue-srv")
+    acceptor = actors(hosts.a, name="nl-queue-acc")
+    client = actors(hosts.b, name="nl-queue-cli")
+    lfd = server("listen", A4, 5016)["fd"]
+    afd = hand_over(server, acceptor, lfd, hosts.a)
+    c = client("connect", A4, 5016)  # queued on the listener, not accepted yet
+    log = netlogd("-v")
+    ino = os.stat(f"/run/netns/{hosts.a}").st_ino
+    log.wait_stderr(f"network namespace {ino}: 1 TCP connections made before netlogd wait to be accepted")
+    local, remote = f"{A4}:5016", f"{B4}:{c['lport']}"
+    assert not log.find(timeout=0.5, kind="connect", local=local)
+    s = acceptor("accept", afd)
+    # at the accept, not at the close, and for the process that accepted it
+    log.expect(kind="connect", what="start", local=local, dir="<-", remote=remote, **who(acceptor))
+    acceptor("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(acceptor))
+
+
+def test_connection_queued_before_start_and_never_accepted_is_the_listeners(hosts, actors, netlogd):
+    server = actors(hosts.a, name="nl-queue-own")
+    client = actors(hosts.b, name="nl-queue-cli")
+    lfd = server("listen", A4, 5017)["fd"]
+    c = client("connect", A4, 5017)
+    log = netlogd()
+    local, remote = f"{A4}:5017", f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=remote, dir="->", **who(client))
+    client("close", c["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="start", local=local, dir="<-", remote=remote, **who(server))
+    log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote)
+    log.expect(kind="listen", what="stop", local=local, **who(server))
+
+
 def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
