@@ -289,6 +289,7 @@ static void reload(struct netlogd *d)
 	if (err) {
 		log_warnx("reload: %s: %s; the configuration in force stays", d->opt.config,
 			  err == -EBADMSG ? "errors above" : strerror(-err));
+		reopen_all(d); /* logrotate sent it: the files must move on all the same */
 		goto out;
 	}
 #define KEEP(field, what)                                                                        \
@@ -307,6 +308,7 @@ static void reload(struct netlogd *d)
 		if (!fresh || open_outputs(&d->opt, fresh, &nfresh)) {
 			log_warnx("reload: the new outputs cannot be opened; the configuration in force stays");
 			memcpy(&d->opt, old, sizeof(*old));
+			reopen_all(d);
 			goto out;
 		}
 		for (unsigned i = 0; i < d->nsinks; i++)
@@ -434,6 +436,24 @@ enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER };
 
 #define DRAIN_INTERVAL_MS 100
 
+/*
+ * The signals the loop reads from a signalfd: held from the start, so that
+ * one sent while netlogd loads (logrotate's SIGHUP) waits for the loop
+ * rather than kill it.
+ */
+static void hold_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+	/* an ignored signal is discarded before signalfd sees it (nohup, sh's &) */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
 static int run_loop(struct netlogd *d)
 {
 	/* drain the ring buffer this often; the kernel wakes us sooner when it fills */
@@ -443,16 +463,7 @@ static int run_loop(struct netlogd *d)
 	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	/* an ignored signal is discarded before signalfd sees it (nohup, sh's &) */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-
+	hold_signals(&mask);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -554,6 +565,11 @@ int main(int argc, char **argv)
 	log_init("netlogd", d->opt.verbose);
 	if (system_check())
 		return 1;
+	{
+		sigset_t held;
+
+		hold_signals(&held);
+	}
 
 	d->time_cache.sec = -1;
 	if (open_outputs(&d->opt, d->sinks, &d->nsinks) || filters_init(&d->filters)) {

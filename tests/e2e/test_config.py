@@ -102,6 +102,35 @@ def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, 
     assert log.proc.poll() is None
 
 
+def test_sighup_with_a_bad_file_still_reopens_the_output_for_rotation(tmp_path, hosts, actors, netlogd):
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = port 6711\n")
+    log = netlogd("-c", str(conf))
+    a = actors(hosts.a, name="nl-cfg-rot")
+    a("close", a("listen", A4, 6710)["fd"])
+    log.expect(kind="listen", what="stop", local=f"{A4}:6710")
+    conf.write_text("ignore = port 6711\nignore = nonsense\n")  # a typo left in the file
+    rotated = tmp_path / "netlog.log.1"
+    log.log.rename(rotated)  # logrotate, then its SIGHUP
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("the configuration in force stays")
+    a("close", a("listen", A4, 6712)["fd"])
+    log.expect(kind="listen", what="stop", local=f"{A4}:6712")  # in the new file
+    assert f"{A4}:6712" not in rotated.read_text() and f"{A4}:6710" in rotated.read_text()
+
+
+def test_sighup_while_starting_waits_for_the_loop(tmp_path, netlogd):
+    """logrotate may signal a netlogd still loading: the signal must not kill it."""
+    log = netlogd(start=False)
+    log.stderr = open(log.stderr_path, "w+")
+    log.proc = subprocess.Popen([str(log.binary), *log.args], stderr=log.stderr)
+    time.sleep(0.3)  # loading its programs
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("netlogd: logging to", timeout=60)
+    log.wait_stderr("reload: ")
+    assert log.proc.poll() is None
+
+
 def test_port_rules_are_applied_in_the_kernel(tmp_path, hosts, actors, netlogd):
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = port 6801\n")
