@@ -109,7 +109,8 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 		return bad(why, whylen, "one value per rule, got '%s'", arg);
 	if (!strcmp(word, "port")) {
 		r->kind = FILTER_PORT;
-		return options_parse_u32(arg, 0, 65535, &r->value) ? bad(why, whylen, "'%s' is not a port (0-65535)", arg) : 0;
+		/* 0 is no port: a listener's remote port, which it would hide */
+		return options_parse_u32(arg, 1, 65535, &r->value) ? bad(why, whylen, "'%s' is not a port (1-65535)", arg) : 0;
 	}
 	if (!strcmp(word, "uid")) {
 		r->kind = FILTER_UID;

@@ -583,6 +583,7 @@ static bool config_file_errors_are_each_counted(void)
 		"output = http://x:80\n",
 		"output = tcp://nohost\n",
 		"ignore = port 70000\n",
+		"ignore = port 0\n",
 		"ignore = address 10.0.0.1/8\n",
 		"ignore = address 300.1.1.1\n",
 		"ignore = address fd00::/129\n",
