@@ -438,11 +438,39 @@ static __always_inline void conn_init(struct conn *c, __u64 cookie, __u8 role, _
 	c->direction = direction;
 }
 
-/* Emit the start once, whichever of accept() and the handshake comes last. */
+/*
+ * Emit the start once, whichever of accept() and the handshake comes last.
+ * Its place in the ring is taken before the claim: a close on another CPU
+ * that loses the claim to it then puts its stop after this start.
+ */
 static __always_inline void try_start(__u64 key, struct conn *c)
 {
-	if (claim_once(&c->started))
-		emit(key, NETLOG_CONNECT_START, c, &c->owner);
+	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!claim_once(&c->started)) {
+		if (e)
+			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return;
+	}
+	if (!e) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		return;
+	}
+	event_fill(e, key, NETLOG_CONNECT_START, c, &c->owner);
+	ringbuf_submit(e);
+}
+
+/*
+ * Whether @c, found at this socket's address, was left by an earlier
+ * socket there (an accept() that raced its connection's reset can
+ * re-enter one after its close): then it goes. A cookie of 0 is unknown.
+ */
+static __always_inline bool conn_stale(__u64 key, const struct conn *c, __u64 cookie)
+{
+	if (!c->cookie || !cookie || c->cookie == cookie)
+		return false;
+	bpf_map_delete_elem(&conns, &key);
+	return true;
 }
 
 static __always_inline void listener_key_init(struct listener_key *k, const struct tuple *t)
@@ -536,6 +564,8 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct conn n = {};
 
+	if (c && conn_stale(key, c, cookie))
+		c = NULL;
 	if (c) {
 		c->watched = 1;
 		c->cookie = cookie;
@@ -573,6 +603,16 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 	struct conn n = {};
 
 	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && conn_stale(key, c, cookie))
+		c = NULL;
+	if (c && c->role == ROLE_ACTIVE) {
+		/* a simultaneous open: our connect() met the peer's */
+		c->watched = 1;
+		c->cookie = cookie;
+		c->start_ns = bpf_ktime_get_boot_ns();
+		try_start(key, c);
+		return;
+	}
 	if (!c) {
 		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
 		n.watched = 1;
@@ -687,7 +727,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
 		return;
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || (!from_sockops && c->watched))
+	if (!c || conn_stale(key, c, cookie) || (!from_sockops && c->watched))
 		return;
 	if (!c->cookie)
 		c->cookie = cookie; /* accepted before netlogd saw its handshake */
@@ -1190,10 +1230,11 @@ static __always_inline struct sock *current_fd_sock(long fd)
 static __always_inline void on_accept(long fd)
 {
 	struct sock *sk = current_fd_sock(fd);
-	__u64 key = (__u64)sk;
+	__u64 key = (__u64)sk, cookie;
 	struct conn *c;
 	struct conn n = {};
 	__u16 family;
+	int state;
 
 	if (!sk)
 		return;
@@ -1203,19 +1244,36 @@ static __always_inline void on_accept(long fd)
 	if (ports_ignored(BPF_CORE_READ(sk, __sk_common.skc_num),
 			  bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
 		return;
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == TCP_CLOSE)
 		return; /* already reported as gone, never accepted */
+	/* 0 until something asks: the handshake callback or the close names it then */
+	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && (c->cookie && c->cookie != cookie)) {
+		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
+		c = NULL;
+	}
 	if (!c) {
-		/* the handshake callback has not run yet, or predates netlogd */
-		/* cookie 0 until the handshake callback or the close names it */
-		conn_init(&n, BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), ROLE_PASSIVE,
-			  NETLOG_DIR_IN);
+		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
 		n.bits = CONN_ACCEPTED;
 		proc_from_current(&n.owner);
+		if (state != TCP_SYN_RECV) {
+			/*
+			 * The handshake callback runs before ESTABLISHED is
+			 * stored: this one's came before netlogd. It starts now.
+			 */
+			n.bits |= CONN_HAS_TUPLE;
+			n.flags = NETLOG_F_PREEXISTING;
+			n.started = 1;
+			tuple_from_sock_probed(&n.t, sk);
+			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0)
+				emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+			return;
+		}
 		/*
-		 * Not counted if the table is full: the handshake callback,
-		 * before or after this, counts the socket it cannot insert.
+		 * Its handshake callback has not run yet. Not counted if the
+		 * table is full: that callback counts the socket it cannot insert.
 		 */
 		if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0)
 			return; /* the handshake callback starts it */
@@ -1608,8 +1666,6 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
  * After the start-up dump, in each network namespace, each TCP socket
  * locked while the program runs:
  *  - connections still queued on a listener are entered (queued_connection());
- *  - one accepted since the dump gets its addresses: its handshake
- *    callback will never come, it came before netlogd;
  *  - sockops is asked to see the state changes of them all, as it does for
  *    sockets made since. Their stops then no longer depend on the
  *    state-change tracepoint, which the kernel skips when it fires inside
@@ -1637,13 +1693,6 @@ int existing_tcp(struct bpf_iter__tcp *ctx)
 		c = queued_connection(sk, key);
 		if (!c)
 			return 0;
-	} else if (c->role == ROLE_PASSIVE && !(c->bits & CONN_HAS_TUPLE) &&
-		   KREAD(sk, __sk_common.skc_state) != TCP_SYN_RECV) {
-		/* past SYN_RECV without its callback's addresses: it predates netlogd */
-		tuple_from_sock(&c->t, sk);
-		c->flags |= NETLOG_F_PREEXISTING;
-		if (bits_set(&c->bits, CONN_HAS_TUPLE) & CONN_ACCEPTED)
-			try_start(key, c);
 	}
 #ifndef NETLOG_COMPAT
 	if (!c->watched) {

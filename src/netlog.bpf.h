@@ -199,25 +199,39 @@ static __always_inline void addr_from_v4(__u8 dst[16], __be32 v4)
 	__builtin_memcpy(dst + 12, &v4, 4);
 }
 
+/* The body of tuple_from_sock(), with READ(sk, field...) the way to read. */
+#define TUPLE_FROM_SOCK(t, sk, READ)                                                               \
+	do {                                                                                       \
+		__u16 family = READ(sk, __sk_common.skc_family);                                   \
+                                                                                                   \
+		(t)->family = family;                                                              \
+		(t)->protocol = READ(sk, sk_protocol);                                             \
+		/* at TCP_CLOSE the port is already released (skc_num 0); inet_sport stays */     \
+		(t)->lport = READ(sk, __sk_common.skc_num);                                        \
+		if (!(t)->lport)                                                                   \
+			(t)->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)(sk), inet_sport)); \
+		(t)->rport = bpf_ntohs(READ(sk, __sk_common.skc_dport));                           \
+		(t)->netns = READ(sk, __sk_common.skc_net.net, ns.inum);                           \
+		if (family == AF_INET) {                                                           \
+			addr_from_v4((t)->laddr, READ(sk, __sk_common.skc_rcv_saddr));             \
+			addr_from_v4((t)->raddr, READ(sk, __sk_common.skc_daddr));                 \
+		} else {                                                                           \
+			bpf_probe_read_kernel((t)->laddr, 16,                                      \
+					      (sk)->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);  \
+			bpf_probe_read_kernel((t)->raddr, 16,                                      \
+					      (sk)->__sk_common.skc_v6_daddr.in6_u.u6_addr8);      \
+		}                                                                                  \
+	} while (0)
+
 static __always_inline void tuple_from_sock(struct tuple *t, const struct sock *sk)
 {
-	__u16 family = KREAD(sk, __sk_common.skc_family);
+	TUPLE_FROM_SOCK(t, sk, KREAD);
+}
 
-	t->family = family;
-	t->protocol = KREAD(sk, sk_protocol);
-	/* at TCP_CLOSE the port is already released (skc_num 0); inet_sport stays */
-	t->lport = KREAD(sk, __sk_common.skc_num);
-	if (!t->lport)
-		t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	t->rport = bpf_ntohs(KREAD(sk, __sk_common.skc_dport));
-	t->netns = KREAD(sk, __sk_common.skc_net.net, ns.inum);
-	if (family == AF_INET) {
-		addr_from_v4(t->laddr, KREAD(sk, __sk_common.skc_rcv_saddr));
-		addr_from_v4(t->raddr, KREAD(sk, __sk_common.skc_daddr));
-	} else {
-		bpf_probe_read_kernel(t->laddr, 16, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		bpf_probe_read_kernel(t->raddr, 16, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	}
+/* The same from a socket pointer read out of memory, which only probe reads may follow. */
+static __always_inline void tuple_from_sock_probed(struct tuple *t, const struct sock *sk)
+{
+	TUPLE_FROM_SOCK(t, sk, BPF_CORE_READ);
 }
 
 /*

@@ -295,6 +295,14 @@ def cmd_close(fd):
     return {}
 
 
+def cmd_self_connect(addr, port):
+    """A socket bound to @addr:@port connecting to itself: TCP's simultaneous open."""
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.bind((addr, port))
+    s.connect((addr, port))
+    return {"fd": keep(s)}
+
+
 def cmd_setuid(uid):
     """Become user @uid (real, effective and saved): only a root actor can."""
     os.setresuid(uid, uid, uid)

@@ -283,6 +283,18 @@ def test_connection_queued_before_start_and_never_accepted_is_the_listeners(host
     log.expect(kind="listen", what="stop", local=local, **who(server))
 
 
+def test_simultaneous_open_is_a_connection_not_a_failure(hosts, actors, netlogd):
+    """A socket connected to itself takes TCP's simultaneous-open path: both SYNs cross."""
+    log = netlogd("--log-failed")
+    a = actors(hosts.a, name="nl-simopen")
+    fd = a("self_connect", A4, 5018)["fd"]
+    here = f"{A4}:5018"
+    log.expect(kind="connect", what="start", local=here, dir="->", remote=here, **who(a))
+    a("close", fd)
+    log.expect(kind="connect", what="stop", local=here, dir="->", remote=here, **who(a))
+    assert not log.find(timeout=0, what="fail")
+
+
 def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
