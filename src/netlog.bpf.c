@@ -956,6 +956,7 @@ static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
 static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
 {
 	struct netlog_flow_key *last;
+	struct netlog_event *e;
 	__u32 zero = 0;
 	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
@@ -970,7 +971,16 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 		count_drop(NETLOG_DROP_FLOWS);
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
-	flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		/* the daemon, which ends flows, would never know it: the next datagram starts it again */
+		if (!err)
+			bpf_map_delete_elem(&udp_flows, &f->k);
+		return;
+	}
+	flow_event_fill(e, NETLOG_UDP_FLOW, f, &n->owner, n->start_ns);
+	ringbuf_submit(e);
 }
 
 /* The first datagram of a flow: out, in the sender; in, in softirq. */

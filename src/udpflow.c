@@ -170,9 +170,16 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 		/* log the start all the same; its stop is counted as lost */
 		struct netlog_event s = *e;
 
+		struct netlog_flow_key k;
+
 		s.type = NETLOG_CONNECT_START;
 		t->log(&s, t->ctx);
 		t->untracked++;
+		/* nothing here would ever end it there: the kernel's entry goes too */
+		if (t->map_fd >= 0 && !(e->flags & NETLOG_F_UNTRACKED)) {
+			kernel_key(&k, e);
+			bpf_map_delete_elem(t->map_fd, &k);
+		}
 		return;
 	}
 	f->ev = *e;

@@ -160,6 +160,23 @@ class Netlogd:
                 ids.add(int(m.group(1)))
         return {i: program_name(i) for i in ids}
 
+    def map_entries(self, name):
+        """The entries of this daemon's BPF map @name."""
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
+            try:
+                info = Path(f"/proc/{self.proc.pid}/fdinfo/{fd}").read_text()
+            except OSError:
+                continue
+            m = re.search(r"^map_id:\s+(\d+)$", info, re.M)
+            if not m:
+                continue
+            show = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", m.group(1)],
+                                             capture_output=True, text=True, check=True).stdout)
+            if show.get("name") == name:
+                return json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", m.group(1)],
+                                                 capture_output=True, text=True, check=True).stdout)
+        raise AssertionError(f"netlogd holds no map {name}")
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

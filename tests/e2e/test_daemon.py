@@ -180,6 +180,34 @@ def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
         assert d.stop() == 0
 
 
+def test_udp_flows_whose_start_was_lost_are_not_left_in_the_kernel(tmp_path, hosts):
+    # the socket's close is lost too: the flows the daemon knows end when idle
+    d = Netlogd(tmp_path, "--ring-buffer", "1", "--udp-idle-timeout", "2").start()
+    try:
+        d.proc.send_signal(signal.SIGSTOP)  # a stalled reader: the buffer fills
+        # one socket, 12000 destinations: more starts than 1 MiB holds
+        ns_sh(hosts.a, "python3", "-c", textwrap.dedent("""\
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for port in range(20000, 32000):
+                s.sendto(b"x", ("198.18.0.2", port))
+            s.close()
+        """))
+        d.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while not re.search(r"netlog: warning: \d+ events lost: ring buffer full", d.text()):
+            assert time.monotonic() < deadline, d.text()[-2000:]
+            time.sleep(0.1)
+        lost = int(re.search(r"warning: (\d+) events lost", d.text()).group(1))
+        assert lost > 0
+        # every flow the daemon heard of is stopped, and it empties the kernel's entries
+        started = len(d.find(kind="connect", what="start", proto="UDP"))
+        d.wait_count(started, kind="connect", what="stop", proto="UDP", timeout=30)
+        assert [e for e in d.map_entries("udp_flows") if e["key"]] == []
+    finally:
+        assert d.stop() == 0
+
+
 def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
     """Each socket the table cannot hold is counted once and never started; every start gets its stop."""
     d = Netlogd(tmp_path, "--max-sockets", "1024").start()
