@@ -1176,8 +1176,11 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (s)
 		n.bits = s->bits; /* keep what it had */
-	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY))
+	/* untracked, it could get no stop: counted, not started */
+	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY)) {
 		count_drop(NETLOG_DROP_TABLE);
+		return 1;
+	}
 	emit(cookie, NETLOG_LISTEN_START, &n, &n.owner);
 	return 1;
 }
