@@ -234,6 +234,29 @@ def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
     assert 0 < len(starts) <= 1024 and len(starts) + untracked == 2001 + 5, (len(starts), untracked)
 
 
+def test_full_socket_table_starts_no_udp_listen_it_cannot_stop(tmp_path, hosts):
+    d = Netlogd(tmp_path, "--max-sockets", "1024").start()
+    ns_sh(hosts.a, "python3", "-c", textwrap.dedent("""\
+        import resource, socket
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, max(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+        held = []
+        for port in range(21000, 22200):  # 1200 bound sockets, more than the table holds
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.18.0.1", port)); held.append(s)
+        for s in held:
+            s.close()
+    """))
+    deadline = time.monotonic() + 10
+    while not re.search(r"netlog: warning: \d+ sockets not tracked", d.text()):
+        assert time.monotonic() < deadline, d.text()[-2000:]
+        time.sleep(0.1)
+    assert d.stop() == 0
+    lines = [l for l in d.lines() if l["kind"] == "listen" and l["proto"] == "UDP"]
+    starts = sorted(l["local"] for l in lines if l["what"] == "start")
+    stops = sorted(l["local"] for l in lines if l["what"] == "stop")
+    untracked = sum(int(n) for n in re.findall(r"netlog: warning: (\d+) sockets not tracked", d.text()))
+    assert starts == stops and len(starts) + untracked == 1200, (len(starts), len(stops), untracked)
+
+
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
     d = Netlogd(tmp_path).start()
     try:
