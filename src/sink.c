@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,13 +53,19 @@ static int syslog_connect(struct sink *s)
 
 static int file_open(struct sink *s)
 {
-	int fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+	char last = '\n';
 
 	if (fd < 0)
 		return -errno;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = fd;
+	/* a file that ends inside a line (a full disk, a crash): the next line starts on its own */
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
+		last = '\n';
+	s->cut = last != '\n';
 	return 0;
 }
 
@@ -404,35 +411,46 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	return file_open(s);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+/* Write @len bytes of @buf; *@done says how many went. Returns 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len, size_t *done)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = write(fd, buf + *done, len - *done);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		buf += n;
-		len -= (size_t)n;
+		*done += (size_t)n;
 	}
 	return 0;
 }
 
 int sink_flush(struct sink *s)
 {
-	int err;
+	size_t done = 0;
+	int err = 0;
 
 	if (s->kind == SINK_REMOTE_TCP)
 		return remote_pump(s);
 	if (s->len == 0)
 		return 0;
-	err = write_all(s->fd, s->buf, s->len);
+	/* the last write stopped inside a line: end it, so no line is glued to its remains */
+	if (s->cut) {
+		err = write_all(s->fd, "\n", 1, &done);
+		s->cut = err < 0;
+		done = 0;
+	}
+	if (!err)
+		err = write_all(s->fd, s->buf, s->len, &done);
 	if (err < 0) {
-		/* count whole lines, so the loss report is in the unit users read */
-		for (size_t i = 0; i < s->len; i++)
+		/* count whole lines, the cut one too, so the loss report is in the unit users read */
+		for (size_t i = done; i < s->len; i++)
 			s->lost += s->buf[i] == '\n';
+		if (done > 0 && s->buf[done - 1] != '\n')
+			s->cut = true;
 	}
 	s->len = 0;
 	return err;

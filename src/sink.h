@@ -35,6 +35,7 @@ struct sink {
 	uint64_t lost;	     /* lines that could not be written (remote: dropped) */
 	struct remote *remote; /* remote collectors: the buffer and the link's state */
 	struct format_time_cache time_cache;
+	bool cut;	     /* files: the last write stopped inside a line */
 	size_t len;
 	char buf[1 << 16]; /* stream sinks: whole lines, written in one go */
 };

@@ -257,6 +257,42 @@ def test_full_socket_table_starts_no_udp_listen_it_cannot_stop(tmp_path, hosts):
     assert starts == stops and len(starts) + untracked == 1200, (len(starts), len(stops), untracked)
 
 
+def test_full_disk_loses_whole_lines_and_glues_none(tmp_path, hosts, actors):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
+    d = Netlogd(tmp_path)
+    d.log = disk / "netlog.log"
+    d.args[1] = str(d.log)
+    a = actors(hosts.a, name="nl-diskfull")
+    try:
+        d.start()
+        a("close", a("listen", A4, 6200)["fd"])
+        d.expect(kind="listen", what="stop", local=f"{A4}:6200")
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # the disk full: only the log's last page has room
+        try:
+            while os.write(fd, b"\0" * 4096) == 4096:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        for port in range(6201, 6261):
+            a("close", a("listen", A4, port)["fd"])
+        d.wait_stderr("lines could not be written")
+        (disk / "filler").unlink()
+        a("close", a("listen", A4, 6300)["fd"])
+        d.expect(kind="listen", what="stop", local=f"{A4}:6300")
+    finally:
+        d.stop()
+        text = d.log.read_text()
+        subprocess.run(["umount", str(disk)], check=True)
+    lines = text.splitlines()
+    assert all(l.count("netlog: info:") <= 1 for l in lines), [l for l in lines if l.count("netlog: info:") > 1]
+    whole = [l for l in lines if LINE.match(l)]
+    assert len(whole) >= len(lines) - 1  # at most the one cut where the disk filled
+    assert lines[-1].endswith(f"{A4}:6300 {a.sid} {a.pid} 0 nl-diskfull")
+
+
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
     d = Netlogd(tmp_path).start()
     try:
