@@ -199,6 +199,8 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	bpf_map__set_max_entries(skel->maps.udp_socks, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	/* the paths of the programs running at start-up come in one burst: a quarter of it */
+	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
 	skel->rodata->accept_hook = o->accept_hook;
 	if (!o->accept_hook) {

@@ -386,6 +386,8 @@ static void report_drops(struct netlogd *d)
 		[NETLOG_DROP_TABLE] = "sockets not tracked: socket table full (raise --max-sockets)",
 		[NETLOG_DROP_FLOWS] =
 			"UDP flows not counted: flow table full (raise --max-udp-flows)",
+		[NETLOG_DROP_NAMES] = "program or cgroup paths lost: their events go without them "
+				      "(raise --ring-buffer: a quarter of it holds paths)",
 	};
 	uint64_t now[NETLOG_DROP_MAX];
 

@@ -151,9 +151,10 @@ struct {
 	__type(value, __u8);
 } exes_seen SEC(".maps");
 
+/* About 1 KiB a path: a quarter of the events' ring, resized by netlogd before load */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 4 << 20);
 } names SEC(".maps");
 
 /* A zeroed socket entry to insert, never written: see udp_sock_get(). */
@@ -267,7 +268,7 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 	__u8 one = 1;
 
 	if (!r) {
-		count_drop(NETLOG_DROP_RINGBUF);
+		count_drop(NETLOG_DROP_NAMES);
 		return 0;
 	}
 	r->kind = NETLOG_NAME_EXE;
@@ -353,7 +354,7 @@ int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 		return 0;
 	r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
 	if (!r) {
-		count_drop(NETLOG_DROP_RINGBUF);
+		count_drop(NETLOG_DROP_NAMES);
 		return 0;
 	}
 	r->kind = NETLOG_NAME_CGROUP;

@@ -46,6 +46,7 @@ enum netlog_drop_reason {
 	NETLOG_DROP_RINGBUF = 0, /* ring buffer full: an event was lost */
 	NETLOG_DROP_TABLE = 1,	 /* socket table full: a socket is not tracked */
 	NETLOG_DROP_FLOWS = 2,	 /* UDP flow table full: a flow is not counted */
+	NETLOG_DROP_NAMES = 3,	 /* names ring full: an executable's or cgroup's path was lost */
 	NETLOG_DROP_MAX,
 };
 
