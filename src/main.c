@@ -619,6 +619,7 @@ int main(int argc, char **argv)
 	err = privs_drop(loader_maps_readable, &d->loader);
 	if (err)
 		goto out;
+	sink_resolve_in_background();
 	{
 		char where[1024] = "";
 

@@ -81,8 +81,19 @@ static int file_open(struct sink *s)
  */
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
+/*
+ * A name being resolved in the background (getaddrinfo_a): the loop never
+ * waits for DNS. Owned by the resolver while it runs.
+ */
+struct resolving {
+	struct gaicb req;
+	struct addrinfo hints;
+	char host[256], port[8];
+};
+
 struct remote {
 	bool tcp;
+	struct resolving *resolving; /* a lookup under way, or NULL */
 	char host[256], port[8], hostname[256];
 	int pid;
 	enum link_state state;
@@ -124,15 +135,65 @@ static int remote_parse(struct remote *r, const char *url)
 	return 0;
 }
 
+/*
+ * Until the daemon has dropped its capabilities, names are resolved in
+ * place: a resolver thread made then would keep them all (capabilities
+ * are per thread), while it parses answers from the network.
+ */
+static bool resolve_in_background;
+
+void sink_resolve_in_background(void)
+{
+	resolve_in_background = true;
+}
+
+/*
+ * Resolve the collector (in the background: the first calls return
+ * -EAGAIN until the answer is in), then connect without waiting. Returns
+ * 0, -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
+ */
 static int remote_socket(struct sink *s)
 {
 	struct remote *r = s->remote;
-	struct addrinfo hints = { .ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM }, *ai;
+	struct resolving *q = r->resolving;
+	struct addrinfo *ai;
 	int fd, err;
 
-	err = getaddrinfo(r->host, r->port, &hints, &ai);
+	if (!q && !resolve_in_background) {
+		struct addrinfo hints = { .ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM };
+
+		err = getaddrinfo(r->host, r->port, &hints, &ai);
+		if (err)
+			return err == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		goto resolved;
+	}
+	if (!q) {
+		struct gaicb *list[1];
+
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		memcpy(q->host, r->host, sizeof(q->host));
+		memcpy(q->port, r->port, sizeof(q->port));
+		q->hints.ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM;
+		q->req = (struct gaicb){ .ar_name = q->host, .ar_service = q->port, .ar_request = &q->hints };
+		list[0] = &q->req;
+		err = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+		if (err) {
+			free(q);
+			return err == EAI_SYSTEM ? -errno : -EAGAIN;
+		}
+		r->resolving = q;
+	}
+	err = gai_error(&q->req);
+	if (err == EAI_INPROGRESS)
+		return -EAGAIN;
+	r->resolving = NULL;
+	ai = q->req.ar_result;
+	free(q);
 	if (err)
-		return err == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		return err == EAI_SYSTEM ? -EIO : -EHOSTUNREACH;
+resolved:
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = -errno;
@@ -227,6 +288,8 @@ static int remote_pump(struct sink *s)
 		if (mono_ms() < r->next_try_ms)
 			return -ENOTCONN;
 		err = remote_socket(s);
+		if (err == -EAGAIN)
+			return -ENOTCONN; /* still resolving: looked at again on the next pump */
 		if (err && err != -EINPROGRESS) {
 			link_down(s, "connect", err);
 			return err;
@@ -309,7 +372,15 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENOSPC;
 	if (!r->tcp) {
-		if (s->fd < 0 && remote_socket(s) < 0 && s->fd < 0) {
+		if (s->fd < 0 && mono_ms() >= r->next_try_ms) {
+			int err = remote_socket(s);
+
+			if (err && err != -EAGAIN && s->fd < 0) {
+				r->next_try_ms = mono_ms() + r->backoff_ms;
+				r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+			}
+		}
+		if (s->fd < 0) {
 			s->lost++;
 			return -ENOTCONN;
 		}
@@ -344,15 +415,22 @@ static int remote_open(struct sink *s, const char *url, size_t buffer)
 		strcpy(r->hostname, "-");
 	r->pid = getpid();
 	r->backoff_ms = BACKOFF_MIN_MS;
-	if (!r->tcp) {
-		remote_socket(s); /* a failure is retried with each line */
-		return 0;
+	if (r->tcp) {
+		r->cap = buffer;
+		r->ring = malloc(buffer);
+		if (!r->ring)
+			return -ENOMEM;
 	}
-	r->cap = buffer;
-	r->ring = malloc(buffer);
-	if (!r->ring)
-		return -ENOMEM;
-	remote_pump(s); /* start connecting; lines wait meanwhile */
+	/* start resolving and connecting; lines wait meanwhile (TCP) or retry it (UDP) */
+	r->tcp ? remote_pump(s) : remote_socket(s);
+	if (r->resolving) {
+		/* at start-up, give the name a second: the first lines need it */
+		const struct gaicb *list[1] = { &r->resolving->req };
+		struct timespec second = { 1, 0 };
+
+		gai_suspend(list, 1, &second);
+		r->tcp ? remote_pump(s) : remote_socket(s);
+	}
 	return 0;
 }
 
@@ -375,6 +453,12 @@ static void remote_close(struct sink *s)
 	if (r->tcp && r->tail < r->head)
 		log_warnx("%s: %llu bytes of lines not delivered at exit", s->path,
 			  (unsigned long long)(r->head - r->tail));
+	/* a lookup the resolver cannot drop keeps its memory: it writes there when done */
+	if (r->resolving && gai_cancel(&r->resolving->req) != EAI_NOTCANCELED) {
+		if (r->resolving->req.ar_result)
+			freeaddrinfo(r->resolving->req.ar_result);
+		free(r->resolving);
+	}
 	free(r->ring);
 	free(r);
 	s->remote = NULL;

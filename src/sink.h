@@ -49,6 +49,12 @@ struct sink {
 int sink_open(struct sink *s, const char *spec, enum output_format format,
 	      const char *syslog_socket, size_t remote_buffer);
 
+/*
+ * From now on, remote collectors' names are resolved without blocking (in
+ * a thread of the C library's): call it once capabilities are dropped.
+ */
+void sink_resolve_in_background(void);
+
 /* One event line, stamped with the event's own time. Returns 0 or -errno. */
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line);
 
