@@ -575,6 +575,11 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 	return err;
 }
 
+void loader_set_udp_idle(struct loader *l, uint64_t idle_ns)
+{
+	l->skel->data->untracked_refresh_ns = idle_ns / 2;
+}
+
 int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536])
 {
 	int fd = bpf_map__fd(l->skel->maps.ignored_ports);

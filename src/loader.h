@@ -56,6 +56,9 @@ int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536]);
 int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const unsigned *prefix,
 			    unsigned n, bool loopback);
 
+/* The UDP idle timeout: the kernel side reports untracked flows again twice per period. */
+void loader_set_udp_idle(struct loader *l, uint64_t idle_ns);
+
 /* Totals of the kernel side's drop counters, summed over CPUs. */
 int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
 

@@ -322,6 +322,7 @@ static void reload(struct netlogd *d)
 	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
 	push_port_rules(d);
 	d->flows.idle_ns = (uint64_t)d->opt.udp_idle_timeout * 1000000000ull;
+	loader_set_udp_idle(&d->loader, d->flows.idle_ns);
 	log_info("reload: %s read, %u ignore rules, %u outputs", d->opt.config, d->opt.nignore, d->nsinks);
 out:
 	free(fresh);
@@ -588,6 +589,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	push_port_rules(d);
+	loader_set_udp_idle(&d->loader, (uint64_t)d->opt.udp_idle_timeout * 1000000000ull);
 	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
 	if (!d->rb) {
 		err = -errno;

@@ -93,13 +93,27 @@ struct {
 	__type(value, struct netlog_flow);
 } udp_flows SEC(".maps");
 
-/* The last flow each CPU reported untracked: one record per flow, not per datagram. */
+/*
+ * The last flow each CPU reported untracked, and when: one record per flow
+ * and idle period, not per datagram.
+ */
+struct untracked_seen {
+	struct netlog_flow_key k;
+	__u64 at; /* flow_clock() */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct netlog_flow_key);
+	__type(value, struct untracked_seen);
 } untracked_last SEC(".maps");
+
+/*
+ * An untracked flow is reported again this long after (netlogd sets half its
+ * idle timeout): the daemon, with no count to look at, would end it as idle.
+ */
+__u64 untracked_refresh_ns = 30000000000ull;
 
 /* The owner of each listening address, for connections nobody accepts. */
 struct listen_owner {
@@ -956,7 +970,7 @@ static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
  */
 static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
 {
-	struct netlog_flow_key *last;
+	struct untracked_seen *last;
 	struct netlog_event *e;
 	__u32 zero = 0;
 	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
@@ -965,11 +979,17 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 		return;
 	if (err) {
 		last = bpf_map_lookup_elem(&untracked_last, &zero);
-		if (last && flow_key_eq(last, &f->k))
+		if (!last)
 			return;
-		if (last)
-			__builtin_memcpy(last, &f->k, sizeof(*last));
-		count_drop(NETLOG_DROP_FLOWS);
+		if (flow_key_eq(&last->k, &f->k)) {
+			if (n->last_ns - last->at < untracked_refresh_ns)
+				return;
+			/* still going: said again, so that the daemon keeps it */
+		} else {
+			count_drop(NETLOG_DROP_FLOWS);
+			__builtin_memcpy(&last->k, &f->k, sizeof(last->k));
+		}
+		last->at = n->last_ns;
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

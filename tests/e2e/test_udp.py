@@ -1,9 +1,11 @@
 """UDP: listens (a socket bound with bind()) and flows, each started and stopped once."""
+import datetime
 import json
 import re
+import textwrap
 import time
 
-from conftest import A4, A6, B4, B6, barrier, hand_over, sh, who
+from conftest import A4, A6, B4, B6, barrier, hand_over, ns_sh, sh, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -300,3 +302,28 @@ def test_full_flow_table_is_reported_and_starts_are_still_logged(hosts, actors, 
         assert got == list(ports), f"{what}: {len(got)} lines for {len(ports)} flows"
     warnings = log.wait_text(r"netlog: warning: (\d+) UDP flows not counted: flow table full")
     assert warnings and sum(map(int, warnings)) >= len(ports) - 64
+
+
+def test_busy_untracked_flow_is_not_ended_as_idle(hosts, actors, netlogd):
+    """Table full: the kernel cannot count a flow, but it says again that it is alive."""
+    log = netlogd("--max-udp-flows", "64", "--udp-idle-timeout", "2")
+    out = ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import socket, time
+        fill = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(14):  # 4.2 s: twice the idle timeout, every flow busy
+            for port in range(7300, 7364):
+                fill.sendto(b"x", ("{B4}", port))
+            busy.sendto(b"y", ("{B4}", 7400))
+            time.sleep(0.3)
+        print(busy.getsockname()[1], time.clock_gettime(time.CLOCK_REALTIME), flush=True)
+        busy.close()
+        fill.close()
+    """)).stdout.split()
+    lport, closed = out[0], float(out[1])
+    flow = dict(kind="connect", proto="UDP", local=f"{A4}:{lport}", remote=f"{B4}:7400")
+    stop = log.wait_count(1, what="stop", **flow)[0]
+    assert len(log.find(timeout=0, what="start", **flow)) == 1
+    stamp = datetime.datetime.strptime(stop["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert stamp.timestamp() >= closed - 0.05, "stopped while datagrams still flowed"
+    assert log.wait_text(r"netlog: warning: (\d+) UDP flows not counted")
