@@ -247,23 +247,49 @@ static bool same_outputs(const struct options *a, const struct options *b)
 	return true;
 }
 
-/* Open every output of @o in @sinks; on failure close those opened and say why. */
-static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n)
+/*
+ * Open every output of @o in @sinks; on failure close those opened and say
+ * why. On a reload, @was and @old are the outputs in force: one that stays
+ * the same is carried over (@from[i]: the index it had, else -1), with what
+ * it holds, such as the lines waiting for a collector.
+ */
+static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n,
+			const struct options *was, struct sink *old, int *from)
 {
+	bool taken[OPTIONS_MAX_OUTPUTS] = { false };
+
 	for (*n = 0; *n < o->noutputs; (*n)++) {
 		const struct output_spec *out = &o->outputs[*n];
 		struct sink *s = &sinks[*n];
-		int err = sink_open(s, out->target, out->format, o->syslog_socket,
-				    (size_t)o->remote_buffer_kb << 10);
+		int err;
 
+		if (from)
+			from[*n] = -1;
+		for (unsigned j = 0; was && j < was->noutputs; j++) {
+			if (taken[j] || was->outputs[j].format != out->format ||
+			    strcmp(was->outputs[j].target, out->target) ||
+			    strcmp(was->syslog_socket, o->syslog_socket) ||
+			    was->remote_buffer_kb != o->remote_buffer_kb)
+				continue;
+			memcpy(s, &old[j], sizeof(*s));
+			taken[j] = true;
+			from[*n] = (int)j;
+			break;
+		}
+		if (from && from[*n] >= 0)
+			continue;
+		err = sink_open(s, out->target, out->format, o->syslog_socket,
+				(size_t)o->remote_buffer_kb << 10);
 		if (err) {
 			if (s->kind == SINK_SYSLOG)
 				log_warnx("open output syslog: %s: %s (is a syslog daemon running?)", s->path,
 					  strerror(-err));
 			else
 				log_warnx("open output %s: %s", out->target, strerror(-err));
+			/* those carried over stay where they were */
 			for (unsigned i = 0; i <= *n; i++)
-				sink_close(&sinks[i]);
+				if (!from || from[i] < 0)
+					sink_close(&sinks[i]);
 			*n = 0;
 			return err;
 		}
@@ -304,18 +330,29 @@ static void reload(struct netlogd *d)
 	KEEP(compat, "compat");
 #undef KEEP
 	if (!same_outputs(&d->opt, old)) {
+		int from[OPTIONS_MAX_OUTPUTS];
+		bool carried[OPTIONS_MAX_OUTPUTS] = { false };
+		uint64_t reported[OPTIONS_MAX_OUTPUTS];
+
 		fresh = calloc(OPTIONS_MAX_OUTPUTS, sizeof(*fresh));
-		if (!fresh || open_outputs(&d->opt, fresh, &nfresh)) {
+		if (!fresh || open_outputs(&d->opt, fresh, &nfresh, old, d->sinks, from)) {
 			log_warnx("reload: the new outputs cannot be opened; the configuration in force stays");
 			memcpy(&d->opt, old, sizeof(*old));
 			reopen_all(d);
 			goto out;
 		}
+		memcpy(reported, d->sink_lost_reported, sizeof(reported));
+		for (unsigned i = 0; i < nfresh; i++)
+			if (from[i] >= 0)
+				carried[from[i]] = true;
 		for (unsigned i = 0; i < d->nsinks; i++)
-			sink_close(&d->sinks[i]);
+			if (!carried[i])
+				sink_close(&d->sinks[i]);
 		memcpy(d->sinks, fresh, nfresh * sizeof(*fresh));
 		d->nsinks = nfresh;
-		memset(d->sink_lost_reported, 0, sizeof(d->sink_lost_reported));
+		for (unsigned i = 0; i < nfresh; i++)
+			d->sink_lost_reported[i] = from[i] >= 0 ? reported[from[i]] : 0;
+		reopen_all(d); /* the files carried over too: logrotate may have moved them */
 	} else {
 		reopen_all(d);
 	}
@@ -575,7 +612,7 @@ int main(int argc, char **argv)
 	}
 
 	d->time_cache.sec = -1;
-	if (open_outputs(&d->opt, d->sinks, &d->nsinks) || filters_init(&d->filters)) {
+	if (open_outputs(&d->opt, d->sinks, &d->nsinks, NULL, NULL, NULL) || filters_init(&d->filters)) {
 		err = 1;
 		goto out;
 	}

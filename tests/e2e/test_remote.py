@@ -154,6 +154,29 @@ def test_lines_wait_for_a_collector_that_is_down_and_survive_its_crash(hosts, ac
     assert all(re.match(r"^1 \S+ netlog \d+ (info|warning): ", l) for l in c.lines()), c.lines()
 
 
+def test_a_reload_that_adds_an_output_keeps_the_lines_waiting_for_the_collector(
+        tmp_path, hosts, actors, netlogd, collector):
+    c = collector("tcp", start=False)
+    conf = tmp_path / "netlog.conf"
+    conf.write_text(f"output = tcp://127.0.0.1:{c.port}\n")
+    log = netlogd("-c", str(conf), start=False)
+    log.args = ["-c", str(conf)]  # the file names every output
+    log.start()
+    a = actors(hosts.a, name="nl-remote-hup")
+    listens(a, 6400, 10)  # the collector is not there yet: they wait
+    time.sleep(0.5)
+    extra = tmp_path / "extra.log"
+    conf.write_text(f"output = tcp://127.0.0.1:{c.port}\noutput = {extra}\n")
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("reload: ")
+    listens(a, 6410, 10)
+    c.start()
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6419 ", 1, 20)
+    assert sorted(set(ours(c.lines(), 6400, 20))) == sorted(
+        (w, p) for p in range(6400, 6420) for w in ("start", "stop")), c.lines()
+    assert "6419" in extra.read_text() and "6400" not in extra.read_text()
+
+
 def test_a_full_buffer_drops_lines_and_the_collector_is_told_how_many(hosts, actors, netlogd, collector):
     c = collector("tcp", start=False)
     log = netlogd("--output", f"tcp://127.0.0.1:{c.port}", "--remote-buffer", "4")
