@@ -345,7 +345,13 @@ static int load_file(struct options *o)
 
 	if (!f)
 		return -errno;
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fileno(f), &st) < 0) {
+		int err = -errno;
+
+		fclose(f);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		fclose(f);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
@@ -417,6 +423,7 @@ int options_parse(struct options *o, int argc, char **argv)
 		if (pass == 1) {
 			memcpy(&cli, o, sizeof(cli));
 			err = load_file(o);
+			o->config_read = err == 0;
 			if (err == -ENOENT && !cli.config_given)
 				err = 0; /* no file: the defaults */
 			else if (err == -EBADMSG)
@@ -512,6 +519,9 @@ int options_reload(struct options *o)
 	if (!n)
 		return -ENOMEM;
 	err = options_parse(n, o->argc, o->argv);
+	/* the file read at start is gone: not a reason to fall back to the defaults */
+	if (err == 0 && o->config_read && !n->config_read)
+		err = -ENOENT;
 	if (err == 0) {
 		n->verbose = o->verbose;
 		memcpy(o, n, sizeof(*o));

@@ -40,6 +40,7 @@ struct options {
 	int verbose;
 	char config[PATH_MAX];	      /* the configuration file */
 	bool config_given;	      /* -c: it must exist */
+	bool config_read;	      /* the file was there and read */
 	bool check_only;	      /* -n: check the configuration and exit */
 	char **argv;		      /* the command line, which overrides the file on reloads */
 	int argc;

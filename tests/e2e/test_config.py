@@ -119,6 +119,25 @@ def test_sighup_with_a_bad_file_still_reopens_the_output_for_rotation(tmp_path, 
     assert f"{A4}:6712" not in rotated.read_text() and f"{A4}:6710" in rotated.read_text()
 
 
+def test_sighup_after_the_file_was_removed_keeps_the_configuration(tmp_path, hosts, actors, netlogd):
+    conf = tmp_path / "netlog.conf"
+    out = tmp_path / "from-the-file.log"
+    conf.write_text(f"output = {out}\nignore = port 6721\n")
+    log = netlogd("-c", str(conf), start=False)
+    log.args = ["-c", str(conf)]
+    log.log = out
+    log.start()
+    conf.unlink()
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("the configuration in force stays")
+    assert "No such file or directory" in log.stderr_path.read_text()
+    a = actors(hosts.a, name="nl-cfg-gone")
+    a("close", a("listen", A4, 6721)["fd"])
+    a("close", a("listen", A4, 6722)["fd"])
+    log.expect(kind="listen", what="stop", local=f"{A4}:6722")  # still its file, and its rules
+    assert not log.find(timeout=0, local=f"{A4}:6721")
+
+
 def test_sighup_while_starting_waits_for_the_loop(tmp_path, netlogd):
     """logrotate may signal a netlogd still loading: the signal must not kill it."""
     log = netlogd(start=False)
