@@ -3,6 +3,9 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
+
+import pytest
 
 from conftest import A4, NETLOGD, Netlogd, who
 
@@ -119,18 +122,28 @@ def test_sighup_with_a_bad_file_still_reopens_the_output_for_rotation(tmp_path, 
     assert f"{A4}:6712" not in rotated.read_text() and f"{A4}:6710" in rotated.read_text()
 
 
-def test_sighup_after_the_file_was_removed_keeps_the_configuration(tmp_path, hosts, actors, netlogd):
-    conf = tmp_path / "netlog.conf"
+DEFAULT_CONF = Path("/etc/netlog/netlog.conf")
+
+
+@pytest.mark.skipif(DEFAULT_CONF.exists() or DEFAULT_CONF.parent.exists(),
+                    reason="this host has its own netlog configuration")
+def test_sighup_after_the_default_file_was_removed_keeps_the_configuration(tmp_path, hosts, actors, netlogd):
+    """No -c: the file read at start is gone at the reload; the defaults must not take over."""
     out = tmp_path / "from-the-file.log"
-    conf.write_text(f"output = {out}\nignore = port 6721\n")
-    log = netlogd("-c", str(conf), start=False)
-    log.args = ["-c", str(conf)]
-    log.log = out
-    log.start()
-    conf.unlink()
-    log.proc.send_signal(signal.SIGHUP)
-    log.wait_stderr("the configuration in force stays")
-    assert "No such file or directory" in log.stderr_path.read_text()
+    DEFAULT_CONF.parent.mkdir()
+    try:
+        DEFAULT_CONF.write_text(f"output = {out}\nignore = port 6721\n")
+        log = netlogd(start=False)
+        log.args = []
+        log.log = out
+        log.start()
+        DEFAULT_CONF.unlink()
+        log.proc.send_signal(signal.SIGHUP)
+        log.wait_stderr("the configuration in force stays")
+        assert "No such file or directory" in log.stderr_path.read_text()
+    finally:
+        DEFAULT_CONF.unlink(missing_ok=True)
+        DEFAULT_CONF.parent.rmdir()
     a = actors(hosts.a, name="nl-cfg-gone")
     a("close", a("listen", A4, 6721)["fd"])
     a("close", a("listen", A4, 6722)["fd"])
