@@ -157,6 +157,13 @@ static int boolean(const char *name, const char *arg, bool *out, char *why, size
 	return -EINVAL;
 }
 
+static bool same_target(const char *a, const char *b)
+{
+	bool out_a = !strcmp(a, "stdout") || !strcmp(a, "-"), out_b = !strcmp(b, "stdout") || !strcmp(b, "-");
+
+	return out_a || out_b ? out_a && out_b : !strcmp(a, b);
+}
+
 /* [classic:|json:]TARGET; a remote target must be tcp:// or udp:// with a host and a port. */
 static int add_output(struct options *o, const char *arg, char *why, size_t whylen)
 {
@@ -181,13 +188,21 @@ static int add_output(struct options *o, const char *arg, char *why, size_t whyl
 		const char *hostport = target + 6, *colon = strrchr(hostport, ':');
 		uint32_t port;
 
-		if (!colon || colon == hostport || options_parse_u32(colon + 1, 1, 65535, &port)) {
+		if (!colon || colon == hostport || (colon == hostport + 2 && hostport[0] == '[') ||
+		    options_parse_u32(colon + 1, 1, 65535, &port)) {
 			snprintf(why, whylen, "output: '%s' is not %.6sHOST:PORT (port 1-65535)", target, target);
 			return -EINVAL;
 		}
 	} else if (strstr(target, "://")) {
 		snprintf(why, whylen, "output: unknown scheme in '%s' (known: tcp://, udp://)", target);
 		return -EINVAL;
+	}
+	/* twice the same place: every line would be written twice, or two formats mixed */
+	for (unsigned i = 0; i < o->noutputs; i++) {
+		if (same_target(o->outputs[i].target, out->target)) {
+			snprintf(why, whylen, "output: '%s' is given twice", target);
+			return -EINVAL;
+		}
 	}
 	o->noutputs++;
 	return 0;

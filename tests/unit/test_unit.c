@@ -582,6 +582,8 @@ static bool config_file_errors_are_each_counted(void)
 		"log-failed = maybe\n",
 		"output = http://x:80\n",
 		"output = tcp://nohost\n",
+		"output = tcp://[]:514\n",
+		"output = /var/log/a\noutput = json:/var/log/a\n",
 		"ignore = port 70000\n",
 		"ignore = port 0\n",
 		"ignore = address 10.0.0.1/8\n",
