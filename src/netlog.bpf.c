@@ -1528,6 +1528,14 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 		if (bpf_map_update_elem(&udp_socks, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
 			count_drop(NETLOG_DROP_TABLE);
 		c = bpf_map_lookup_elem(&udp_socks, &cookie);
+		if (c && n->role == ROLE_LISTENER && c->role != ROLE_LISTENER &&
+		    !(c->flags & NETLOG_F_PREEXISTING)) {
+			/* bound before netlogd, it sent since: the entry that made is one of flows only */
+			__builtin_memcpy(&c->t, &n->t, sizeof(c->t));
+			c->role = ROLE_LISTENER;
+			c->started = 1;
+			c->flags |= NETLOG_F_PREEXISTING;
+		}
 		if (!c || !(c->flags & NETLOG_F_PREEXISTING) || c->role != ROLE_LISTENER)
 			return 0;
 		event_fill(&m->e, cookie, NETLOG_LISTEN_START, c, &c->owner);
