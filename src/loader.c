@@ -197,6 +197,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	l->skel = skel;
 	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
 	bpf_map__set_max_entries(skel->maps.udp_socks, o->max_sockets);
+	/* one listening address per 8 sockets, at least the 8192 it was built with */
+	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
+		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
 	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	/* the paths of the programs running at start-up come in one burst: a quarter of it */

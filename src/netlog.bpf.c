@@ -123,7 +123,7 @@ struct listen_owner {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 8192); /* or --max-sockets / 8, set by netlogd before load */
 	__type(key, struct listener_key);
 	__type(value, struct listen_owner);
 } listeners SEC(".maps");
