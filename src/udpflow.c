@@ -13,6 +13,7 @@ struct udpflow {
 	uint64_t seen_ns;	/* latest datagram known here */
 	bool started;
 	struct udpflow *next, *next_sock;
+	struct udpflow *wait_prev, *wait_next; /* not started: the order they came in */
 };
 
 /* An incoming flow waits this long for a process to receive from it. */
@@ -85,10 +86,22 @@ static struct udpflow *find(const struct udpflows *t, const struct netlog_event 
 	return NULL;
 }
 
+/* Out of the waiting list, where a flow is until it starts. */
+static void unwait(struct udpflows *t, struct udpflow *f)
+{
+	if (f->started)
+		return;
+	*(f->wait_prev ? &f->wait_prev->wait_next : &t->waiting) = f->wait_next;
+	*(f->wait_next ? &f->wait_next->wait_prev : &t->waiting_last) = f->wait_prev;
+	f->wait_prev = f->wait_next = NULL;
+	t->pending--;
+}
+
 static void unlink_flow(struct udpflows *t, struct udpflow *f)
 {
 	struct udpflow **p;
 
+	unwait(t, f);
 	for (p = &t->by_key[key_bucket(t, &f->ev)]; *p != f; p = &(*p)->next)
 		;
 	*p = f->next;
@@ -101,8 +114,7 @@ static void unlink_flow(struct udpflows *t, struct udpflow *f)
 
 static void start(struct udpflows *t, struct udpflow *f)
 {
-	if (!f->started)
-		t->pending--;
+	unwait(t, f);
 	f->started = true;
 	t->log(&f->ev, t->ctx);
 }
@@ -193,6 +205,9 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 	t->by_sock[b] = f;
 	t->count++;
 	t->pending++;
+	f->wait_prev = t->waiting_last;
+	*(t->waiting_last ? &t->waiting_last->wait_next : &t->waiting) = f;
+	t->waiting_last = f;
 	/* incoming: the process that receives it is named when it does */
 	if (e->direction != NETLOG_DIR_IN || (e->flags & NETLOG_F_PREEXISTING))
 		start(t, f);
@@ -275,7 +290,10 @@ static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
 
 void udpflows_tick(struct udpflows *t, uint64_t now, bool sweep)
 {
-	if (!sweep && !t->pending)
+	/* the waiting list, oldest first: only those due, not the whole table */
+	while (t->waiting && now >= t->waiting->ev.ts_ns + t->claim_wait_ns)
+		start(t, t->waiting);
+	if (!sweep)
 		return;
 	for (size_t b = 0; b < t->nbuckets && t->count; b++) {
 		struct udpflow *f = t->by_key[b];
@@ -283,9 +301,7 @@ void udpflows_tick(struct udpflows *t, uint64_t now, bool sweep)
 		while (f) {
 			struct udpflow *next = f->next;
 
-			if (!f->started && now >= f->ev.ts_ns + t->claim_wait_ns)
-				start(t, f);
-			if (sweep && idle(t, f, now))
+			if (idle(t, f, now))
 				stop(t, f, now, NULL);
 			f = next;
 		}
@@ -294,12 +310,8 @@ void udpflows_tick(struct udpflows *t, uint64_t now, bool sweep)
 
 void udpflows_flush(struct udpflows *t)
 {
-	if (!t->pending)
-		return;
-	for (size_t b = 0; b < t->nbuckets && t->count; b++)
-		for (struct udpflow *f = t->by_key[b]; f; f = f->next)
-			if (!f->started)
-				start(t, f);
+	while (t->waiting)
+		start(t, t->waiting);
 }
 
 void udpflows_free(struct udpflows *t)
