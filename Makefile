@@ -53,7 +53,9 @@ $(OUT)/netlog.skel.h: $(OUT)/netlog.bpf.o
 	$(BPFTOOL) gen skeleton $< name netlog_bpf > $@.tmp
 	mv $@.tmp $@
 
-$(OUT)/netlog_compat.skel.h: $(OUT)/netlog_compat.bpf.o
+# One skeleton drives both builds: their globals must sit at the same offsets.
+$(OUT)/netlog_compat.skel.h: $(OUT)/netlog_compat.bpf.o $(OUT)/netlog.bpf.o
+	scripts/same-layout $(OUT)/netlog.bpf.o $<
 	$(BPFTOOL) gen skeleton $< name netlog_compat_bpf > $@.tmp
 	mv $@.tmp $@
 

@@ -307,7 +307,7 @@ static int dump_pass(struct loader *l, uint32_t pass, struct dump *d)
 	size_t have = 0;
 	int fd, err = 0;
 
-	l->skel->bss->iter_pass = pass;
+	l->skel->bss->ctl.iter_pass = pass;
 	link = bpf_program__attach_iter(l->skel->progs.dump_task_file, NULL);
 	if (!link) {
 		err = -errno;
@@ -505,7 +505,7 @@ static void existing_here(void *arg)
 {
 	const struct existing *x = arg;
 	const struct netlog_bpf__bss *bss = x->l->skel->bss;
-	uint32_t handed = bss->handed_to_sockops, queued = bss->queued_found;
+	uint32_t handed = bss->ctl.handed_to_sockops, queued = bss->ctl.queued_found;
 	struct stat st = { 0 };
 	char buf[64];
 	ssize_t n;
@@ -519,12 +519,12 @@ static void existing_here(void *arg)
 		;
 	close(fd);
 	stat("/proc/self/ns/net", &st);
-	if (bss->handed_to_sockops != handed)
+	if (bss->ctl.handed_to_sockops != handed)
 		log_debug("network namespace %lu: sockops watches %u TCP sockets open before netlogd",
-			  (unsigned long)st.st_ino, bss->handed_to_sockops - handed);
-	if (bss->queued_found != queued)
+			  (unsigned long)st.st_ino, bss->ctl.handed_to_sockops - handed);
+	if (bss->ctl.queued_found != queued)
 		log_debug("network namespace %lu: %u TCP connections made before netlogd wait to be "
-			  "accepted", (unsigned long)st.st_ino, bss->queued_found - queued);
+			  "accepted", (unsigned long)st.st_ino, bss->ctl.queued_found - queued);
 }
 
 /*
@@ -547,7 +547,7 @@ static void existing_tcp_pass(struct loader *l)
 	}
 	each_netns(existing_here, &x);
 	bpf_link__destroy(x.iter);
-	refused = l->skel->bss->handoff_refused;
+	refused = l->skel->bss->ctl.handoff_refused;
 	if (refused)
 		log_debug("this kernel (before 6.12) cannot hand %u TCP sockets open before netlogd to "
 			  "sockops: the state-change tracepoint ends them", refused);
@@ -597,7 +597,7 @@ int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536])
 		if (bpf_map_update_elem(fd, &port, &v, BPF_ANY) < 0)
 			return -errno;
 	}
-	l->skel->bss->ignored_ports_n = n;
+	l->skel->bss->ctl.ignored_ports_n = n;
 	return 0;
 }
 
@@ -614,7 +614,7 @@ int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const 
 	uint8_t one = 1;
 
 	/* stop using the trie, empty it, fill it, use it again */
-	l->skel->bss->ignored_nets_n = 0;
+	l->skel->bss->ctl.ignored_nets_n = 0;
 	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
 		k = next;
 		if (bpf_map_delete_elem(fd, &k) < 0)
@@ -627,8 +627,8 @@ int loader_set_ignored_nets(struct loader *l, const uint8_t (*addrs)[16], const 
 		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
 			return -errno;
 	}
-	l->skel->bss->ignored_nets_n = n;
-	l->skel->bss->ignore_loopback = loopback;
+	l->skel->bss->ctl.ignored_nets_n = n;
+	l->skel->bss->ctl.ignore_loopback = loopback;
 	return 0;
 }
 

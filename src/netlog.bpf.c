@@ -179,15 +179,14 @@ struct {
 	__type(value, struct conn);
 } conn_zero SEC(".maps");
 
-/* Which sockets the start-up iterator reports: 1 listeners, 2 the rest. */
-__u32 iter_pass;
+/* What netlogd reads and writes while the programs run (netlog.h). */
+struct netlog_ctl ctl;
 
 /*
  * Ports that "ignore = port N" rules name (the daemon sets them, and how
- * many): their sockets are not tracked and their datagrams not looked at.
+ * many in ctl): their sockets are not tracked and their datagrams not
+ * looked at.
  */
-__u32 ignored_ports_n;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
@@ -200,7 +199,7 @@ static __always_inline bool port_ignored(__u16 port)
 	__u32 k = port;
 	__u8 *v;
 
-	if (!ignored_ports_n)
+	if (!ctl.ignored_ports_n)
 		return false;
 	v = bpf_map_lookup_elem(&ignored_ports, &k);
 	return v && *v;
@@ -208,16 +207,13 @@ static __always_inline bool port_ignored(__u16 port)
 
 static __always_inline bool ports_ignored(__u16 lport, __u16 rport)
 {
-	return ignored_ports_n && (port_ignored(lport) || port_ignored(rport));
+	return ctl.ignored_ports_n && (port_ignored(lport) || port_ignored(rport));
 }
 
 /*
  * Address rules ("ignore = address CIDR", "ignore = loopback"), for UDP
  * datagrams: those of ignored flows are not looked at.
  */
-__u32 ignored_nets_n;
-__u32 ignore_loopback;
-
 struct net_key {
 	__u32 prefixlen; /* of the IPv4-mapped form */
 	__u8 addr[16];
@@ -249,9 +245,9 @@ static __always_inline bool is_loopback(const __u8 a[16])
 
 static __always_inline bool addrs_ignored(const __u8 laddr[16], const __u8 raddr[16])
 {
-	if (ignored_nets_n && (net_ignored(laddr) || net_ignored(raddr)))
+	if (ctl.ignored_nets_n && (net_ignored(laddr) || net_ignored(raddr)))
 		return true;
-	return ignore_loopback && is_loopback(raddr);
+	return ctl.ignore_loopback && is_loopback(raddr);
 }
 
 static __always_inline void count_drop(__u32 reason)
@@ -1515,7 +1511,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	struct netlog_flow *v = &m->v;
 	struct flow_info *f = &m->f;
 
-	if (iter_pass == 1) {
+	if (ctl.iter_pass == 1) {
 		__builtin_memset(n, 0, sizeof(*n));
 		conn_init(n, cookie, 0, NETLOG_DIR_NONE);
 		n->flags = NETLOG_F_PREEXISTING;
@@ -1607,7 +1603,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	m = bpf_map_lookup_elem(&iter_scratch, &zero);
 	if (!task || !file || !m)
 		return 0;
-	if (iter_pass == 1)
+	if (ctl.iter_pass == 1)
 		exe_learn(task); /* programs started before netlogd */
 	sock = file_socket(file);
 	sk = sock ? KREAD(sock, sk) : NULL;
@@ -1618,7 +1614,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	if (!sk_is_inet_tcp(sk))
 		return 0;
 	state = KREAD(sk, __sk_common.skc_state);
-	if ((iter_pass == 1) != (state == TCP_LISTEN))
+	if ((ctl.iter_pass == 1) != (state == TCP_LISTEN))
 		return 0;
 	if (state == TCP_CLOSE || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV)
 		return 0;
@@ -1658,10 +1654,6 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 /* bpf_setsockopt() takes it since Linux 6.12; its uapi value, absent from older vmlinux.h */
 #define TCP_BPF_SOCK_OPS_CB_FLAGS_OPT 1008
 
-/* What existing_tcp() did, for the daemon's diagnostics. */
-__u32 handed_to_sockops;
-__u32 handoff_refused;
-__u32 queued_found;
 
 #define SOCK_DEAD_BIT 0
 
@@ -1698,7 +1690,7 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
 		count_drop(NETLOG_DROP_TABLE);
 		return NULL;
 	}
-	__sync_fetch_and_add(&queued_found, 1);
+	__sync_fetch_and_add(&ctl.queued_found, 1);
 	if (!accept_hook)
 		emit(key, NETLOG_CONNECT_START, &n, &n.owner);
 	return bpf_map_lookup_elem(&conns, &key);
@@ -1741,11 +1733,11 @@ int existing_tcp(struct bpf_iter__tcp *ctx)
 		int flags = tp->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG;
 
 		if (bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS_OPT, &flags, sizeof(flags))) {
-			__sync_fetch_and_add(&handoff_refused, 1);
+			__sync_fetch_and_add(&ctl.handoff_refused, 1);
 			return 0;
 		}
 		c->watched = 1;
-		__sync_fetch_and_add(&handed_to_sockops, 1);
+		__sync_fetch_and_add(&ctl.handed_to_sockops, 1);
 	}
 #endif
 	return 0;

@@ -50,6 +50,22 @@ enum netlog_drop_reason {
 	NETLOG_DROP_MAX,
 };
 
+/*
+ * What netlogd reads and writes in the kernel side's globals while the
+ * programs run, in one variable: the two builds lay separate globals out
+ * in different orders, and the one skeleton that drives both needs a
+ * single layout (make checks it).
+ */
+struct netlog_ctl {
+	__u32 iter_pass;	 /* which sockets the start-up dump reports: 1 listeners, 2 the rest */
+	__u32 ignored_ports_n;	 /* how many ports "ignore = port" rules name */
+	__u32 ignored_nets_n;	 /* how many address blocks "ignore = address" rules name */
+	__u32 ignore_loopback;	 /* "ignore = loopback" */
+	__u32 handed_to_sockops; /* existing_tcp(): sockets sockops watches from now on */
+	__u32 handoff_refused;	 /* existing_tcp(): sockets the kernel would not hand over */
+	__u32 queued_found;	 /* existing_tcp(): connections queued on a listener */
+};
+
 #define NETLOG_NO_AUID 0xffffffffu /* login uid of a process no login started */
 
 /* A process, as seen in the kernel at the moment of the event. */
