@@ -602,6 +602,24 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 }
 
 /*
+ * A new incoming connection's entry, waiting for accept(): its addresses,
+ * and the listener's owner standing in until then.
+ */
+static __always_inline void passive_init(struct conn *n, const struct sock *sk, __u64 cookie)
+{
+	struct netlog_proc *owner;
+
+	conn_init(n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
+	n->bits = CONN_HAS_TUPLE;
+	tuple_from_sock(&n->t, sk);
+	owner = listener_owner(&n->t);
+	if (owner)
+		__builtin_memcpy(&n->owner, owner, sizeof(n->owner));
+	else
+		n->flags = NETLOG_F_OWNER_UNKNOWN;
+}
+
+/*
  * An incoming handshake completed, in softirq. The start waits for
  * accept(), which names the process; until then the listener's owner
  * stands in, for a connection that nobody ever accepts.
@@ -609,7 +627,6 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 static __always_inline void on_passive_established(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
-	struct netlog_proc *owner;
 	struct conn *c;
 	struct conn n = {};
 
@@ -625,15 +642,8 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		return;
 	}
 	if (!c) {
-		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
+		passive_init(&n, sk, cookie);
 		n.watched = 1;
-		n.bits = CONN_HAS_TUPLE;
-		tuple_from_sock(&n.t, sk);
-		owner = listener_owner(&n.t);
-		if (owner)
-			__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
-		else
-			n.flags = NETLOG_F_OWNER_UNKNOWN;
 		if (!accept_hook) {
 			n.started = 1;
 			if (conn_insert(key, &n) == 0)
@@ -1666,7 +1676,6 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key)
 {
 	int state = KREAD(sk, __sk_common.skc_state);
-	struct netlog_proc *owner;
 	struct conn n = {};
 
 	if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT)
@@ -1676,15 +1685,8 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
 		return NULL;
 	if (ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
 		return NULL;
-	conn_init(&n, sock_cookie(sk), ROLE_PASSIVE, NETLOG_DIR_IN);
-	n.flags = NETLOG_F_PREEXISTING;
-	n.bits = CONN_HAS_TUPLE;
-	tuple_from_sock(&n.t, sk);
-	owner = listener_owner(&n.t);
-	if (owner)
-		__builtin_memcpy(&n.owner, owner, sizeof(n.owner));
-	else
-		n.flags |= NETLOG_F_OWNER_UNKNOWN;
+	passive_init(&n, sk, sock_cookie(sk));
+	n.flags |= NETLOG_F_PREEXISTING;
 	n.started = !accept_hook; /* without accept(), it starts now, for the listener's owner */
 	if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST)) {
 		count_drop(NETLOG_DROP_TABLE);

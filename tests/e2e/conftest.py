@@ -147,33 +147,30 @@ class Netlogd:
             assert time.monotonic() < deadline, self.stderr_path.read_text()
             time.sleep(0.05)
 
-    def programs(self):
-        """The names of the BPF programs this daemon holds, by id: not another netlogd's."""
+    def _held(self, field):
+        """The ids in @field (prog_id, map_id) of the BPF objects this daemon's descriptors hold."""
         ids = set()
         for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
             try:
                 info = Path(f"/proc/{self.proc.pid}/fdinfo/{fd}").read_text()
             except OSError:
                 continue
-            m = re.search(r"^prog_id:\s+(\d+)$", info, re.M)
+            m = re.search(rf"^{field}:\s+(\d+)$", info, re.M)
             if m:
                 ids.add(int(m.group(1)))
-        return {i: program_name(i) for i in ids}
+        return ids
+
+    def programs(self):
+        """The names of the BPF programs this daemon holds, by id: not another netlogd's."""
+        return {i: program_name(i) for i in self._held("prog_id")}
 
     def map_entries(self, name):
         """The entries of this daemon's BPF map @name."""
-        for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
-            try:
-                info = Path(f"/proc/{self.proc.pid}/fdinfo/{fd}").read_text()
-            except OSError:
-                continue
-            m = re.search(r"^map_id:\s+(\d+)$", info, re.M)
-            if not m:
-                continue
-            show = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", m.group(1)],
+        for i in self._held("map_id"):
+            show = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", str(i)],
                                              capture_output=True, text=True, check=True).stdout)
             if show.get("name") == name:
-                return json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", m.group(1)],
+                return json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", str(i)],
                                                  capture_output=True, text=True, check=True).stdout)
         raise AssertionError(f"netlogd holds no map {name}")
 

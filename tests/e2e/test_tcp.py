@@ -201,6 +201,16 @@ def test_unprivileged_process_logs_its_uid(hosts, actors, netlogd):
     assert line["uid"] == "65534" and line["pid"] == str(client.pid)
 
 
+def close_and_expect_stops(log, server, client, lfd, c, s, local, remote):
+    """Close both ends and the listener; each gets its one stop, named after its closer."""
+    client("close", c["fd"])
+    server("close", s["fd"])
+    server("close", lfd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", **who(server))
+    log.expect(kind="listen", what="stop", local=remote, **who(server))
+
+
 def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-early-srv")
     client = actors(hosts.b, name="nl-early-cli")
@@ -212,12 +222,7 @@ def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netl
     log.expect(kind="listen", what="start", local=remote, **who(server))
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
     log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
-    client("close", c["fd"])
-    server("close", s["fd"])
-    server("close", lfd)
-    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
-    log.expect(kind="connect", what="stop", local=remote, dir="<-", **who(server))
-    log.expect(kind="listen", what="stop", local=remote, **who(server))
+    close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
 
 
 def kernel_at_least(*want):
@@ -227,11 +232,7 @@ def kernel_at_least(*want):
 @pytest.mark.skipif(not kernel_at_least(6, 12) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
                     reason="sockops takes over existing sockets on kernels 6.12 and later, not in --compat")
 def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hosts, actors, netlogd):
-    server = actors(hosts.a, name="nl-handed-srv")
-    client = actors(hosts.b, name="nl-handed-cli")
-    lfd = server("listen", A4, 5011)["fd"]
-    c = client("connect", A4, 5011)
-    s = server("accept", lfd)
+    server, client, lfd, c, s = open_connection(hosts, actors, None, port=5011)
     log = netlogd("-v")
     local, remote = f"{B4}:{c['lport']}", f"{A4}:5011"
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
@@ -241,12 +242,7 @@ def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hos
         ino = os.stat(f"/run/netns/{ns}").st_ino
         log.wait_stderr(f"network namespace {ino}: sockops watches {n} TCP sockets open before netlogd")
     # the tracepoint's program now leaves these sockets to sockops (see inet_sock_set_state)
-    client("close", c["fd"])
-    server("close", s["fd"])
-    server("close", lfd)
-    log.expect(kind="connect", what="stop", local=local, dir="->", **who(client))
-    log.expect(kind="connect", what="stop", local=remote, dir="<-", **who(server))
-    log.expect(kind="listen", what="stop", local=remote, **who(server))
+    close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
 
 
 def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(hosts, actors, netlogd):
@@ -318,13 +314,9 @@ def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
 def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
     """Same process, new name and user since the start: the stop says what it is at the close."""
     log = netlogd()
-    server = actors(hosts.a, name="nl-server")
-    client = actors(hosts.b, name="nl-before")
-    lfd = server("listen", A4, 5012)["fd"]
-    c = client("connect", A4, 5012)
-    server("accept", lfd)
+    _, client, _, c, _ = open_connection(hosts, actors, log, port=5012)
     local = f"{B4}:{c['lport']}"
-    log.expect(kind="connect", what="start", local=local, dir="->", pid=client.pid, uid=0, comm="nl-before")
+    log.expect(kind="connect", what="start", local=local, dir="->", pid=client.pid, uid=0, comm="nl-client")
     client.rename("nl-after")
     client("setuid", 65534)
     client("close", c["fd"])
