@@ -1551,18 +1551,21 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	if (KREAD(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
 		return 0;
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
-	if (!c)
+	/* one made since start-up: its connect() was seen, and started its flow */
+	if (!c || !(c->flags & NETLOG_F_PREEXISTING))
 		return 0;
 	bits_or(&c->bits, UDP_HAS_FLOWS);
+	/* its addresses now: it may have connected since the first pass */
+	tuple_from_sock(&n->t, sk);
 	__builtin_memset(f, 0, sizeof(*f));
 	__builtin_memset(v, 0, sizeof(*v));
 	f->k.sock_id = cookie;
-	__builtin_memcpy(f->k.raddr, c->t.raddr, 16);
-	f->k.rport = c->t.rport;
-	__builtin_memcpy(f->laddr, c->t.laddr, 16);
-	f->lport = c->t.lport;
-	f->netns = c->t.netns;
-	f->family = c->t.family;
+	__builtin_memcpy(f->k.raddr, n->t.raddr, 16);
+	f->k.rport = n->t.rport;
+	__builtin_memcpy(f->laddr, n->t.laddr, 16);
+	f->lport = n->t.lport;
+	f->netns = n->t.netns;
+	f->family = n->t.family;
 	f->direction = NETLOG_DIR_OUT;
 	f->flags = NETLOG_F_PREEXISTING;
 	v->start_ns = bpf_ktime_get_boot_ns();
