@@ -43,6 +43,7 @@ _Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byt
 struct netlogd {
 	struct options opt;
 	struct loader loader;
+	sigset_t signals; /* held from the start; the loop reads them from a signalfd */
 	struct ring_buffer *rb;
 	struct ring_buffer *rb_names; /* read before rb: events name what it reports */
 	struct exetab exes;
@@ -315,7 +316,6 @@ static void reload(struct netlogd *d)
 	if (err) {
 		log_warnx("reload: %s: %s; the configuration in force stays", d->opt.config,
 			  err == -EBADMSG ? "errors above" : strerror(-err));
-		reopen_all(d); /* logrotate sent it: the files must move on all the same */
 		goto out;
 	}
 #define KEEP(field, what)                                                                        \
@@ -338,7 +338,6 @@ static void reload(struct netlogd *d)
 		if (!fresh || open_outputs(&d->opt, fresh, &nfresh, old, d->sinks, from)) {
 			log_warnx("reload: the new outputs cannot be opened; the configuration in force stays");
 			memcpy(&d->opt, old, sizeof(*old));
-			reopen_all(d);
 			goto out;
 		}
 		memcpy(reported, d->sink_lost_reported, sizeof(reported));
@@ -352,9 +351,6 @@ static void reload(struct netlogd *d)
 		d->nsinks = nfresh;
 		for (unsigned i = 0; i < nfresh; i++)
 			d->sink_lost_reported[i] = from[i] >= 0 ? reported[from[i]] : 0;
-		reopen_all(d); /* the files carried over too: logrotate may have moved them */
-	} else {
-		reopen_all(d);
 	}
 	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
 	push_port_rules(d);
@@ -362,6 +358,8 @@ static void reload(struct netlogd *d)
 	loader_set_udp_idle(&d->loader, d->flows.idle_ns);
 	log_info("reload: %s read, %u ignore rules, %u outputs", d->opt.config, d->opt.nignore, d->nsinks);
 out:
+	/* whatever the file said, logrotate may have moved the files: each output reopens */
+	reopen_all(d);
 	free(fresh);
 	free(old);
 }
@@ -501,11 +499,9 @@ static int run_loop(struct netlogd *d)
 				   .it_value = { 0, DRAIN_INTERVAL_MS * 1000000 } };
 	unsigned ticks_since_report = 0;
 	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
-	sigset_t mask;
 
-	hold_signals(&mask);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sigfd = signalfd(-1, &d->signals, SFD_CLOEXEC | SFD_NONBLOCK);
 	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (epfd < 0 || sigfd < 0 || timerfd < 0 || timerfd_settime(timerfd, 0, &tick, NULL) < 0) {
 		err = -errno;
@@ -605,11 +601,7 @@ int main(int argc, char **argv)
 	log_init("netlogd", d->opt.verbose);
 	if (system_check())
 		return 1;
-	{
-		sigset_t held;
-
-		hold_signals(&held);
-	}
+	hold_signals(&d->signals);
 
 	d->time_cache.sec = -1;
 	if (open_outputs(&d->opt, d->sinks, &d->nsinks, NULL, NULL, NULL) || filters_init(&d->filters)) {
@@ -626,7 +618,6 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	push_port_rules(d);
-	loader_set_udp_idle(&d->loader, (uint64_t)d->opt.udp_idle_timeout * 1000000000ull);
 	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
 	if (!d->rb) {
 		err = -errno;
@@ -650,6 +641,7 @@ int main(int argc, char **argv)
 		log_warnx("UDP flow table: %s", strerror(-err));
 		goto out;
 	}
+	loader_set_udp_idle(&d->loader, d->flows.idle_ns);
 	err = loader_dump_existing(&d->loader, on_record, d);
 	if (err)
 		goto out;

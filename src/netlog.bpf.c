@@ -418,17 +418,22 @@ static __always_inline void ringbuf_submit(struct netlog_event *e)
 		bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
-				 const struct netlog_proc *proc)
+/* Fill and hand over @e, a place reserved in the ring (NULL: the ring was full). */
+static __always_inline void emit_into(struct netlog_event *e, __u64 key, __u8 type,
+				      const struct conn *c, const struct netlog_proc *proc)
 {
-	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
 	if (!e) {
 		count_drop(NETLOG_DROP_RINGBUF);
 		return;
 	}
 	event_fill(e, key, type, c, proc);
 	ringbuf_submit(e);
+}
+
+static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
+				 const struct netlog_proc *proc)
+{
+	emit_into(bpf_ringbuf_reserve(&events, sizeof(struct netlog_event), 0), key, type, c, proc);
 }
 
 static __always_inline int conn_insert(__u64 key, const struct conn *c)
@@ -463,12 +468,7 @@ static __always_inline void try_start(__u64 key, struct conn *c)
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return;
 	}
-	if (!e) {
-		count_drop(NETLOG_DROP_RINGBUF);
-		return;
-	}
-	event_fill(e, key, NETLOG_CONNECT_START, c, &c->owner);
-	ringbuf_submit(e);
+	emit_into(e, key, NETLOG_CONNECT_START, c, &c->owner);
 }
 
 /*
@@ -908,17 +908,19 @@ static __always_inline void flow_event_fill(struct netlog_event *e, __u8 type,
 	e->pad[1] = 0;
 }
 
-static __always_inline void flow_emit(__u8 type, const struct flow_info *f,
+/* Returns false if the ring was full (counted). */
+static __always_inline bool flow_emit(__u8 type, const struct flow_info *f,
 				      const struct netlog_proc *proc, __u64 ts)
 {
 	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
 		count_drop(NETLOG_DROP_RINGBUF);
-		return;
+		return false;
 	}
 	flow_event_fill(e, type, f, proc, ts);
 	ringbuf_submit(e);
+	return true;
 }
 
 /*
@@ -952,11 +954,9 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, boo
 	return s;
 }
 
-/* @proc uses socket @cookie now: the stand-in for its next incoming flows. */
-static __always_inline void udp_sock_used_by(__u64 cookie, const struct netlog_proc *proc)
+/* @proc uses socket @s now: the stand-in for its next incoming flows. */
+static __always_inline void udp_sock_used_by(struct conn *s, const struct netlog_proc *proc)
 {
-	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
-
 	if (s && s->owner.tgid != proc->tgid)
 		__builtin_memcpy(&s->owner, proc, sizeof(s->owner));
 }
@@ -977,7 +977,6 @@ static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
 static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
 {
 	struct untracked_seen *last;
-	struct netlog_event *e;
 	__u32 zero = 0;
 	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
@@ -998,16 +997,9 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 		last->at = n->last_ns;
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(NETLOG_DROP_RINGBUF);
-		/* the daemon, which ends flows, would never know it: the next datagram starts it again */
-		if (!err)
-			bpf_map_delete_elem(&udp_flows, &f->k);
-		return;
-	}
-	flow_event_fill(e, NETLOG_UDP_FLOW, f, &n->owner, n->start_ns);
-	ringbuf_submit(e);
+	/* the daemon, which ends flows, would never know it: the next datagram starts it again */
+	if (!flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns) && !err)
+		bpf_map_delete_elem(&udp_flows, &f->k);
 }
 
 /* The first datagram of a flow: out, in the sender; in, in softirq. */
@@ -1026,8 +1018,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
 		proc_from_current(&n.owner);
 		f->direction = NETLOG_DIR_OUT;
 		f->netns = current_netns();
-		if (s && s->owner.tgid != n.owner.tgid)
-			__builtin_memcpy(&s->owner, &n.owner, sizeof(s->owner));
+		udp_sock_used_by(s, &n.owner);
 	} else {
 		n.traffic.packets_received = 1;
 		n.traffic.bytes_received = payload;
@@ -1116,7 +1107,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
 		if (v->owner.tgid != current_tgid()) { /* the socket changed hands */
 			proc_from_current(&v->owner);
-			udp_sock_used_by(f.k.sock_id, &v->owner);
+			udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &f.k.sock_id), &v->owner);
 		}
 	} else {
 		__sync_fetch_and_add(&v->traffic.packets_received, 1);
@@ -1165,7 +1156,7 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (v->claimed && v->owner.tgid == current_tgid())
 		return 1;
 	proc_from_current(&v->owner);
-	udp_sock_used_by(k.sock_id, &v->owner);
+	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &k.sock_id), &v->owner);
 	if (claim_once(&v->claimed)) {
 		__builtin_memset(&f, 0, sizeof(f));
 		__builtin_memcpy(&f.k, &k, sizeof(k));
@@ -1668,8 +1659,6 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 #define TCP_BPF_SOCK_OPS_CB_FLAGS_OPT 1008
 
 
-#define SOCK_DEAD_BIT 0
-
 /*
  * A connection whose handshake completed before netlogd and that no process
  * has accepted yet: no descriptor, so the dump did not see it. Its entry
@@ -1684,20 +1673,18 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
 	if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT)
 		return NULL;
 	/* a descriptor: the dump had it; dead: closed, an orphan finishing */
-	if (KREAD(sk, sk_socket) || (KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD_BIT & 1))
+	if (KREAD(sk, sk_socket) || (KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD & 1))
 		return NULL;
 	if (ports_ignored(KREAD(sk, __sk_common.skc_num), bpf_ntohs(KREAD(sk, __sk_common.skc_dport))))
 		return NULL;
 	passive_init(&n, sk, sock_cookie(sk));
 	n.flags |= NETLOG_F_PREEXISTING;
 	n.started = !accept_hook; /* without accept(), it starts now, for the listener's owner */
-	if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST)) {
-		count_drop(NETLOG_DROP_TABLE);
-		return NULL;
+	if (conn_insert(key, &n) == 0) {
+		__sync_fetch_and_add(&ctl.queued_found, 1);
+		if (!accept_hook)
+			emit(key, NETLOG_CONNECT_START, &n, &n.owner);
 	}
-	__sync_fetch_and_add(&ctl.queued_found, 1);
-	if (!accept_hook)
-		emit(key, NETLOG_CONNECT_START, &n, &n.owner);
 	return bpf_map_lookup_elem(&conns, &key);
 }
 

@@ -232,6 +232,13 @@ static uint64_t frame_end(const struct remote *r, uint64_t pos)
 	return p + 1 + len;
 }
 
+/* Try again later, each time twice as late, up to BACKOFF_MAX_MS. */
+static void back_off(struct remote *r)
+{
+	r->next_try_ms = mono_ms() + r->backoff_ms;
+	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
 static void link_down(struct sink *s, const char *why, int err)
 {
 	struct remote *r = s->remote;
@@ -247,8 +254,7 @@ static void link_down(struct sink *s, const char *why, int err)
 	s->fd = -1;
 	r->state = LINK_DOWN;
 	r->sent = r->tail; /* again from the first frame not known to have arrived */
-	r->next_try_ms = mono_ms() + r->backoff_ms;
-	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+	back_off(r);
 }
 
 static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body);
@@ -375,10 +381,8 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 		if (s->fd < 0 && mono_ms() >= r->next_try_ms) {
 			int err = remote_socket(s);
 
-			if (err && err != -EAGAIN && s->fd < 0) {
-				r->next_try_ms = mono_ms() + r->backoff_ms;
-				r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
-			}
+			if (err && err != -EAGAIN && s->fd < 0)
+				back_off(r);
 		}
 		if (s->fd < 0) {
 			s->lost++;

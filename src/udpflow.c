@@ -94,7 +94,6 @@ static void unwait(struct udpflows *t, struct udpflow *f)
 	*(f->wait_prev ? &f->wait_prev->wait_next : &t->waiting) = f->wait_next;
 	*(f->wait_next ? &f->wait_next->wait_prev : &t->waiting_last) = f->wait_prev;
 	f->wait_prev = f->wait_next = NULL;
-	t->pending--;
 }
 
 static void unlink_flow(struct udpflows *t, struct udpflow *f)
@@ -127,15 +126,24 @@ static void kernel_key(struct netlog_flow_key *k, const struct netlog_event *e)
 	k->rport = e->rport;
 }
 
+/*
+ * The kernel's entry of the flow @e names, in @k: false if it has none
+ * (no kernel table, or the flow was untracked there).
+ */
+static bool kernel_entry(const struct udpflows *t, const struct netlog_event *e, struct netlog_flow_key *k)
+{
+	if (t->map_fd < 0 || (e->flags & NETLOG_F_UNTRACKED))
+		return false;
+	kernel_key(k, e);
+	return true;
+}
+
 /* The flow's counts, and its last process, from the kernel; then forget it there. */
 static bool kernel_take(struct udpflows *t, const struct udpflow *f, struct netlog_flow *v)
 {
 	struct netlog_flow_key k;
 
-	if (t->map_fd < 0 || (f->ev.flags & NETLOG_F_UNTRACKED))
-		return false;
-	kernel_key(&k, &f->ev);
-	if (bpf_map_lookup_elem(t->map_fd, &k, v) < 0)
+	if (!kernel_entry(t, &f->ev, &k) || bpf_map_lookup_elem(t->map_fd, &k, v) < 0)
 		return false;
 	bpf_map_delete_elem(t->map_fd, &k);
 	return true;
@@ -188,10 +196,8 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 		t->log(&s, t->ctx);
 		t->untracked++;
 		/* nothing here would ever end it there: the kernel's entry goes too */
-		if (t->map_fd >= 0 && !(e->flags & NETLOG_F_UNTRACKED)) {
-			kernel_key(&k, e);
+		if (kernel_entry(t, e, &k))
 			bpf_map_delete_elem(t->map_fd, &k);
-		}
 		return;
 	}
 	f->ev = *e;
@@ -204,7 +210,6 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 	f->next_sock = t->by_sock[b];
 	t->by_sock[b] = f;
 	t->count++;
-	t->pending++;
 	f->wait_prev = t->waiting_last;
 	*(t->waiting_last ? &t->waiting_last->wait_next : &t->waiting) = f;
 	t->waiting_last = f;
@@ -277,13 +282,10 @@ static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
 
 	if (now < f->seen_ns + t->idle_ns)
 		return false;
-	if (t->map_fd >= 0 && !(f->ev.flags & NETLOG_F_UNTRACKED)) {
-		kernel_key(&k, &f->ev);
-		if (bpf_map_lookup_elem(t->map_fd, &k, &v) == 0) {
-			last = boottime_of(v.last_ns, now);
-			if (last > f->seen_ns)
-				f->seen_ns = last;
-		}
+	if (kernel_entry(t, &f->ev, &k) && bpf_map_lookup_elem(t->map_fd, &k, &v) == 0) {
+		last = boottime_of(v.last_ns, now);
+		if (last > f->seen_ns)
+			f->seen_ns = last;
 	}
 	return now >= f->seen_ns + t->idle_ns;
 }

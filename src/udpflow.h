@@ -27,8 +27,7 @@ struct udpflows {
 	struct udpflow **by_sock; /* chained on udpflow.next_sock */
 	size_t nbuckets;	  /* a power of two */
 	size_t count, max;
-	size_t pending;		  /* incoming flows not started yet */
-	struct udpflow *waiting, *waiting_last; /* those, oldest first */
+	struct udpflow *waiting, *waiting_last; /* incoming flows not started yet, oldest first */
 	int map_fd;		  /* the kernel's flow table, or -1 */
 	uint64_t idle_ns;	  /* a flow with no datagram this long stops */
 	uint64_t claim_wait_ns;	  /* how long an incoming flow waits for its receiver */
