@@ -482,8 +482,9 @@ static void list_sockets(void *arg)
 }
 
 /*
- * Kernels before 5.12 do not let the start-up iterator make a socket's
- * cookie, the id its events carry, and a socket has none until something
+ * The start-up iterator cannot make a socket's cookie, the id its events
+ * carry (the kernel refuses it the socket behind a descriptor: before 5.12
+ * any, since 6.18.y as untrusted), and a socket has none until something
  * asks. sock_diag makes one for each socket it lists: a child process
  * lists every TCP and UDP socket in each network namespace. A socket left
  * in a namespace no process is in and no name holds keeps none.
@@ -557,8 +558,7 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 {
 	int err = 0;
 
-	if (l->compat)
-		make_cookies();
+	make_cookies();
 
 	for (uint32_t pass = 1; pass <= 2 && !err; pass++) {
 		struct dump d = { 0 };

@@ -826,15 +826,25 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 }
 
 /*
- * The cookie of a socket in a tracing program, made now if it has none.
- * Kernels before 5.12 do not let tracing programs call the helper: the
- * compat build reads the cookie, which is 0 if nothing asked for it yet
- * (netlogd asks for those of existing sockets before the start-up dump).
+ * The cookie of a socket reached by following pointers (a descriptor's
+ * file): 0 if nothing asked for one yet. The kernel refuses such a pointer
+ * to helpers (since 6.18.y it is untrusted), so the cookie is read; the
+ * hooks make one for every socket they see, and netlogd has sock_diag make
+ * those of the sockets open before it (make_cookies()).
+ */
+static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/*
+ * The cookie of a socket a tracing program was handed, made now if it has
+ * none. Kernels before 5.12 do not let tracing programs call the helper.
  */
 static __always_inline __u64 sock_cookie(struct sock *sk)
 {
 #ifdef NETLOG_COMPAT
-	return KREAD(sk, __sk_common.skc_cookie.counter);
+	return walked_sock_cookie(sk);
 #else
 	return bpf_get_socket_cookie(sk);
 #endif
@@ -1279,7 +1289,7 @@ static __always_inline void on_accept(long fd)
 	if (state == TCP_CLOSE)
 		return; /* already reported as gone, never accepted */
 	/* 0 until something asks: the handshake callback or the close names it then */
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	cookie = walked_sock_cookie(sk);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && (c->cookie && c->cookie != cookie)) {
 		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
@@ -1377,7 +1387,7 @@ static __noinline int on_udp_connect(long fd)
 	if (!sk || !sk_ptr_is_inet_udp(sk) ||
 	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
 		return 0;
-	f.k.sock_id = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	f.k.sock_id = walked_sock_cookie(sk);
 	if (!f.k.sock_id)
 		return 0; /* no cookie: its first datagram reports the flow */
 	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -1507,7 +1517,7 @@ struct {
 static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task_struct *task,
 				    struct sock *sk, struct iter_scratch *m)
 {
-	__u64 cookie = sock_cookie(sk);
+	__u64 cookie = walked_sock_cookie(sk);
 	struct conn *n = &m->n, *c;
 	struct netlog_flow *v = &m->v;
 	struct flow_info *f = &m->f;
@@ -1627,7 +1637,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	n = &m->n;
 	__builtin_memset(n, 0, sizeof(*n));
 	n->start_ns = bpf_ktime_get_boot_ns();
-	n->cookie = sock_cookie(sk);
+	n->cookie = walked_sock_cookie(sk);
 	n->flags = NETLOG_F_PREEXISTING;
 	n->started = state != TCP_SYN_SENT;
 	n->bits = CONN_HAS_TUPLE | CONN_ACCEPTED;
