@@ -40,6 +40,11 @@
 _Static_assert(sizeof(struct netlog_event) == 176, "event layout changed: update both sides");
 _Static_assert(sizeof(struct netlog_event) % 8 == 0, "event size must keep 8-byte alignment");
 
+/* How much of an output's loss was said: sink.lost then, on stderr and in the log. */
+struct lost_said {
+	uint64_t warned, logged;
+};
+
 struct netlogd {
 	struct options opt;
 	struct loader loader;
@@ -56,7 +61,7 @@ struct netlogd {
 	uint64_t flows_untracked_reported;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
-	uint64_t sink_lost_reported[OPTIONS_MAX_OUTPUTS];
+	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
 };
 
@@ -332,7 +337,7 @@ static void reload(struct netlogd *d)
 	if (!same_outputs(&d->opt, old)) {
 		int from[OPTIONS_MAX_OUTPUTS];
 		bool carried[OPTIONS_MAX_OUTPUTS] = { false };
-		uint64_t reported[OPTIONS_MAX_OUTPUTS];
+		struct lost_said reported[OPTIONS_MAX_OUTPUTS];
 
 		fresh = calloc(OPTIONS_MAX_OUTPUTS, sizeof(*fresh));
 		if (!fresh || open_outputs(&d->opt, fresh, &nfresh, old, d->sinks, from)) {
@@ -350,7 +355,10 @@ static void reload(struct netlogd *d)
 		memcpy(d->sinks, fresh, nfresh * sizeof(*fresh));
 		d->nsinks = nfresh;
 		for (unsigned i = 0; i < nfresh; i++)
-			d->sink_lost_reported[i] = from[i] >= 0 ? reported[from[i]] : 0;
+			if (from[i] >= 0)
+				d->sink_lost_reported[i] = reported[from[i]];
+			else
+				memset(&d->sink_lost_reported[i], 0, sizeof(d->sink_lost_reported[i]));
 	}
 	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
 	push_port_rules(d);
@@ -395,7 +403,8 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 }
 
 /* A loss, in the log itself (and on stderr): "<count> <what>". */
-static void report_loss(struct netlogd *d, uint64_t count, const char *what)
+/* A warning line in every output. */
+static void log_loss(struct netlogd *d, uint64_t count, const char *what)
 {
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
 	char line[FORMAT_JSON_MAX];
@@ -411,11 +420,43 @@ static void report_loss(struct netlogd *d, uint64_t count, const char *what)
 			sink_write(s, now, SINK_WARNING, line);
 		}
 	}
+}
+
+static void report_loss(struct netlogd *d, uint64_t count, const char *what)
+{
+	log_loss(d, count, what);
 	log_warnx("%llu %s", (unsigned long long)count, what);
 }
 
+/*
+ * Lines an output could not take: said on stderr at once, and in the log
+ * once the output takes lines again, to every output, itself included, so
+ * its own log shows the gap (@last: the daemon stops, say it now). A remote
+ * collector is told by its sink when the link is back.
+ */
+static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
+{
+	struct sink *s = &d->sinks[i];
+	struct lost_said *r = &d->sink_lost_reported[i];
+	char what[PATH_MAX + 64];
+	uint64_t n;
+
+	if (s->remote)
+		return;
+	snprintf(what, sizeof(what), "lines could not be written to %s", s->path);
+	if (s->lost != r->warned) {
+		log_warnx("%llu %s", (unsigned long long)(s->lost - r->warned), what);
+		r->warned = s->lost;
+	}
+	if (s->lost == r->logged || (s->failing && !last))
+		return;
+	n = s->lost - r->logged;
+	r->logged = s->lost;
+	log_loss(d, n, what); /* if it fails again, the next round says so */
+}
+
 /* A gap in the log must be visible in the log: say what the kernel side lost. */
-static void report_drops(struct netlogd *d)
+static void report_drops(struct netlogd *d, bool last)
 {
 	static const char *const what[NETLOG_DROP_MAX] = {
 		[NETLOG_DROP_RINGBUF] = "events lost: ring buffer full (raise --ring-buffer)",
@@ -440,15 +481,8 @@ static void report_drops(struct netlogd *d)
 			    "UDP flow stops lost: the daemon's flow table is full (raise --max-udp-flows)");
 		d->flows_untracked_reported = d->flows.untracked;
 	}
-	for (unsigned i = 0; i < d->nsinks; i++) {
-		struct sink *s = &d->sinks[i];
-
-		/* a remote collector is told itself, when it is back */
-		if (s->lost != d->sink_lost_reported[i] && !s->remote)
-			log_warnx("%llu lines could not be written to %s",
-				  (unsigned long long)(s->lost - d->sink_lost_reported[i]), s->path);
-		d->sink_lost_reported[i] = s->lost;
-	}
+	for (unsigned i = 0; i < d->nsinks; i++)
+		report_sink_loss(d, i, last);
 	flush_all(d);
 }
 
@@ -549,7 +583,7 @@ static int run_loop(struct netlogd *d)
 				}
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
-					report_drops(d);
+					report_drops(d, false);
 					ticks_since_report = 0;
 				} else {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
@@ -665,7 +699,7 @@ int main(int argc, char **argv)
 	/* what the kernel handed over before we stopped still gets logged */
 	drain_ringbuf(d);
 	udpflows_flush(&d->flows);
-	report_drops(d);
+	report_drops(d, true);
 out:
 	udpflows_free(&d->flows);
 	filters_free(&d->filters);

@@ -540,17 +540,39 @@ int sink_flush(struct sink *s)
 		if (done > 0 && s->buf[done - 1] != '\n')
 			s->cut = true;
 	}
+	s->failing = err < 0;
 	s->len = 0;
 	return err;
 }
+
+/* Whether @fd takes a datagram within @ms milliseconds. */
+static bool writable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int n;
+
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0 && (p.revents & POLLOUT);
+}
+
+/*
+ * The syslog daemon is waited for, a little, when its socket is full (a
+ * burst); one that takes nothing for SYSLOG_WAIT_MS is stalled, and is not
+ * waited for again until it takes a line: the lines meanwhile are counted as
+ * lost, and the loop, the other outputs and the signals go on.
+ */
+#define SYSLOG_WAIT_MS 1000
 
 static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line,
 		       bool raw)
 {
 	char msg[FORMAT_JSON_MAX + 64], stamp[32];
 	time_t sec = (time_t)(epoch_ns / 1000000000ull);
+	bool waited = false;
 	struct tm tm;
-	int n;
+	int n, err;
 
 	/* RFC 3164 header, as the original module's lines reached syslog */
 	localtime_r(&sec, &tm);
@@ -562,19 +584,33 @@ static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev
 			     severity_name(sev), line);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENOSPC;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (send(s->fd, msg, (size_t)n, MSG_NOSIGNAL) == n)
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (send(s->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n) {
+			s->failing = false;
 			return 0;
-		if (errno == EINTR)
+		}
+		err = errno;
+		if (err == EINTR)
 			continue;
+		if (err == EAGAIN) {
+			if (s->failing || waited)
+				break;
+			waited = true;
+			if (writable_within(s->fd, SYSLOG_WAIT_MS))
+				continue;
+			log_warnx("%s: the syslog daemon takes no lines; counting the lines lost "
+				  "until it does", s->path);
+			break;
+		}
 		/* the collector restarted: its socket is a new one */
-		if (errno != ECONNREFUSED && errno != ENOTCONN && errno != ENOENT)
+		if (err != ECONNREFUSED && err != ENOTCONN && err != ENOENT)
 			break;
 		if (syslog_connect(s) < 0)
 			break;
 	}
 	s->lost++;
-	return -errno;
+	s->failing = true;
+	return -err;
 }
 
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line)
@@ -596,12 +632,8 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
 	need = FORMAT_TIME_MAX + sizeof(tag) + sevlen + 2 + linelen + 1;
 	if (need > sizeof(s->buf))
 		return -ENOSPC;
-	if (s->len + need > sizeof(s->buf)) {
-		int err = sink_flush(s);
-
-		if (err < 0)
-			return err;
-	}
+	if (s->len + need > sizeof(s->buf))
+		sink_flush(s); /* what it could not write is counted; the buffer is empty now */
 	/* "<time> netlog: <severity>: <line>\n", appended to the batch */
 	p = s->buf + s->len;
 	n = format_time_rfc3339(p, FORMAT_TIME_MAX, epoch_ns, &s->time_cache);
@@ -631,12 +663,8 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
 		return remote_enqueue(s, epoch_ns, sev, line);
 	if (len + 1 > sizeof(s->buf))
 		return -ENOSPC;
-	if (s->len + len + 1 > sizeof(s->buf)) {
-		int err = sink_flush(s);
-
-		if (err < 0)
-			return err;
-	}
+	if (s->len + len + 1 > sizeof(s->buf))
+		sink_flush(s); /* what it could not write is counted; the buffer is empty now */
 	memcpy(s->buf + s->len, line, len);
 	s->buf[s->len + len] = '\n';
 	s->len += len + 1;

@@ -134,6 +134,49 @@ def test_syslog_output_reaches_rsyslog_as_the_module_did(tmp_path, hosts, rsyslo
         assert d.stop() == 0
 
 
+def test_stalled_syslog_daemon_holds_up_nothing_and_its_gap_is_logged(tmp_path, hosts, rsyslog):
+    """rsyslogd stopped: the file output goes on, SIGTERM works, and syslog hears the count."""
+    sock, out = rsyslog
+    d = Netlogd(tmp_path, "--syslog-socket", str(sock), "--output", "syslog")
+    d.start()
+    pidfile = tmp_path / "rsyslog.pid"
+    deadline = time.monotonic() + 10
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline, "rsyslogd wrote no pid file"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    try:
+        listen_once(hosts.a, 6400)
+        d.expect(kind="listen", what="stop", local=f"{A4}:6400")
+        os.kill(pid, signal.SIGSTOP)
+        # more lines than the syslog socket's queue holds
+        ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+            import socket
+            for port in range(6401, 6601):
+                s = socket.socket(); s.bind(("{A4}", port)); s.listen(); s.close()
+            """))
+        d.wait_count(201, timeout=30, kind="listen", what="stop")  # 6400-6600: not held up
+        d.wait_stderr("the syslog daemon takes no lines")
+        os.kill(pid, signal.SIGCONT)
+        listen_once(hosts.a, 6700)
+        d.expect(kind="listen", what="stop", local=f"{A4}:6700")
+        loss = rf" netlog: warning: (\d+) lines could not be written to {re.escape(str(sock))}$"
+        deadline = time.monotonic() + 10
+        while not (out.exists() and re.search(loss, out.read_text(), re.M)):
+            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
+            time.sleep(0.05)
+        got = out.read_text()
+        said = int(re.search(loss, got, re.M)[1])
+        lost = [p for p in range(6401, 6601) if f" listen stop TCP {A4}:{p} " not in got]
+        assert said >= len(lost) > 0, (said, len(lost))
+        assert re.search(rf" netlog: info: listen stop TCP {A4}:6700 ", got)
+        # and the file has every line
+        assert len(d.find(timeout=0, kind="listen", what="start")) == 202
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        assert d.stop() == 0
+
+
 CHURN = textwrap.dedent("""\
     import resource, socket, sys
     n = int(sys.argv[1]); hold = sys.argv[2] == "hold"
@@ -282,15 +325,21 @@ def test_full_disk_loses_whole_lines_and_glues_none(tmp_path, hosts, actors):
         (disk / "filler").unlink()
         a("close", a("listen", A4, 6300)["fd"])
         d.expect(kind="listen", what="stop", local=f"{A4}:6300")
+        # once the disk has room, the log itself says what it lacks
+        loss = rf"^\S+ netlog: warning: (\d+) lines could not be written to {re.escape(str(d.log))}$"
+        assert d.wait_text(loss), d.text()
     finally:
         d.stop()
         text = d.log.read_text()
         subprocess.run(["umount", str(disk)], check=True)
     lines = text.splitlines()
     assert all(l.count("netlog: info:") <= 1 for l in lines), [l for l in lines if l.count("netlog: info:") > 1]
+    warnings = [l for l in lines if re.match(loss, l)]
+    assert len(warnings) == 1 and int(re.match(loss, warnings[0])[1]) >= 1, warnings
     whole = [l for l in lines if LINE.match(l)]
-    assert len(whole) >= len(lines) - 1  # at most the one cut where the disk filled
-    assert lines[-1].endswith(f"{A4}:6300 {a.sid} {a.pid} 0 nl-diskfull")
+    assert len(whole) >= len(lines) - 2  # the loss line, and at most the one cut where the disk filled
+    events = [l for l in lines if "netlog: info:" in l]
+    assert events[-1].endswith(f"{A4}:6300 {a.sid} {a.pid} 0 nl-diskfull")
 
 
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
