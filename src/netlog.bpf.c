@@ -667,8 +667,43 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		try_start(key, c);
 }
 
+/* SO_REUSEPORT siblings looked at for the one to take over a listener's entry */
+#define REUSEPORT_LOOK 16
+
+/*
+ * SO_REUSEPORT listeners share an address, and its entry in listeners names
+ * the last to listen. When that one closes, a sibling still listening takes
+ * the entry over: the kernel hands it the connections nobody accepts.
+ */
+static __always_inline void listener_remove(const struct sock *sk, __u64 key,
+					    struct listener_key *k, struct listen_owner *l)
+{
+	/* probe reads: a plain address, to index the array of siblings with */
+	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
+	__u64 socks = (__u64)reuse + bpf_core_field_offset(struct sock_reuseport, socks);
+	__u16 n = reuse ? BPF_CORE_READ(reuse, num_socks) : 0;
+
+	for (__u32 i = 0; i < REUSEPORT_LOOK && i < n; i++) {
+		struct sock *sib = NULL;
+		struct conn *c;
+		__u64 skey;
+
+		bpf_probe_read_kernel(&sib, sizeof(sib), (void *)(socks + i * sizeof(sib)));
+		skey = (__u64)sib;
+		if (!sib || skey == key)
+			continue;
+		c = bpf_map_lookup_elem(&conns, &skey);
+		if (c && c->role == ROLE_LISTENER) {
+			__builtin_memcpy(&l->owner, &c->owner, sizeof(l->owner));
+			l->sock = skey;
+			return;
+		}
+	}
+	bpf_map_delete_elem(&listeners, k);
+}
+
 /* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
-static __always_inline void on_listen_close(__u64 key, struct conn *c)
+static __always_inline void on_listen_close(const struct sock *sk, __u64 key, struct conn *c)
 {
 	struct listener_key k;
 	struct netlog_proc closer;
@@ -679,7 +714,7 @@ static __always_inline void on_listen_close(__u64 key, struct conn *c)
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
 	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
-		bpf_map_delete_elem(&listeners, &k);
+		listener_remove(sk, key, &k, l);
 	bpf_map_delete_elem(&conns, &key);
 }
 
@@ -757,7 +792,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		return;
 	}
 	if (oldstate == TCP_LISTEN) {
-		on_listen_close(key, c);
+		on_listen_close(sk, key, c);
 		return;
 	}
 	if (KREAD(sk, sk_shutdown) == SHUTDOWN_MASK &&

@@ -362,18 +362,21 @@ def test_listen_without_bind_logs_the_kernel_chosen_port(hosts, actors, netlogd)
     log.expect(kind="listen", what="start", local=f"0.0.0.0:{out['port']}", **who(server))
 
 
-def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, actors, netlogd):
+@pytest.mark.parametrize("closes", ["older", "newer"])
+def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, actors, netlogd, closes):
     log = netlogd()
-    first = actors(hosts.a, name="nl-first")
-    second = actors(hosts.a, name="nl-second")
+    older = actors(hosts.a, name="nl-older")
+    newer = actors(hosts.a, name="nl-newer")
     client = actors(hosts.b, name="nl-client")
-    ffd = first("listen", A4, 5014, 64, None, True)["fd"]
-    sfd = second("listen", A4, 5014, 64, None, True)["fd"]
-    first("close", ffd)  # the second keeps listening on the same address
+    ofd = older("listen", A4, 5014, 64, None, True)["fd"]
+    nfd = newer("listen", A4, 5014, 64, None, True)["fd"]
+    # one closes, the other keeps listening on the same address
+    gone, stays, sfd = (older, newer, nfd) if closes == "older" else (newer, older, ofd)
+    gone("close", ofd if closes == "older" else nfd)
     c = client("connect", A4, 5014)
     client("close", c["fd"])
-    second("close", sfd)
-    log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}", **who(second))
+    stays("close", sfd)
+    log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}", **who(stays))
 
 
 def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
