@@ -402,8 +402,7 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 	return on_record(&e, ctx);
 }
 
-/* A loss, in the log itself (and on stderr): "<count> <what>". */
-/* A warning line in every output. */
+/* A loss, in the log itself: "<count> <what>", a warning line in every output. */
 static void log_loss(struct netlogd *d, uint64_t count, const char *what)
 {
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
@@ -422,6 +421,7 @@ static void log_loss(struct netlogd *d, uint64_t count, const char *what)
 	}
 }
 
+/* A loss, in the log and on stderr. */
 static void report_loss(struct netlogd *d, uint64_t count, const char *what)
 {
 	log_loss(d, count, what);
