@@ -142,6 +142,39 @@ static struct netlog_bpf *open_programs(bool compat)
 	return obj;
 }
 
+/* Open, size and load the programs of the build l->compat names, in l->skel. */
+static int load_programs(struct loader *l, const struct loader_opts *o)
+{
+	struct netlog_bpf *skel = open_programs(l->compat);
+
+	l->skel = skel;
+	if (!skel) {
+		log_warnx("open BPF object: %s", strerror(errno));
+		return -errno;
+	}
+	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
+	bpf_map__set_max_entries(skel->maps.udp_socks, o->max_sockets);
+	/* one listening address per 8 sockets, at least the 8192 it was built with */
+	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
+		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
+	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	/* the paths of the programs running at start-up come in one burst: a quarter of it */
+	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);
+	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
+	skel->rodata->accept_hook = o->accept_hook;
+	if (!o->accept_hook) {
+		bpf_program__set_autoload(skel->progs.sys_exit_accept4, false);
+		bpf_program__set_autoload(skel->progs.sys_exit_accept, false);
+		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
+		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
+	}
+	/* the iterator is attached only while dumping */
+	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
+	bpf_program__set_autoattach(skel->progs.existing_tcp, false);
+	return netlog_bpf__load(skel);
+}
+
 int loader_start(struct loader *l, const struct loader_opts *o)
 {
 	char cgroup[PATH_MAX];
@@ -188,39 +221,24 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			return -EOPNOTSUPP;
 		}
 	}
-	skel = open_programs(l->compat);
-	if (!skel) {
-		err = -errno;
-		log_warnx("open BPF object: %s", strerror(-err));
-		return err;
+	err = load_programs(l, o);
+	/*
+	 * A kernel whose verifier turns down the default programs (as 6.18.y
+	 * did, for a pointer it newly deemed untrusted) still gets a logger:
+	 * the compat programs ask less of it.
+	 */
+	if (err && !l->compat && !helper_missing(BPF_FUNC_get_current_task)) {
+		log_warnx("this kernel refuses the default programs (%s; -vv shows the verifier's "
+			  "log): loading those built for kernels before 5.12", strerror(-err));
+		netlog_bpf__destroy(l->skel);
+		l->compat = true;
+		err = load_programs(l, o);
 	}
-	l->skel = skel;
-	bpf_map__set_max_entries(skel->maps.conns, o->max_sockets);
-	bpf_map__set_max_entries(skel->maps.udp_socks, o->max_sockets);
-	/* one listening address per 8 sockets, at least the 8192 it was built with */
-	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
-		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
-	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
-	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
-	/* the paths of the programs running at start-up come in one burst: a quarter of it */
-	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);
-	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
-	skel->rodata->accept_hook = o->accept_hook;
-	if (!o->accept_hook) {
-		bpf_program__set_autoload(skel->progs.sys_exit_accept4, false);
-		bpf_program__set_autoload(skel->progs.sys_exit_accept, false);
-		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
-		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
-	}
-	/* the iterator is attached only while dumping */
-	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
-	bpf_program__set_autoattach(skel->progs.existing_tcp, false);
-
-	err = netlog_bpf__load(skel);
 	if (err) {
 		log_warnx("load BPF programs: %s (run with -vv for the verifier's log)", strerror(-err));
 		return err;
 	}
+	skel = l->skel;
 
 	err = attach(skel->progs.tcp_sockops, &skel->links.tcp_sockops, l->cgroup_fd, "sockops");
 	err = err ?: attach(skel->progs.inet_sock_set_state, &skel->links.inet_sock_set_state, -1,

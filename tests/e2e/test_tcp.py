@@ -229,6 +229,15 @@ def kernel_at_least(*want):
     return tuple(int(x) for x in re.findall(r"\d+", platform.release())[:2]) >= want
 
 
+@pytest.mark.skipif(not kernel_at_least(5, 15) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="the default programs need 5.15, and are not used with --compat")
+def test_this_kernel_takes_the_default_programs(netlogd):
+    """netlogd falls back to the compat programs if the verifier refuses the default ones: not here."""
+    log = netlogd("-v")
+    said = log.stderr_path.read_text()
+    assert "logging to" in said and "built for kernels before 5.12" not in said, said
+
+
 @pytest.mark.skipif(not kernel_at_least(6, 12) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
                     reason="sockops takes over existing sockets on kernels 6.12 and later, not in --compat")
 def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hosts, actors, netlogd):
