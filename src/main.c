@@ -441,7 +441,7 @@ static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
 	char what[PATH_MAX + 64];
 	uint64_t n;
 
-	if (s->remote)
+	if (s->remote || (s->lost == r->warned && s->lost == r->logged))
 		return;
 	snprintf(what, sizeof(what), "lines could not be written to %s", s->path);
 	if (s->lost != r->warned) {

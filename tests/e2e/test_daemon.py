@@ -97,6 +97,21 @@ input(type="imuxsock" Socket="{sock}")
 """
 
 
+class Rsyslog:
+    """A running rsyslogd: its socket, the file it writes, its process."""
+
+    def __init__(self, sock, out, proc):
+        self.sock, self.out, self.proc = sock, out, proc
+
+    def wait(self, found, timeout=10):
+        """Wait until found(text of the messages so far) holds; return the text."""
+        deadline = time.monotonic() + timeout
+        while not (self.out.exists() and found(self.out.read_text())):
+            assert time.monotonic() < deadline, self.out.read_text() if self.out.exists() else "no messages"
+            time.sleep(0.05)
+        return self.out.read_text()
+
+
 @pytest.fixture
 def rsyslog(tmp_path):
     """A real rsyslogd with its own socket, writing what it gets to a file."""
@@ -111,40 +126,30 @@ def rsyslog(tmp_path):
         assert p.poll() is None, p.stderr.read()
         assert time.monotonic() < deadline, "rsyslogd did not create its socket"
         time.sleep(0.05)
-    yield sock, out
+    yield Rsyslog(sock, out, p)
     p.terminate()
     p.wait(20)
 
 
 def test_syslog_output_reaches_rsyslog_as_the_module_did(tmp_path, hosts, rsyslog):
-    sock, out = rsyslog
-    d = Netlogd(tmp_path, "--syslog-socket", str(sock))
+    d = Netlogd(tmp_path, "--syslog-socket", str(rsyslog.sock))
     d.args[:2] = ["--output", "syslog"]
     d.start()
     try:
         ns_sh(hosts.a, "python3", "-c",
            f"import socket; s=socket.socket(); s.bind(('{A4}', 6002)); s.listen()")
-        deadline = time.monotonic() + 10
         pattern = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ netlog: info: listen stop TCP 198\.18\.0\.1:6002 \d+ \d+ 0 python3$", re.M)
-        while not (out.exists() and pattern.search(out.read_text())):
-            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
-            time.sleep(0.05)
-        assert re.search(r" netlog: info: listen start TCP 198\.18\.0\.1:6002 ", out.read_text())
+        got = rsyslog.wait(pattern.search)
+        assert re.search(r" netlog: info: listen start TCP 198\.18\.0\.1:6002 ", got)
     finally:
         assert d.stop() == 0
 
 
 def test_stalled_syslog_daemon_holds_up_nothing_and_its_gap_is_logged(tmp_path, hosts, rsyslog):
     """rsyslogd stopped: the file output goes on, SIGTERM works, and syslog hears the count."""
-    sock, out = rsyslog
+    sock, pid = rsyslog.sock, rsyslog.proc.pid
     d = Netlogd(tmp_path, "--syslog-socket", str(sock), "--output", "syslog")
     d.start()
-    pidfile = tmp_path / "rsyslog.pid"
-    deadline = time.monotonic() + 10
-    while not pidfile.exists() or not pidfile.read_text().strip():
-        assert time.monotonic() < deadline, "rsyslogd wrote no pid file"
-        time.sleep(0.05)
-    pid = int(pidfile.read_text())
     try:
         listen_once(hosts.a, 6400)
         d.expect(kind="listen", what="stop", local=f"{A4}:6400")
@@ -161,11 +166,7 @@ def test_stalled_syslog_daemon_holds_up_nothing_and_its_gap_is_logged(tmp_path, 
         listen_once(hosts.a, 6700)
         d.expect(kind="listen", what="stop", local=f"{A4}:6700")
         loss = rf" netlog: warning: (\d+) lines could not be written to {re.escape(str(sock))}$"
-        deadline = time.monotonic() + 10
-        while not (out.exists() and re.search(loss, out.read_text(), re.M)):
-            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
-            time.sleep(0.05)
-        got = out.read_text()
+        got = rsyslog.wait(lambda text: re.search(loss, text, re.M))
         said = int(re.search(loss, got, re.M)[1])
         lost = [p for p in range(6401, 6601) if f" listen stop TCP {A4}:{p} " not in got]
         assert said >= len(lost) > 0, (said, len(lost))
@@ -468,17 +469,13 @@ def test_mounts_tracefs_and_cgroup2_when_missing(tmp_path, hosts):
 
 
 def test_json_through_syslog_reaches_rsyslog_as_one_parseable_message(tmp_path, hosts, rsyslog):
-    sock, out = rsyslog
-    d = Netlogd(tmp_path, "--syslog-socket", str(sock), "--format", "json")
+    d = Netlogd(tmp_path, "--syslog-socket", str(rsyslog.sock), "--format", "json")
     d.args[:2] = ["--output", "syslog"]
     d.start()
     try:
         ns_sh(hosts.a, "python3", "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', 6003)); s.listen()")
-        deadline = time.monotonic() + 10
-        while not (out.exists() and '"action":"listen-stop"' in out.read_text() and '"port":6003' in out.read_text()):
-            assert time.monotonic() < deadline, out.read_text() if out.exists() else "no messages"
-            time.sleep(0.05)
-        msgs = [l.split(" netlog: ", 1)[1] for l in out.read_text().splitlines() if " netlog: " in l]
+        got = rsyslog.wait(lambda text: '"action":"listen-stop"' in text and '"port":6003' in text)
+        msgs = [l.split(" netlog: ", 1)[1] for l in got.splitlines() if " netlog: " in l]
         objs = [json.loads(m) for m in msgs]
         starts = [o for o in objs if o["event"]["action"] == "listen-start" and o["destination"]["port"] == 6003]
         assert len(starts) == 1 and starts[0]["process"]["name"] == "python3"
