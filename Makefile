@@ -83,6 +83,9 @@ $(OUT)/udpflood: bench/udpflood.c | $(DEPS_STAMP)
 $(OUT)/sysloop: bench/sysloop.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@
 
+$(OUT)/uringloop: bench/uringloop.c | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $< -o $@
+
 # Do-nothing programs on netlogd's hooks: what the hooks alone cost.
 $(OUT)/floor.bpf.o: bench/floor.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -111,7 +114,7 @@ test: $(OUT)/netlogd $(OUT)/test_unit
 test-kernels: $(OUT)/netlogd
 	tests/kernels/run $(KERNELS)
 
-bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/floor
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
 

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
@@ -50,6 +51,37 @@ static int attach(struct bpf_program *prog, struct bpf_link **link, int cgroup_f
 		return err;
 	}
 	return 0;
+}
+
+/*
+ * How this kernel's io_uring_complete tracepoint passes a completion, read
+ * in its BTF: as the completion's entry (6.3 on: __data, ring, request,
+ * entry), or as its result and flags (5.18 to 6.2: eight arguments).
+ * Earlier ones do not name the request; without io_uring there is none.
+ */
+static enum netlog_uring_args uring_args(void)
+{
+	enum netlog_uring_args kind = NETLOG_URING_ARGS_NONE;
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	int id;
+
+	if (!btf)
+		return kind;
+	id = btf__find_by_name_kind(btf, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, btf__type_by_id(btf, id)->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf__type_by_id(btf, t->type) : NULL;
+	if (t && btf_is_func_proto(t) && btf_vlen(t) == 8) {
+		kind = NETLOG_URING_ARGS_RES;
+	} else if (t && btf_is_func_proto(t) && btf_vlen(t) == 4) {
+		const struct btf_type *arg = btf__type_by_id(btf, btf_params(t)[3].type);
+		const struct btf_type *to = arg && btf_is_ptr(arg) ? btf__type_by_id(btf, arg->type) : NULL;
+
+		if (to && btf_is_struct(to) && !strcmp(btf__name_by_offset(btf, to->name_off), "io_uring_cqe"))
+			kind = NETLOG_URING_ARGS_CQE;
+	}
+	btf__free(btf);
+	return kind;
 }
 
 /*
@@ -169,6 +201,13 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
+	skel->rodata->uring_args = o->accept_hook ? uring_args() : NETLOG_URING_ARGS_NONE;
+	if (skel->rodata->uring_args == NETLOG_URING_ARGS_NONE) {
+		if (o->accept_hook)
+			log_info("io_uring completions do not name their request here (before 5.18, or no "
+				 "io_uring): connections accepted through io_uring start at their close");
+		bpf_program__set_autoload(skel->progs.io_uring_complete, false);
+	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
 	bpf_program__set_autoattach(skel->progs.existing_tcp, false);
@@ -276,6 +315,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 					    -1, "tracepoint syscalls/sys_enter_connect");
 		err = err ?: attach(skel->progs.sys_exit_connect, &skel->links.sys_exit_connect, -1,
 				    "tracepoint syscalls/sys_exit_connect");
+		if (skel->rodata->uring_args != NETLOG_URING_ARGS_NONE)
+			err = err ?: attach(skel->progs.io_uring_complete, &skel->links.io_uring_complete,
+					    -1, "raw_tp/io_uring_complete");
 	}
 	if (err)
 		return err;

@@ -1287,33 +1287,53 @@ int sock_release(struct bpf_sock *ctx)
 }
 
 /* The socket behind file descriptor @fd of the current process. */
-static __always_inline struct sock *current_fd_sock(long fd)
+static __always_inline struct file *current_fd_file(long fd)
 {
 	struct fdtable *fdt = KREAD(current_task(), files, fdt);
 	struct file *file = NULL;
-	struct socket *sock;
 
 	if (fd < 0 || fd >= KREAD(fdt, max_fds))
 		return NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), KREAD(fdt, fd) + fd);
-	if (!file)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
+	return file;
+}
+
+/* The sock of @file, known to be a socket's. */
+static __always_inline struct sock *file_sock(struct file *file)
+{
+	struct socket *sock = file ? BPF_CORE_READ(file, private_data) : NULL;
+
 	return sock ? BPF_CORE_READ(sock, sk) : NULL;
 }
 
-/* accept() returned @fd: its connection starts now, in this process. */
-static __always_inline void on_accept(long fd)
+/* The sock behind descriptor @fd, which a socket call returned. */
+static __always_inline struct sock *current_fd_sock(long fd)
 {
-	struct sock *sk = current_fd_sock(fd);
-	__u64 key = (__u64)sk, cookie;
-	struct conn *c;
+	return file_sock(current_fd_file(fd));
+}
+
+/* The current process accepted @c: it starts now, or at its handshake if that is still to come. */
+static __always_inline void accepted(__u64 key, struct conn *c)
+{
+	proc_from_current(&c->owner);
+	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
+	if (bits_set(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
+		try_start(key, c);
+}
+
+/*
+ * An accepted socket that has no entry of a connection waiting for its
+ * accept: the handshake came before netlogd, or is still to come, or it is
+ * no socket netlogd tracks. @sk was read out of memory: probe reads only.
+ */
+static __always_inline void accept_untracked(struct sock *sk, __u64 key)
+{
 	struct conn n = {};
+	struct conn *c;
 	__u16 family;
+	__u64 cookie;
 	int state;
 
-	if (!sk)
-		return;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return;
@@ -1357,12 +1377,28 @@ static __always_inline void on_accept(long fd)
 		if (!c)
 			return;
 	}
-	if (c->role != ROLE_PASSIVE)
+	if (c->role == ROLE_PASSIVE)
+		accepted(key, c);
+}
+
+/*
+ * accept() returned @fd: its connection starts now, in this process. Each
+ * probe read costs about 50 ns here, so the usual case takes four: the
+ * handshake callback entered the connection and checked the rest.
+ */
+static __always_inline void on_accept(long fd)
+{
+	struct sock *sk = current_fd_sock(fd);
+	__u64 key = (__u64)sk;
+	struct conn *c;
+
+	if (!sk)
 		return;
-	proc_from_current(&c->owner);
-	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
-	if (bits_set(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
-		try_start(key, c);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->role == ROLE_PASSIVE && !conn_stale(key, c, walked_sock_cookie(sk)))
+		accepted(key, c);
+	else
+		accept_untracked(sk, key);
 }
 
 /* sys_exit tracepoint record: the common header, the syscall number, its result */
@@ -1383,6 +1419,69 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int sys_exit_accept(struct sys_exit_args *ctx)
 {
 	on_accept(ctx->ret);
+	return 0;
+}
+
+/* uapi: the completion's buffer came from a provided-buffer group */
+#define IORING_CQE_F_BUFFER (1U << 0)
+
+/*
+ * How io_uring_complete passes a completion (netlogd reads it in the
+ * kernel's BTF): the ring, the request and the completion's entry (6.3 on),
+ * or the ring, the request, user data, result and flags (5.18 to 6.2).
+ */
+const volatile __u8 uring_args = NETLOG_URING_ARGS_NONE;
+
+/*
+ * io_uring's accept makes no accept() system call. Its completion carries
+ * the new descriptor, in the ring's process (the thread that entered the
+ * ring, or one of the io_uring threads it owns, which share its files).
+ * A multishot accept's completions name no request: those are recognised
+ * by what the descriptor holds, a connection that waits for its accept,
+ * which no other completion's result can name. Every io_uring completion on
+ * the host runs this (a raw tracepoint: no record is built for it), so the
+ * usual ones leave at once: a request that is not an accept, a failure, a
+ * receive's buffer.
+ */
+SEC("raw_tp/io_uring_complete")
+int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct io_kiocb *req = (void *)ctx->args[1];
+	struct { __s32 res; __u32 flags; } cqe = {};
+	struct file *file;
+	struct sock *sk;
+	struct conn *c;
+	__u64 key;
+
+	if (req) {
+		if (BPF_CORE_READ(req, opcode) != IORING_OP_ACCEPT)
+			return 0;
+		/* into the ring's own table of files (a direct descriptor): no fd to look at */
+		if (bpf_core_field_exists(struct io_accept, file_slot) &&
+		    BPF_CORE_READ((struct io_accept *)req, file_slot))
+			return 0;
+	}
+	if (uring_args == NETLOG_URING_ARGS_CQE) {
+		bpf_probe_read_kernel(&cqe, sizeof(cqe), &((struct io_uring_cqe *)ctx->args[2])->res);
+	} else {
+		cqe.res = ctx->args[3];
+		cqe.flags = ctx->args[4];
+	}
+	if (cqe.res < 0 || (!req && (cqe.flags & IORING_CQE_F_BUFFER)))
+		return 0;
+	file = current_fd_file(cqe.res);
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sk = file_sock(file);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	key = (__u64)sk;
+	c = bpf_map_lookup_elem(&conns, &key);
+	/* only a connection still waiting for its accept: a result is not always a descriptor */
+	if (!c || c->role != ROLE_PASSIVE || (c->bits & CONN_ACCEPTED) ||
+	    conn_stale(key, c, walked_sock_cookie(sk)))
+		return 0;
+	accepted(key, c);
 	return 0;
 }
 
@@ -1616,9 +1715,6 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 	return 0;
 }
-
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 /* The socket of an open file, if it is one. */
 static __always_inline struct socket *file_socket(struct file *file)

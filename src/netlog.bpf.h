@@ -29,6 +29,8 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define SHUTDOWN_MASK 3
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
 /*
  * KREAD(p, a, b, ...) reads p->a->b...: a direct load in the default build,

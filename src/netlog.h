@@ -50,6 +50,13 @@ enum netlog_drop_reason {
 	NETLOG_DROP_MAX,
 };
 
+/* How the kernel's io_uring_complete tracepoint passes a completion (its BTF says). */
+enum netlog_uring_args {
+	NETLOG_URING_ARGS_NONE = 0, /* it names no request (before 5.18): not watched */
+	NETLOG_URING_ARGS_RES = 1,  /* ring, request, user data, result, flags (5.18 to 6.2) */
+	NETLOG_URING_ARGS_CQE = 2,  /* ring, request, the completion's entry (6.3 on) */
+};
+
 /*
  * What netlogd reads and writes in the kernel side's globals while the
  * programs run, in one variable: the two builds lay separate globals out

@@ -9,10 +9,12 @@ netlogd logged with what this process really did.
 import ctypes
 import errno
 import json
+import mmap
 import os
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 
@@ -287,6 +289,80 @@ def cmd_udp_recvmmsg(fd, n):
 
 def cmd_accept(fd):
     c, peer = socks[fd].accept()
+    return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}
+
+
+class Ring:
+    """A bare io_uring (raw system calls, as liburing would make them)."""
+
+    SETUP, ENTER = 425, 426  # x86_64 and arm64 alike
+    OFF_CQ_RING, OFF_SQES = 0x8000000, 0x10000000
+    ENTER_GETEVENTS = 1
+
+    def __init__(self, entries=4):
+        params = (ctypes.c_char * 120)()
+        self.fd = libc.syscall(self.SETUP, entries, params)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_setup")
+        raw = bytes(params)
+        sq_entries, cq_entries = struct.unpack_from("<2I", raw, 0)
+        # io_sqring_offsets: head tail ring_mask ring_entries flags dropped array
+        self.sq_off = dict(zip(("head", "tail", "mask", "n", "flags", "dropped", "array"),
+                               struct.unpack_from("<7I", raw, 40)))
+        # io_cqring_offsets: head tail ring_mask ring_entries overflow cqes
+        self.cq_off = dict(zip(("head", "tail", "mask", "n", "overflow", "cqes"),
+                               struct.unpack_from("<6I", raw, 80)))
+        self.sq = mmap.mmap(self.fd, self.sq_off["array"] + 4 * sq_entries, offset=0)
+        self.cq = mmap.mmap(self.fd, self.cq_off["cqes"] + 16 * cq_entries, offset=self.OFF_CQ_RING)
+        self.sqes = mmap.mmap(self.fd, 64 * sq_entries, offset=self.OFF_SQES)
+
+    def u32(self, ring, off, value=None):
+        if value is None:
+            return struct.unpack_from("<I", ring, off)[0]
+        struct.pack_into("<I", ring, off, value)
+
+    def submit(self, opcode, fd, flags=0, ioprio=0):
+        tail = self.u32(self.sq, self.sq_off["tail"])
+        i = tail & self.u32(self.sq, self.sq_off["mask"])
+        # opcode flags ioprio fd off addr len op_flags user_data buf_index personality file_index addr3 pad
+        struct.pack_into("<BBHiQQIIQHHiQQ", self.sqes, 64 * i, opcode, flags, ioprio, fd,
+                         0, 0, 0, 0, 1, 0, 0, 0, 0, 0)
+        self.u32(self.sq, self.sq_off["array"] + 4 * i, i)
+        self.u32(self.sq, self.sq_off["tail"], tail + 1)
+        if libc.syscall(self.ENTER, self.fd, 1, 1, self.ENTER_GETEVENTS, None, 0) < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_enter")
+
+    def reap(self):
+        """The result of the next completion."""
+        head = self.u32(self.cq, self.cq_off["head"])
+        while head == self.u32(self.cq, self.cq_off["tail"]):
+            if libc.syscall(self.ENTER, self.fd, 0, 1, self.ENTER_GETEVENTS, None, 0) < 0:
+                raise OSError(ctypes.get_errno(), "io_uring_enter")
+        i = head & self.u32(self.cq, self.cq_off["mask"])
+        _, res, _ = struct.unpack_from("<QiI", self.cq, self.cq_off["cqes"] + 16 * i)
+        self.u32(self.cq, self.cq_off["head"], head + 1)
+        if res < 0:
+            raise OSError(-res, "io_uring accept")
+        return res
+
+    def close(self):
+        for m in (self.sq, self.cq, self.sqes):
+            m.close()
+        os.close(self.fd)
+
+
+def cmd_uring_accept(fd, how="inline"):
+    """accept() through io_uring: in the caller (inline), in an io_uring worker
+    thread (async), or as a multishot accept, whose completions carry no request."""
+    OP_ACCEPT, SQE_ASYNC, ACCEPT_MULTISHOT = 13, 1 << 4, 1 << 0
+    ring = Ring()
+    try:
+        ring.submit(OP_ACCEPT, fd, flags=SQE_ASYNC if how == "async" else 0,
+                    ioprio=ACCEPT_MULTISHOT if how == "multishot" else 0)
+        c = socket.socket(fileno=ring.reap())
+    finally:
+        ring.close()
+    peer = c.getpeername()
     return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}
 
 

@@ -109,6 +109,31 @@ def test_accept_in_forked_child_names_the_child(hosts, actors, netlogd):
     assert stop["pid"] == str(child["pid"]), stop
 
 
+@pytest.mark.parametrize("how", ["inline", "async", "multishot"])
+def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(hosts, actors, netlogd, how):
+    """No accept() system call: the io_uring completion names the descriptor
+    (async: in an io_uring worker thread, which is the process's own)."""
+    if not kernel_at_least(5, 19):
+        pytest.skip("io_uring completions name their request from 5.18, multishot accept from 5.19")
+    log = netlogd()
+    owner = actors(hosts.a, name="nl-owner")
+    server = actors(hosts.a, name="nl-uring")
+    client = actors(hosts.b, name="nl-client")
+    lfd = owner("listen", A4, 5022)["fd"]
+    sfd = hand_over(owner, server, lfd, hosts.a)
+    c = client("connect", A4, 5022)
+    s = server.call("uring_accept", sfd, how)
+    if "io_uring_setup" in s.get("error", ""):
+        pytest.skip(f"no io_uring here: {s['error']}")
+    assert "error" not in s, s
+    local, remote = f"{A4}:5022", f"{B4}:{c['lport']}"
+    assert s["rport"] == c["lport"]
+    # at the accept, not at the close: the connection is still open
+    log.expect(kind="connect", what="start", local=local, dir="<-", remote=remote, **who(server))
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(server))
+
+
 def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-lazy")
