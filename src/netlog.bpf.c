@@ -1286,7 +1286,7 @@ int sock_release(struct bpf_sock *ctx)
 	return 1;
 }
 
-/* The socket behind file descriptor @fd of the current process. */
+/* The file behind descriptor @fd of the current process. */
 static __always_inline struct file *current_fd_file(long fd)
 {
 	struct fdtable *fdt = KREAD(current_task(), files, fdt);
@@ -1382,9 +1382,9 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 }
 
 /*
- * accept() returned @fd: its connection starts now, in this process. Each
- * probe read costs about 50 ns here, so the usual case takes four: the
- * handshake callback entered the connection and checked the rest.
+ * accept() returned @fd: its connection starts now, in this process. In
+ * the usual case the handshake callback entered the connection and checked
+ * the rest, so it takes four probe reads (the whole check took ten).
  */
 static __always_inline void on_accept(long fd)
 {
