@@ -79,15 +79,22 @@ def test_ipv4_mapped_address_is_written_as_ipv4(hosts, actors, netlogd):
     log.expect(kind="connect", what="start", local=f"{A4}:5002", dir="<-", remote=f"{B4}:{c['lport']}", **who(server))
 
 
+def handed_listener(hosts, actors, port, acceptor_name):
+    """A listener on host a, handed to another process there (SCM_RIGHTS), which
+    is to accept; a client on host b connects. The two processes on a differ,
+    so a line names the acceptor or the listener's owner, not both."""
+    owner = actors(hosts.a, name="nl-owner")
+    acceptor = actors(hosts.a, name=acceptor_name)
+    client = actors(hosts.b, name="nl-client")
+    lfd = owner("listen", A4, port)["fd"]
+    afd = hand_over(owner, acceptor, lfd, hosts.a)
+    return acceptor, afd, client("connect", A4, port)
+
+
 def test_accept_by_another_process_names_the_acceptor(hosts, actors, netlogd):
     """The listener is handed over with SCM_RIGHTS; the receiver accepts."""
     log = netlogd()
-    owner = actors(hosts.a, name="nl-owner")
-    worker = actors(hosts.a, name="nl-worker")
-    client = actors(hosts.b, name="nl-client")
-    lfd = owner("listen", A4, 5003)["fd"]
-    wfd = hand_over(owner, worker, lfd, hosts.a)
-    c = client("connect", A4, 5003)
+    worker, wfd, c = handed_listener(hosts, actors, 5003, "nl-worker")
     worker("accept", wfd)
     line = log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}")
     assert line["pid"] == str(worker.pid) and line["comm"] == "nl-worker", line
@@ -116,12 +123,7 @@ def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(h
     if not kernel_at_least(5, 19):
         pytest.skip("io_uring completions name their request from 5.18, multishot accept from 5.19")
     log = netlogd()
-    owner = actors(hosts.a, name="nl-owner")
-    server = actors(hosts.a, name="nl-uring")
-    client = actors(hosts.b, name="nl-client")
-    lfd = owner("listen", A4, 5022)["fd"]
-    sfd = hand_over(owner, server, lfd, hosts.a)
-    c = client("connect", A4, 5022)
+    server, sfd, c = handed_listener(hosts, actors, 5022, "nl-uring")
     s = server.call("uring_accept", sfd, how)
     if "io_uring_setup" in s.get("error", ""):
         pytest.skip(f"no io_uring here: {s['error']}")
