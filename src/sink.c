@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,43 @@ void sink_resolve_in_background(void)
  * -EAGAIN until the answer is in), then connect without waiting. Returns
  * 0, -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
  */
+/*
+ * Whether @fd is connected to itself. Nothing listens on the collector's
+ * port, and the kernel gave the connecting socket that very port (the
+ * collector is local, its port in the ephemeral range): TCP then opens a
+ * connection with itself, and a UDP socket sends to itself. What it sends
+ * comes back to it: lost, though every send succeeded.
+ */
+static bool connected_to_itself(int fd)
+{
+	struct sockaddr_storage a, b;
+	socklen_t alen = sizeof(a), blen = sizeof(b);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&b, &blen) < 0 || a.ss_family != b.ss_family)
+		return false;
+	if (a.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (void *)&a, *y = (void *)&b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (void *)&a, *y = (void *)&b;
+
+		return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+	}
+	return false;
+}
+
+/* Close a socket connected to itself at once (a reset): no TIME_WAIT left holding the collector's port. */
+static void close_reset(int fd)
+{
+	struct linger now = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+	close(fd);
+}
+
 static int remote_socket(struct sink *s)
 {
 	struct remote *r = s->remote;
@@ -205,6 +243,13 @@ resolved:
 	if (err && err != -EINPROGRESS) {
 		close(fd);
 		return err;
+	}
+	if (!err && !r->tcp && connected_to_itself(fd)) {
+		if (r->backoff_ms == BACKOFF_MIN_MS)
+			log_warnx("%s: connected to itself (nothing listens on that local port); "
+				  "retrying", s->path);
+		close(fd);
+		return -EADDRNOTAVAIL;
 	}
 	s->fd = fd;
 	return err;
@@ -314,6 +359,12 @@ static int remote_pump(struct sink *s)
 		}
 		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
 			link_down(s, "connect", -err);
+			return -ENOTCONN;
+		}
+		if (connected_to_itself(s->fd)) {
+			close_reset(s->fd);
+			s->fd = -1;
+			link_down(s, "connected to itself: nothing listens on that local port", 0);
 			return -ENOTCONN;
 		}
 		if (r->backoff_ms > BACKOFF_MIN_MS)

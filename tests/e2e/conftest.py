@@ -128,11 +128,12 @@ class Netlogd:
         # NETLOG_TEST_ARGS: options every test's netlogd gets (say --compat)
         self.args = ["--output", str(self.log), *args, *os.environ.get("NETLOG_TEST_ARGS", "").split()]
         self.binary = NETLOGD
+        self.prefix = []  # a command it runs under, say nsenter into a network namespace
         self.proc = None
 
     def start(self):
         self.stderr = open(self.stderr_path, "w+")
-        self.proc = subprocess.Popen([str(self.binary), *self.args], stderr=self.stderr)
+        self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stderr=self.stderr)
         deadline = time.monotonic() + 60  # a deadline: start-up takes about 1 s, more under emulation
         while "netlogd: logging to" not in self.stderr_path.read_text():
             assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"

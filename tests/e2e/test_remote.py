@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4
+from conftest import A4, ns_sh
 
 COLLECTOR_CONF = """\
 global(workDirectory="{dir}")
@@ -30,9 +30,10 @@ def free_port(kind=socket.SOCK_STREAM):
 class Collector:
     """rsyslogd listening on 127.0.0.1:port, writing what it receives to a file."""
 
-    def __init__(self, tmp_path, proto="tcp"):
+    def __init__(self, tmp_path, proto="tcp", netns=None, port=None):
         self.proto = proto
-        self.port = free_port(socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+        self.port = port or free_port(socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+        self.inside = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
         self.dir = tmp_path / f"collector-{proto}"
         self.dir.mkdir()
         self.out = self.dir / "messages"
@@ -42,7 +43,7 @@ class Collector:
 
     def start(self):
         rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
-        self.proc = subprocess.Popen([rsyslogd, "-n", "-f", str(self.conf), "-i", str(self.dir / "pid")],
+        self.proc = subprocess.Popen([*self.inside, rsyslogd, "-n", "-f", str(self.conf), "-i", str(self.dir / "pid")],
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while not self.listening():
@@ -53,7 +54,8 @@ class Collector:
 
     def listening(self):
         kind = "-tln" if self.proto == "tcp" else "-uln"
-        return f"127.0.0.1:{self.port} " in subprocess.run(["ss", kind], capture_output=True, text=True).stdout
+        return f"127.0.0.1:{self.port} " in subprocess.run([*self.inside, "ss", kind], capture_output=True,
+                                                           text=True).stdout
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -81,8 +83,8 @@ class Collector:
 def collector(tmp_path):
     made = []
 
-    def make(proto="tcp", start=True):
-        c = Collector(tmp_path, proto)
+    def make(proto="tcp", start=True, netns=None, port=None):
+        c = Collector(tmp_path, proto, netns, port)
         made.append(c)
         return c.start() if start else c
 
@@ -175,6 +177,26 @@ def test_a_reload_that_adds_an_output_keeps_the_lines_waiting_for_the_collector(
     assert sorted(set(ours(c.lines(), 6400, 20))) == sorted(
         (w, p) for p in range(6400, 6420) for w in ("start", "stop")), c.lines()
     assert "6419" in extra.read_text() and "6400" not in extra.read_text()
+
+
+def test_a_connect_the_kernel_gives_the_collectors_own_port_is_no_collector(hosts, actors, netlogd, collector):
+    """The collector is local and down, its port in the ephemeral range, and the
+    kernel gives netlogd's connect that very port: TCP then connects the socket
+    to itself, and what netlogd sent would come back to it, lost. (Here the
+    range holds that one port, so it happens every time.)"""
+    port = 40000
+    ns_sh(hosts.a, "sysctl", "-qw", f"net.ipv4.ip_local_port_range={port} {port}")
+    c = collector("tcp", start=False, netns=hosts.a, port=port)
+    log = netlogd("--output", f"tcp://127.0.0.1:{port}", start=False)
+    log.prefix = ["nsenter", f"--net=/run/netns/{hosts.a}"]
+    log.start()
+    listens(actors(hosts.a, name="nl-self"), 6500, 10)
+    log.wait_stderr("connected to itself")
+    ns_sh(hosts.a, "sysctl", "-qw", "net.ipv4.ip_local_port_range=32768 60999")
+    c.start()
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6509 ", 1, 20)
+    assert sorted(set(ours(c.lines(), 6500, 10))) == sorted(
+        (w, p) for p in range(6500, 6510) for w in ("start", "stop")), c.lines()
 
 
 def test_a_full_buffer_drops_lines_and_the_collector_is_told_how_many(hosts, actors, netlogd, collector):
