@@ -149,11 +149,6 @@ void sink_resolve_in_background(void)
 }
 
 /*
- * Resolve the collector (in the background: the first calls return
- * -EAGAIN until the answer is in), then connect without waiting. Returns
- * 0, -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
- */
-/*
  * Whether @fd is connected to itself. Nothing listens on the collector's
  * port, and the kernel gave the connecting socket that very port (the
  * collector is local, its port in the ephemeral range): TCP then opens a
@@ -190,6 +185,11 @@ static void close_reset(int fd)
 	close(fd);
 }
 
+/*
+ * Resolve the collector (in the background: the first calls return
+ * -EAGAIN until the answer is in), then connect without waiting. Returns
+ * 0, -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
+ */
 static int remote_socket(struct sink *s)
 {
 	struct remote *r = s->remote;
