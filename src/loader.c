@@ -201,13 +201,9 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
-	skel->rodata->uring_args = o->accept_hook ? uring_args() : NETLOG_URING_ARGS_NONE;
-	if (skel->rodata->uring_args == NETLOG_URING_ARGS_NONE) {
-		if (o->accept_hook)
-			log_info("io_uring completions do not name their request here (before 5.18, or no "
-				 "io_uring): connections accepted through io_uring start at their close");
+	skel->rodata->uring_args = l->uring;
+	if (l->uring == NETLOG_URING_ARGS_NONE)
 		bpf_program__set_autoload(skel->progs.io_uring_complete, false);
-	}
 	/* the iterator is attached only while dumping */
 	bpf_program__set_autoattach(skel->progs.dump_task_file, false);
 	bpf_program__set_autoattach(skel->progs.existing_tcp, false);
@@ -260,6 +256,10 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			return -EOPNOTSUPP;
 		}
 	}
+	l->uring = o->accept_hook ? uring_args() : NETLOG_URING_ARGS_NONE;
+	if (o->accept_hook && l->uring == NETLOG_URING_ARGS_NONE)
+		log_info("io_uring completions do not name their request here (before 5.18, or no "
+			 "io_uring): connections accepted through io_uring start at their close");
 	err = load_programs(l, o);
 	/*
 	 * A kernel whose verifier turns down the default programs (as 6.18.y
@@ -315,7 +315,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 					    -1, "tracepoint syscalls/sys_enter_connect");
 		err = err ?: attach(skel->progs.sys_exit_connect, &skel->links.sys_exit_connect, -1,
 				    "tracepoint syscalls/sys_exit_connect");
-		if (skel->rodata->uring_args != NETLOG_URING_ARGS_NONE)
+		if (l->uring != NETLOG_URING_ARGS_NONE)
 			err = err ?: attach(skel->progs.io_uring_complete, &skel->links.io_uring_complete,
 					    -1, "raw_tp/io_uring_complete");
 	}

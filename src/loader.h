@@ -23,6 +23,7 @@ struct loader {
 	struct netlog_bpf *skel;
 	int cgroup_fd;
 	bool compat;		/* the programs for kernels before 5.12 are loaded */
+	enum netlog_uring_args uring; /* io_uring accepts: how completions come, or not watched */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 };
 

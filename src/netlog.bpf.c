@@ -1312,6 +1312,17 @@ static __always_inline struct sock *current_fd_sock(long fd)
 	return file_sock(current_fd_file(fd));
 }
 
+/*
+ * The entry of @sk (at @key) if it is a connection waiting for its accept,
+ * or was accepted: not an earlier socket's at the same address.
+ */
+static __always_inline struct conn *passive_conn(struct sock *sk, __u64 key)
+{
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	return c && c->role == ROLE_PASSIVE && !conn_stale(key, c, walked_sock_cookie(sk)) ? c : NULL;
+}
+
 /* The current process accepted @c: it starts now, or at its handshake if that is still to come. */
 static __always_inline void accepted(__u64 key, struct conn *c)
 {
@@ -1394,8 +1405,8 @@ static __always_inline void on_accept(long fd)
 
 	if (!sk)
 		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && c->role == ROLE_PASSIVE && !conn_stale(key, c, walked_sock_cookie(sk)))
+	c = passive_conn(sk, key);
+	if (c)
 		accepted(key, c);
 	else
 		accept_untracked(sk, key);
@@ -1473,15 +1484,11 @@ int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
 	sk = file_sock(file);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
 	key = (__u64)sk;
-	c = bpf_map_lookup_elem(&conns, &key);
 	/* only a connection still waiting for its accept: a result is not always a descriptor */
-	if (!c || c->role != ROLE_PASSIVE || (c->bits & CONN_ACCEPTED) ||
-	    conn_stale(key, c, walked_sock_cookie(sk)))
-		return 0;
-	accepted(key, c);
+	c = sk ? passive_conn(sk, key) : NULL;
+	if (c && !(c->bits & CONN_ACCEPTED))
+		accepted(key, c);
 	return 0;
 }
 
