@@ -709,8 +709,7 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
 	struct netlog_proc closer;
 	struct listen_owner *l;
 
-	proc_from_current(&closer);
-	emit(key, NETLOG_LISTEN_STOP, c, &closer);
+	emit(key, NETLOG_LISTEN_STOP, c, closer_from_current(&closer) ? &closer : &c->owner);
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
 	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
@@ -763,8 +762,8 @@ out:
  */
 static __always_inline void note_closer(struct conn *c)
 {
-	proc_from_current(&c->closer);
-	c->has_closer = 1;
+	if (closer_from_current(&c->closer))
+		c->has_closer = 1;
 }
 
 /*
@@ -1277,7 +1276,8 @@ int sock_release(struct bpf_sock *ctx)
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!c)
 		return 1;
-	proc_from_current(&closer);
+	if (!closer_from_current(&closer))
+		__builtin_memcpy(&closer, &c->owner, sizeof(closer));
 	if (c->role == ROLE_LISTENER)
 		emit(cookie, NETLOG_LISTEN_STOP, c, &closer);
 	if (c->bits & UDP_HAS_FLOWS)

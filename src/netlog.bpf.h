@@ -192,6 +192,24 @@ static __always_inline void proc_from_current(struct netlog_proc *p)
 	proc_from_task(p, current_task());
 }
 
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h, unchanged since 2.6 */
+
+/*
+ * The process that closes a socket: the current one, unless it is a kernel
+ * thread (a worker that does the last put of a socket nobody holds: one
+ * freed by the SCM_RIGHTS garbage collector, or by io_uring). Then no
+ * process closed it, and the stop names the last known owner: false.
+ */
+static __always_inline bool closer_from_current(struct netlog_proc *p)
+{
+	struct task_struct *task = current_task();
+
+	if (KREAD(task, flags) & PF_KTHREAD)
+		return false;
+	proc_from_task(p, task);
+	return true;
+}
+
 /* IPv4 addresses are stored IPv4-mapped: ::ffff:a.b.c.d */
 static __always_inline void addr_from_v4(__u8 dst[16], __be32 v4)
 {

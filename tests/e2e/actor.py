@@ -371,6 +371,20 @@ def cmd_close(fd):
     return {}
 
 
+def cmd_orphan(fds):
+    """Leave sockets @fds to the kernel: sent (SCM_RIGHTS) on a unix socket
+    whose only other reference is that same message, then every descriptor
+    closed. Only the cycle holds them, and the unix garbage collector frees
+    it: in a kernel worker from 6.10 on, in the closing process before."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket.send_fds(a, [b"x"], [b.fileno()] + fds)
+    a.close()
+    b.close()
+    for fd in fds:
+        socks.pop(fd).close()
+    return {}
+
+
 def cmd_self_connect(addr, port):
     """A socket bound to @addr:@port connecting to itself: TCP's simultaneous open."""
     s = socket.socket(family(addr), socket.SOCK_STREAM)

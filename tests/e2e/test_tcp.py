@@ -136,6 +136,25 @@ def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(h
     log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(server))
 
 
+def test_sockets_the_kernel_frees_stop_with_their_last_owner_not_a_kernel_thread(hosts, actors, netlogd):
+    """Sockets only an in-flight SCM_RIGHTS message held: no process closes
+    them, the unix garbage collector does (a kernel worker since 6.10). The
+    stops name the last process known to own each, never that worker."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-gc-server")
+    client = actors(hosts.b, name="nl-gc-client")
+    lfd = server("listen", A4, 5023)["fd"]
+    c = client("connect", A4, 5023)
+    s = server("accept", lfd)
+    client("orphan", [c["fd"]])
+    server("orphan", [lfd])
+    out, listener = f"{B4}:{c['lport']}", f"{A4}:5023"
+    log.expect(kind="connect", what="stop", local=out, dir="->", remote=listener, **who(client))
+    log.expect(kind="listen", what="stop", local=listener, **who(server))
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=listener, dir="<-", remote=out, **who(server))
+
+
 def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-lazy")

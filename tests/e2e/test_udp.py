@@ -58,6 +58,17 @@ def test_udp_socket_handed_over_stops_with_the_closer(hosts, actors, netlogd):
     log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5357", **who(taker))
 
 
+def test_udp_socket_the_kernel_frees_stops_with_its_last_owner(hosts, actors, netlogd):
+    """Closed by the unix garbage collector, not by a process (see the TCP test)."""
+    log = netlogd()
+    owner = actors(hosts.a, name="nl-udp-gc")
+    fd = owner("udp_bind", A4, 5358)["fd"]
+    owner("udp_send_to", fd, B4, 5359)
+    owner("orphan", [fd])
+    log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5358", **who(owner))
+    assert flow(log, "stop", f"{A4}:5358", "->", f"{B4}:5359", **who(owner))
+
+
 # UDP flows: one socket and one remote address and port, started by its
 # first datagram (or connect()), counted in the kernel, stopped by the
 # socket's close or the idle timeout.
