@@ -1266,6 +1266,7 @@ int udp_post_bind6(struct bpf_sock *ctx)
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *ctx)
 {
+	const struct netlog_proc *who;
 	struct netlog_proc closer;
 	struct conn *c;
 	__u64 cookie;
@@ -1276,12 +1277,11 @@ int sock_release(struct bpf_sock *ctx)
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!c)
 		return 1;
-	if (!closer_from_current(&closer))
-		__builtin_memcpy(&closer, &c->owner, sizeof(closer));
+	who = closer_from_current(&closer) ? &closer : &c->owner;
 	if (c->role == ROLE_LISTENER)
-		emit(cookie, NETLOG_LISTEN_STOP, c, &closer);
+		emit(cookie, NETLOG_LISTEN_STOP, c, who);
 	if (c->bits & UDP_HAS_FLOWS)
-		emit(cookie, NETLOG_UDP_CLOSE, c, &closer);
+		emit(cookie, NETLOG_UDP_CLOSE, c, who);
 	bpf_map_delete_elem(&udp_socks, &cookie);
 	return 1;
 }
@@ -1443,34 +1443,101 @@ int sys_exit_accept(struct sys_exit_args *ctx)
  */
 const volatile __u8 uring_args = NETLOG_URING_ARGS_NONE;
 
+/* uapi: a direct accept into the first free slot of the ring's table; the result is the slot */
+#define IORING_FILE_INDEX_ALLOC (~0U)
+
+/*
+ * The ring's own table of files (direct descriptors), as 6.13 and later
+ * keep it (an array of nodes) and as 5.19 to 6.12 did (an array of file
+ * pointers): CO-RE picks the one the kernel has. Both tag the pointer's
+ * low bits, and a struct file is aligned more than that.
+ */
+struct io_rsrc_node___nodes {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+
+struct io_ring_ctx___nodes {
+	struct {
+		struct {
+			unsigned int nr;
+			struct io_rsrc_node___nodes **nodes;
+		} data;
+	} file_table;
+} __attribute__((preserve_access_index));
+
+struct io_fixed_file___array {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+
+struct io_ring_ctx___array {
+	struct {
+		struct io_fixed_file___array *files;
+	} file_table;
+	unsigned int nr_user_files;
+} __attribute__((preserve_access_index));
+
+#define FFS_TAG_BITS 7UL
+
+/* The file in slot @slot of ring @ctx's table, or NULL. */
+static __always_inline struct file *ring_slot_file(void *ctx, __u32 slot)
+{
+	struct io_ring_ctx___nodes *r = ctx;
+	struct io_ring_ctx___array *a = ctx;
+	struct io_rsrc_node___nodes *node = NULL;
+	unsigned long ptr = 0;
+
+	if (bpf_core_field_exists(r->file_table.data)) {
+		if (slot >= BPF_CORE_READ(r, file_table.data.nr))
+			return NULL;
+		bpf_probe_read_kernel(&node, sizeof(node), BPF_CORE_READ(r, file_table.data.nodes) + slot);
+		if (node)
+			ptr = BPF_CORE_READ(node, file_ptr);
+	} else if (bpf_core_field_exists(a->file_table.files)) {
+		if (slot >= BPF_CORE_READ(a, nr_user_files))
+			return NULL;
+		bpf_probe_read_kernel(&ptr, sizeof(ptr), &BPF_CORE_READ(a, file_table.files)[slot].file_ptr);
+	}
+	return (struct file *)(ptr & ~FFS_TAG_BITS);
+}
+
+/* The connection waiting for its accept that @file holds, if it is a socket's. */
+static __always_inline struct conn *file_passive_conn(struct file *file, __u64 *key)
+{
+	struct sock *sk;
+
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sk = file_sock(file);
+	*key = (__u64)sk;
+	return sk ? passive_conn(sk, *key) : NULL;
+}
+
 /*
  * io_uring's accept makes no accept() system call. Its completion carries
  * the new descriptor, in the ring's process (the thread that entered the
- * ring, or one of the io_uring threads it owns, which share its files).
- * A multishot accept's completions name no request: those are recognised
- * by what the descriptor holds, a connection that waits for its accept,
- * which no other completion's result can name. Every io_uring completion on
- * the host runs this (a raw tracepoint: no record is built for it), so the
- * usual ones leave at once: a request that is not an accept, a failure, a
- * receive's buffer.
+ * ring, or one of the io_uring threads it owns, which share its files),
+ * or, for an accept into the ring's own table of files (a direct
+ * descriptor), the slot. A multishot accept's completions name no request:
+ * those are recognised by what the descriptor, or else the slot, holds: a
+ * connection that waits for its accept, which no other completion's result
+ * can name. Every io_uring completion on the host runs this (a raw
+ * tracepoint: no record is built for it), so the usual ones leave at once:
+ * a request that is not an accept, a failure, a receive's buffer.
  */
 SEC("raw_tp/io_uring_complete")
 int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct io_kiocb *req = (void *)ctx->args[1];
 	struct { __s32 res; __u32 flags; } cqe = {};
-	struct file *file;
-	struct sock *sk;
+	__u32 slot = 0;
 	struct conn *c;
-	__u64 key;
+	__u64 key = 0;
 
 	if (req) {
 		if (BPF_CORE_READ(req, opcode) != IORING_OP_ACCEPT)
 			return 0;
-		/* into the ring's own table of files (a direct descriptor): no fd to look at */
-		if (bpf_core_field_exists(struct io_accept, file_slot) &&
-		    BPF_CORE_READ((struct io_accept *)req, file_slot))
-			return 0;
+		if (bpf_core_field_exists(struct io_accept, file_slot))
+			slot = BPF_CORE_READ((struct io_accept *)req, file_slot); /* the slot + 1, or ALLOC */
 	}
 	if (uring_args == NETLOG_URING_ARGS_CQE) {
 		bpf_probe_read_kernel(&cqe, sizeof(cqe), &((struct io_uring_cqe *)ctx->args[2])->res);
@@ -1480,13 +1547,15 @@ int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (cqe.res < 0 || (!req && (cqe.flags & IORING_CQE_F_BUFFER)))
 		return 0;
-	file = current_fd_file(cqe.res);
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	sk = file_sock(file);
-	key = (__u64)sk;
+	if (slot) {
+		c = file_passive_conn(ring_slot_file((void *)ctx->args[0],
+						     slot == IORING_FILE_INDEX_ALLOC ? cqe.res : slot - 1), &key);
+	} else {
+		c = file_passive_conn(current_fd_file(cqe.res), &key);
+		if (!c && !req) /* a multishot accept into the ring's table */
+			c = file_passive_conn(ring_slot_file((void *)ctx->args[0], cqe.res), &key);
+	}
 	/* only a connection still waiting for its accept: a result is not always a descriptor */
-	c = sk ? passive_conn(sk, key) : NULL;
 	if (c && !(c->bits & CONN_ACCEPTED))
 		accepted(key, c);
 	return 0;

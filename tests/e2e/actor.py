@@ -295,7 +295,8 @@ def cmd_accept(fd):
 class Ring:
     """A bare io_uring (raw system calls, as liburing would make them)."""
 
-    SETUP, ENTER = 425, 426  # x86_64 and arm64 alike
+    SETUP, ENTER, REGISTER = 425, 426, 427  # x86_64 and arm64 alike
+    REGISTER_FILES = 2
     OFF_CQ_RING, OFF_SQES = 0x8000000, 0x10000000
     ENTER_GETEVENTS = 1
 
@@ -321,16 +322,22 @@ class Ring:
             return struct.unpack_from("<I", ring, off)[0]
         struct.pack_into("<I", ring, off, value)
 
-    def submit(self, opcode, fd, flags=0, ioprio=0):
+    def submit(self, opcode, fd, flags=0, ioprio=0, file_index=0):
         tail = self.u32(self.sq, self.sq_off["tail"])
         i = tail & self.u32(self.sq, self.sq_off["mask"])
         # opcode flags ioprio fd off addr len op_flags user_data buf_index personality file_index addr3 pad
-        struct.pack_into("<BBHiQQIIQHHiQQ", self.sqes, 64 * i, opcode, flags, ioprio, fd,
-                         0, 0, 0, 0, 1, 0, 0, 0, 0, 0)
+        struct.pack_into("<BBHiQQIIQHHIQQ", self.sqes, 64 * i, opcode, flags, ioprio, fd,
+                         0, 0, 0, 0, 1, 0, 0, file_index, 0, 0)
         self.u32(self.sq, self.sq_off["array"] + 4 * i, i)
         self.u32(self.sq, self.sq_off["tail"], tail + 1)
         if libc.syscall(self.ENTER, self.fd, 1, 1, self.ENTER_GETEVENTS, None, 0) < 0:
             raise OSError(ctypes.get_errno(), "io_uring_enter")
+
+    def register_files(self, n):
+        """A table of @n empty slots, for direct descriptors."""
+        empty = (ctypes.c_int * n)(*([-1] * n))
+        if libc.syscall(self.REGISTER, self.fd, self.REGISTER_FILES, empty, n) < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_register")
 
     def reap(self):
         """The result of the next completion."""
@@ -351,19 +358,44 @@ class Ring:
         os.close(self.fd)
 
 
+rings = {}
+
+
 def cmd_uring_accept(fd, how="inline"):
     """accept() through io_uring: in the caller (inline), in an io_uring worker
-    thread (async), or as a multishot accept, whose completions carry no request."""
-    OP_ACCEPT, SQE_ASYNC, ACCEPT_MULTISHOT = 13, 1 << 4, 1 << 0
+    thread (async), or as a multishot accept, whose completions carry no
+    request; "direct" accepts into slot 0 of the ring's own table of files,
+    "direct-multishot" into whichever slot is free (the result names it).
+    Those have no descriptor: the ring stays open, for uring_close."""
+    OP_ACCEPT, SQE_ASYNC, ACCEPT_MULTISHOT, INDEX_ALLOC = 13, 1 << 4, 1 << 0, 0xFFFFFFFF
     ring = Ring()
+    direct = how.startswith("direct")
     try:
+        if direct:
+            ring.register_files(4)
         ring.submit(OP_ACCEPT, fd, flags=SQE_ASYNC if how == "async" else 0,
-                    ioprio=ACCEPT_MULTISHOT if how == "multishot" else 0)
-        c = socket.socket(fileno=ring.reap())
+                    ioprio=ACCEPT_MULTISHOT if how.endswith("multishot") else 0,
+                    file_index=(INDEX_ALLOC if how == "direct-multishot" else 1) if direct else 0)
+        res = ring.reap()
+        if direct:
+            rings[ring.fd] = ring
+            return {"ring": ring.fd, "slot": res if how == "direct-multishot" else 0}
+        c = socket.socket(fileno=res)
     finally:
-        ring.close()
+        if not direct:
+            ring.close()
     peer = c.getpeername()
     return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}
+
+
+def cmd_uring_close(ring, slot):
+    """Close direct descriptor @slot of @ring (IORING_OP_CLOSE), then the ring."""
+    OP_CLOSE = 19
+    r = rings.pop(ring)
+    r.submit(OP_CLOSE, 0, file_index=slot + 1)
+    r.reap()
+    r.close()
+    return {}
 
 
 def cmd_close(fd):

@@ -116,12 +116,13 @@ def test_accept_in_forked_child_names_the_child(hosts, actors, netlogd):
     assert stop["pid"] == str(child["pid"]), stop
 
 
-@pytest.mark.parametrize("how", ["inline", "async", "multishot"])
+@pytest.mark.parametrize("how", ["inline", "async", "multishot", "direct", "direct-multishot"])
 def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(hosts, actors, netlogd, how):
     """No accept() system call: the io_uring completion names the descriptor
-    (async: in an io_uring worker thread, which is the process's own)."""
+    (async: in an io_uring worker thread, which is the process's own), or the
+    slot in the ring's own table of files (direct: no descriptor at all)."""
     if not kernel_at_least(5, 19):
-        pytest.skip("io_uring completions name their request from 5.18, multishot accept from 5.19")
+        pytest.skip("io_uring completions name their request from 5.18, multishot and direct accepts from 5.19")
     log = netlogd()
     server, sfd, c = handed_listener(hosts, actors, 5022, "nl-uring")
     s = server.call("uring_accept", sfd, how)
@@ -129,10 +130,14 @@ def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(h
         pytest.skip(f"no io_uring here: {s['error']}")
     assert "error" not in s, s
     local, remote = f"{A4}:5022", f"{B4}:{c['lport']}"
-    assert s["rport"] == c["lport"]
+    if "fd" in s:
+        assert s["rport"] == c["lport"]
     # at the accept, not at the close: the connection is still open
     log.expect(kind="connect", what="start", local=local, dir="<-", remote=remote, **who(server))
-    server("close", s["fd"])
+    if "fd" in s:
+        server("close", s["fd"])
+    else:
+        server("uring_close", s["ring"], s["slot"])
     log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(server))
 
 
