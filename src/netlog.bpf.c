@@ -1046,15 +1046,30 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 		bpf_map_delete_elem(&udp_flows, &f->k);
 }
 
-/* The first datagram of a flow: out, in the sender; in, in softirq. */
-static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress)
+/*
+ * A socket the kernel made for itself (a VXLAN or WireGuard tunnel's, NFS's):
+ * bind() runs the bind hook for it, but nothing runs the release hook, and
+ * no process holds it. @sk is the hook's context, the socket itself, read
+ * through probe reads: these hooks get no typed pointer to it.
+ */
+static __always_inline bool kernel_sock(const void *sk)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED((const struct sock *)sk, sk_kern_sock);
+}
+
+/*
+ * The first datagram of a flow: out, in the sender; in, in softirq. The
+ * socket gets an entry when a process sends (@mine: not a socket the kernel
+ * made for itself, which no release hook would ever remove).
+ */
+static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, bool mine)
 {
 	struct netlog_flow n = {};
 	struct conn *s;
 
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.last_ns = flow_clock();
-	s = udp_sock_get(f->k.sock_id, f->family, egress);
+	s = udp_sock_get(f->k.sock_id, f->family, egress && mine);
 	if (egress) {
 		n.traffic.packets_sent = 1;
 		n.traffic.bytes_sent = payload;
@@ -1142,7 +1157,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	v = bpf_map_lookup_elem(&udp_flows, &f.k);
 	if (!v) {
 		f.family = sk->family;
-		flow_new(&f, payload, egress);
+		flow_new(&f, payload, egress,
+			 !egress || !kernel_sock(BPF_CORE_READ((struct sk_buff *)skb, sk)));
 		return 1;
 	}
 	v->last_ns = flow_clock();
@@ -1180,6 +1196,7 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct netlog_flow_key k = {};
 	struct netlog_flow *v;
+	struct netlog_proc me;
 	struct flow_info f;
 
 	k.sock_id = bpf_get_socket_cookie(ctx);
@@ -1199,13 +1216,19 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 		return 1;
 	if (v->claimed && v->owner.tgid == current_tgid())
 		return 1;
-	proc_from_current(&v->owner);
-	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &k.sock_id), &v->owner);
+	/*
+	 * Read into the stack, then stored: two processes sharing the socket
+	 * may both receive the flow's first datagram at once, and the claim
+	 * must name one of them whole, not a mix of the two.
+	 */
+	proc_from_current(&me);
 	if (claim_once(&v->claimed)) {
 		__builtin_memset(&f, 0, sizeof(f));
 		__builtin_memcpy(&f.k, &k, sizeof(k));
-		flow_emit(NETLOG_UDP_CLAIM, &f, &v->owner, bpf_ktime_get_boot_ns());
+		flow_emit(NETLOG_UDP_CLAIM, &f, &me, bpf_ktime_get_boot_ns());
 	}
+	__builtin_memcpy(&v->owner, &me, sizeof(me));
+	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &k.sock_id), &me);
 	return 1;
 }
 
@@ -1228,7 +1251,7 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	struct conn *s;
 	struct conn n = {};
 
-	if (ctx->protocol != IPPROTO_UDP || port_ignored(ctx->src_port))
+	if (ctx->protocol != IPPROTO_UDP || port_ignored(ctx->src_port) || kernel_sock(ctx))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	conn_init(&n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
@@ -1552,7 +1575,8 @@ int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 						     slot == IORING_FILE_INDEX_ALLOC ? cqe.res : slot - 1), &key);
 	} else {
 		c = file_passive_conn(current_fd_file(cqe.res), &key);
-		if (!c && !req) /* a multishot accept into the ring's table */
+		/* a multishot accept into the ring's table: the descriptor of that number is another's */
+		if (!req && (!c || (c->bits & CONN_ACCEPTED)))
 			c = file_passive_conn(ring_slot_file((void *)ctx->args[0], cqe.res), &key);
 	}
 	/* only a connection still waiting for its accept: a result is not always a descriptor */

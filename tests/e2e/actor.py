@@ -407,13 +407,17 @@ def cmd_orphan(fds):
     """Leave sockets @fds to the kernel: sent (SCM_RIGHTS) on a unix socket
     whose only other reference is that same message, then every descriptor
     closed. Only the cycle holds them, and the unix garbage collector frees
-    it: in a kernel worker from 6.10 on, in the closing process before."""
+    it: in a kernel worker from 6.10 on. Before, it runs in the process that
+    releases the next unix socket, whichever that is; here, this one (it
+    collects every cycle on the host, so no other actor's is left to it)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     socket.send_fds(a, [b"x"], [b.fileno()] + fds)
     a.close()
     b.close()
     for fd in fds:
         socks.pop(fd).close()
+    for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM):
+        s.close()
     return {}
 
 

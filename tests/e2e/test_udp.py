@@ -5,6 +5,8 @@ import re
 import textwrap
 import time
 
+import pytest
+
 from conftest import A4, A6, B4, B6, barrier, hand_over, ns_sh, sh, who
 
 
@@ -67,6 +69,24 @@ def test_udp_socket_the_kernel_frees_stops_with_its_last_owner(hosts, actors, ne
     owner("orphan", [fd])
     log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5358", **who(owner))
     assert flow(log, "stop", f"{A4}:5358", "->", f"{B4}:5359", **who(owner))
+
+
+def test_udp_socket_the_kernel_makes_for_itself_is_no_listen(hosts, actors, netlogd):
+    """A VXLAN device's UDP port is bound by the kernel: no process holds the
+    socket and no hook tells its close, so it is no listen (it would be a
+    start without a stop). A process's bind beside it still is one."""
+    log = netlogd()
+    vx = ns_sh(hosts.a, "ip", "link", "add", "nlvx0", "type", "vxlan", "id", "42", "dstport", "5361",
+               "local", A4, check=False)
+    if vx.returncode:
+        pytest.skip(f"no VXLAN here: {vx.stderr.strip()}")
+    ns_sh(hosts.a, "ip", "link", "set", "nlvx0", "up")
+    owner = actors(hosts.a, name="nl-udp-beside")
+    fd = owner("udp_bind", A4, 5362)["fd"]
+    ns_sh(hosts.a, "ip", "link", "del", "nlvx0")
+    owner("close", fd)
+    log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5362", **who(owner))
+    assert not [l for l in log.lines() if l.get("local", "").endswith(":5361")], log.text()
 
 
 # UDP flows: one socket and one remote address and port, started by its
