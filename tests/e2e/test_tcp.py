@@ -146,11 +146,7 @@ def test_sockets_the_kernel_frees_stop_with_their_last_owner_not_a_kernel_thread
     them, the unix garbage collector does (a kernel worker since 6.10). The
     stops name the last process known to own each, never that worker."""
     log = netlogd()
-    server = actors(hosts.a, name="nl-gc-server")
-    client = actors(hosts.b, name="nl-gc-client")
-    lfd = server("listen", A4, 5023)["fd"]
-    c = client("connect", A4, 5023)
-    s = server("accept", lfd)
+    server, client, lfd, c, s = open_connection(hosts, actors, log, port=5023)
     client("orphan", [c["fd"]])
     server("orphan", [lfd])
     out, listener = f"{B4}:{c['lport']}", f"{A4}:5023"
