@@ -1059,17 +1059,18 @@ static __always_inline bool kernel_sock(const void *sk)
 
 /*
  * The first datagram of a flow: out, in the sender; in, in softirq. The
- * socket gets an entry when a process sends (@mine: not a socket the kernel
- * made for itself, which no release hook would ever remove).
+ * socket gets an entry if it has none when @add_sock: a process sends on a
+ * socket of its own (not one the kernel made for itself, which no release
+ * hook would ever remove).
  */
-static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, bool mine)
+static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, bool add_sock)
 {
 	struct netlog_flow n = {};
 	struct conn *s;
 
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.last_ns = flow_clock();
-	s = udp_sock_get(f->k.sock_id, f->family, egress && mine);
+	s = udp_sock_get(f->k.sock_id, f->family, add_sock);
 	if (egress) {
 		n.traffic.packets_sent = 1;
 		n.traffic.bytes_sent = payload;
@@ -1158,7 +1159,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (!v) {
 		f.family = sk->family;
 		flow_new(&f, payload, egress,
-			 !egress || !kernel_sock(BPF_CORE_READ((struct sk_buff *)skb, sk)));
+			 egress && !kernel_sock(BPF_CORE_READ((struct sk_buff *)skb, sk)));
 		return 1;
 	}
 	v->last_ns = flow_clock();
