@@ -969,9 +969,10 @@ static __always_inline bool flow_emit(__u8 type, const struct flow_info *f,
 
 /*
  * A socket's entry; made when missing, in process context only: the
- * owner and network namespace are then the current process's.
+ * owner is then the current process.
  */
-static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, bool create)
+static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, __u32 netns,
+						 bool create)
 {
 	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	struct conn *zero;
@@ -993,7 +994,7 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, boo
 	conn_init(s, cookie, 0, NETLOG_DIR_NONE);
 	s->t.family = family;
 	s->t.protocol = IPPROTO_UDP;
-	s->t.netns = current_netns();
+	s->t.netns = netns;
 	proc_from_current(&s->owner);
 	return s;
 }
@@ -1070,14 +1071,13 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.last_ns = flow_clock();
-	s = udp_sock_get(f->k.sock_id, f->family, add_sock);
+	s = udp_sock_get(f->k.sock_id, f->family, f->netns, add_sock);
 	if (egress) {
 		n.traffic.packets_sent = 1;
 		n.traffic.bytes_sent = payload;
 		n.claimed = 1;
 		proc_from_current(&n.owner);
 		f->direction = NETLOG_DIR_OUT;
-		f->netns = current_netns();
 		udp_sock_used_by(s, &n.owner);
 	} else {
 		n.traffic.packets_received = 1;
@@ -1089,11 +1089,8 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 		else
 			f->flags |= NETLOG_F_OWNER_UNKNOWN;
 	}
-	if (s) {
-		if (!egress)
-			f->netns = s->t.netns;
+	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
-	}
 	flow_insert(f, &n);
 	return 0;
 }
@@ -1157,9 +1154,12 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 
 	v = bpf_map_lookup_elem(&udp_flows, &f.k);
 	if (!v) {
+		/* the socket itself, for what the bpf_sock lacks: probe reads */
+		const struct sock *ksk = BPF_CORE_READ((struct sk_buff *)skb, sk);
+
 		f.family = sk->family;
-		flow_new(&f, payload, egress,
-			 egress && !kernel_sock(BPF_CORE_READ((struct sk_buff *)skb, sk)));
+		f.netns = sock_netns(ksk);
+		flow_new(&f, payload, egress, egress && !kernel_sock(ksk));
 		return 1;
 	}
 	v->last_ns = flow_clock();
@@ -1639,7 +1639,7 @@ static __noinline int on_udp_connect(long fd)
 	if (ports_ignored(f.lport, f.k.rport))
 		return 0;
 	f.direction = NETLOG_DIR_OUT;
-	s = udp_sock_get(f.k.sock_id, f.family, true);
+	s = udp_sock_get(f.k.sock_id, f.family, f.netns, true);
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
 	n.start_ns = bpf_ktime_get_boot_ns();

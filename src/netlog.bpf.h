@@ -173,12 +173,6 @@ static __always_inline __u32 current_tgid(void)
 	return KREAD(current_task(), tgid);
 }
 
-/* The current process's network namespace. */
-static __always_inline __u32 current_netns(void)
-{
-	return KREAD(current_task(), nsproxy, net_ns, ns.inum);
-}
-
 /* bpf_get_current_pid_tgid()'s value, from the task: every program type may read that. */
 static __always_inline __u64 current_pid_tgid(void)
 {
@@ -258,14 +252,24 @@ static __always_inline void tuple_from_sock_probed(struct tuple *t, const struct
  * A cgroup socket hook's view of its socket, for a process-context event.
  * @v6 must be a constant: an IPv4 hook may not even read the IPv6 fields.
  */
+/*
+ * The network namespace @sk was made in, which its holder may have left
+ * (setns()) or never been in (a socket handed over with SCM_RIGHTS, as
+ * systemd hands a service in a private namespace its sockets). @sk may be
+ * a hook's context that is the socket itself: probe reads.
+ */
+static __always_inline __u32 sock_netns(const void *sk)
+{
+	return BPF_CORE_READ((const struct sock *)sk, __sk_common.skc_net.net, ns.inum);
+}
+
 static __always_inline void tuple_from_bpf_sock(struct tuple *t, const struct bpf_sock *ctx, bool v6)
 {
 	__builtin_memset(t, 0, sizeof(*t));
 	t->family = ctx->family;
 	t->protocol = ctx->protocol;
 	t->lport = ctx->src_port;
-	/* the socket lives in the namespace of the process binding it */
-	t->netns = current_netns();
+	t->netns = sock_netns(ctx);
 	if (!v6) {
 		addr_from_v4(t->laddr, ctx->src_ip4);
 	} else {

@@ -130,6 +130,12 @@ def cmd_udp_socket(addr, port=None, rcvbuf=None):
     return {"fd": keep(s), "lport": s.getsockname()[1]}
 
 
+def cmd_udp_bind_fd(fd, addr, port):
+    """bind() socket @fd, made here or handed over, to @addr:@port."""
+    socks[fd].bind((addr, port))
+    return {"port": socks[fd].getsockname()[1]}
+
+
 def cmd_udp_send_to(fd, addr, port, count=1, size=5):
     """@count datagrams of @size bytes from socket @fd to @addr:@port (sendto)."""
     for _ in range(count):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import A4, A6, B4, B6
+from conftest import A4, A6, B4, B6, hand_over
 
 
 def events(log, timeout=10, **want):
@@ -216,3 +216,38 @@ def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, a
                            key=len, reverse=True):
             os.rmdir(path)
         os.rmdir(base)
+
+
+def test_udp_socket_handed_to_another_namespace_keeps_its_own(hosts, actors, netlogd):
+    """A socket stays in the network namespace it was made in, whoever holds
+    it: as systemd hands a service in a private namespace its sockets."""
+    log = netlogd("--format", "json")
+    maker = actors(hosts.a, name="nl-json-maker")
+    user = actors(hosts.b, name="nl-json-user")
+    peer = actors(hosts.a, name="nl-json-peer")
+    ns_a = os.stat(f"/run/netns/{hosts.a}").st_ino
+    ns_b = os.stat(f"/run/netns/{hosts.b}").st_ino
+    assert ns_a != ns_b
+    fd = maker("udp_socket", A4)["fd"]  # not bound yet
+    ufd = hand_over(maker, user, fd, hosts.b)
+    maker("close", fd)
+    user("udp_bind_fd", ufd, A4, 7090)  # A4 is an address of the socket's namespace, a
+    pfd = peer("udp_socket", A4, 7091)["fd"]
+    user("udp_send_to", ufd, A4, 7091)
+    peer("udp_send_to", pfd, A4, 7090)
+    user("udp_send_to", ufd, A4, 7092)  # a second flow, out: the socket has an entry now
+    user("close", ufd)
+    peer("close", pfd)
+
+    listen = one(log, event__action="listen-start", destination__port=7090)
+    assert listen["process"]["pid"] == user.pid and listen["netlog"]["netns"] == ns_a
+    for port in (7091, 7092):
+        out = one(log, event__action="connect-start", source__port=7090, destination__port=port,
+                  network__direction="egress")
+        assert out["process"]["pid"] == user.pid and out["netlog"]["netns"] == ns_a
+    # the peer's flow in, first seen by the peer's socket with no entry yet
+    into = one(log, event__action="connect-start", source__port=7090, destination__port=7091,
+               network__direction="ingress")
+    assert into["process"]["pid"] == peer.pid and into["netlog"]["netns"] == ns_a
+    stop = one(log, event__action="listen-stop", destination__port=7090)
+    assert stop["netlog"]["netns"] == ns_a
