@@ -1095,6 +1095,24 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 	return 0;
 }
 
+/*
+ * Another process sends on a flow's socket. Read into the stack, then
+ * stored: processes sharing the socket may send at once, and the daemon
+ * may read the owner for an idle stop, so it is never written field by
+ * field in place. Kept out of line: rare, and udp_packet() is per datagram.
+ */
+static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
+{
+	struct netlog_proc me;
+
+	if (!v)
+		return 0;
+	proc_from_current(&me);
+	__builtin_memcpy(&v->owner, &me, sizeof(me));
+	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &sock_id), &me);
+	return 0;
+}
+
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 
@@ -1166,10 +1184,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (egress) {
 		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
-		if (v->owner.tgid != current_tgid()) { /* the socket changed hands */
-			proc_from_current(&v->owner);
-			udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &f.k.sock_id), &v->owner);
-		}
+		if (v->owner.tgid != current_tgid()) /* the socket changed hands */
+			flow_handed_over(v, f.k.sock_id);
 	} else {
 		__sync_fetch_and_add(&v->traffic.packets_received, 1);
 		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
