@@ -614,6 +614,62 @@ static void existing_tcp_pass(struct loader *l)
 			  "sockops: the state-change tracepoint ends them", refused);
 }
 
+/* Entries read from the socket table per call; a bucket never holds more. */
+#define SCAN_BATCH 256
+
+/*
+ * The TCP sockets in the table whose state changes sockops does not see,
+ * or -errno. Read in batches: they walk the table's buckets, which the
+ * kernel side adds to and removes from meanwhile.
+ */
+static long unwatched_sockets(const struct loader *l)
+{
+	static __u64 keys[SCAN_BATCH];
+	static struct conn vals[SCAN_BATCH];
+	int fd = bpf_map__fd(l->skel->maps.conns);
+	__u32 batch, *in = NULL;
+	long n = 0;
+
+	for (;;) {
+		__u32 count = SCAN_BATCH;
+		int err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &count, NULL);
+
+		if (err && err != -ENOENT)
+			return err;
+		for (__u32 i = 0; i < count; i++)
+			n += !vals[i].watched;
+		if (err) /* -ENOENT: the end of the table */
+			return n;
+		in = &batch;
+	}
+}
+
+bool loader_release_state_tracepoint(struct loader *l)
+{
+	struct bpf_link **link = &l->skel->links.inet_sock_set_state;
+	long n;
+
+	if (!*link)
+		return true;
+	n = unwatched_sockets(l);
+	if (n < 0) {
+		log_debug("read the socket table: %s: the state-change tracepoint stays",
+			  strerror((int)-n));
+		return false;
+	}
+	if (n > 0) {
+		if (n != l->unwatched)
+			log_debug("%ld TCP sockets open before netlogd are not watched by sockops: the "
+				  "state-change tracepoint ends them", n);
+		l->unwatched = n;
+		return false;
+	}
+	bpf_link__destroy(*link);
+	*link = NULL;
+	log_debug("sockops watches every TCP socket: state-change tracepoint detached");
+	return true;
+}
+
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 {
 	int err = 0;

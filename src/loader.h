@@ -25,6 +25,7 @@ struct loader {
 	bool compat;		/* the programs for kernels before 5.12 are loaded */
 	enum netlog_uring_args uring; /* io_uring accepts: how completions come, or not watched */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
+	long unwatched;		/* sockets the state-change tracepoint still ends, last seen */
 };
 
 /* Open, size, load and attach everything. Returns 0 or -errno, having logged why. */
@@ -40,6 +41,17 @@ typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
  * then connections, each socket once. Returns 0 or -errno.
  */
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
+
+/*
+ * The state-change tracepoint ends the TCP sockets whose state changes
+ * sockops does not see: those open before netlogd, on kernels before 6.12
+ * (or with the compat programs) or in a network namespace the start-up
+ * pass could not enter. It runs on every state change of every TCP socket
+ * on the host, so it is detached, for good, once the socket table holds
+ * none of those (every socket made since is sockops's). Call it after the
+ * start-up dump and now and then. Returns whether it is detached.
+ */
+bool loader_release_state_tracepoint(struct loader *l);
 
 /* The names' ring buffer's map fd (struct netlog_exe and netlog_cgroup records). */
 int loader_names_fd(const struct loader *l);

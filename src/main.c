@@ -507,6 +507,8 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
 enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER };
 
 #define DRAIN_INTERVAL_MS 100
+/* while sockets open before netlogd need the state-change tracepoint, look again this often */
+#define STATE_CHECK_MS 5000
 
 /*
  * The signals the loop reads from a signalfd: held from the start, so that
@@ -531,7 +533,8 @@ static int run_loop(struct netlogd *d)
 	/* drain the ring buffer this often; the kernel wakes us sooner when it fills */
 	struct itimerspec tick = { .it_interval = { 0, DRAIN_INTERVAL_MS * 1000000 },
 				   .it_value = { 0, DRAIN_INTERVAL_MS * 1000000 } };
-	unsigned ticks_since_report = 0;
+	unsigned ticks_since_report = 0, ticks_since_state_check = 0;
+	bool state_released = false;
 	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -589,6 +592,11 @@ static int run_loop(struct netlogd *d)
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
 				}
 				flush_all(d);
+				if (!state_released &&
+				    ++ticks_since_state_check * DRAIN_INTERVAL_MS >= STATE_CHECK_MS) {
+					state_released = loader_release_state_tracepoint(&d->loader);
+					ticks_since_state_check = 0;
+				}
 				break;
 			case TAG_SIGNAL:
 				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
@@ -679,6 +687,7 @@ int main(int argc, char **argv)
 	err = loader_dump_existing(&d->loader, on_record, d);
 	if (err)
 		goto out;
+	loader_release_state_tracepoint(&d->loader);
 	flush_all(d);
 	/* everything privileged is done: programs attached, buffers mapped */
 	err = privs_drop(loader_maps_readable, &d->loader);

@@ -37,23 +37,6 @@ enum conn_bits {
 	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
 };
 
-struct conn {
-	__u64 start_ns;
-	__u64 cookie; /* the socket's cookie: the id events carry, never the address */
-	struct tuple t;
-	struct netlog_proc owner;  /* last process known to own the socket */
-	struct netlog_proc closer; /* the process that closed it, if one did */
-	struct netlog_traffic traffic; /* counted at the stop */
-	__u32 started;		   /* start emitted; claimed with cmpxchg */
-	__u32 bits;		   /* enum conn_bits */
-	__u8 role;
-	__u8 direction;
-	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
-	__u8 watched; /* sockops sees its state changes; else the tracepoint */
-	__u8 has_closer;
-	__u8 pad[3];
-};
-
 struct listener_key {
 	__u8 addr[16];
 	__u32 netns;

@@ -127,18 +127,6 @@ static __always_inline void bits_or(__u32 *bits, __u32 bit)
 #endif
 }
 
-/* The addresses, ports and namespace of a socket, as events carry them. */
-struct tuple {
-	__u8 laddr[16];
-	__u8 raddr[16];
-	__u32 netns;
-	__u16 lport;
-	__u16 rport;
-	__u16 family;
-	__u8 protocol;
-	__u8 pad;
-};
-
 static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p);
 
 /* Fill @p from @task: everything is read now, never looked up later. */

@@ -180,4 +180,37 @@ struct netlog_flow {
 					/* read per datagram, so the cheapest clock */
 };
 
+/* The addresses, ports and namespace of a socket, as events carry them. */
+struct tuple {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u32 netns;
+	__u16 lport;
+	__u16 rport;
+	__u16 family;
+	__u8 protocol;
+	__u8 pad;
+};
+
+/*
+ * A socket the kernel side tracks (tables conns, TCP, and udp_socks). The
+ * daemon reads conns too: whether sockops watches every TCP socket in it.
+ */
+struct conn {
+	__u64 start_ns;
+	__u64 cookie; /* the socket's cookie: the id events carry, never the address */
+	struct tuple t;
+	struct netlog_proc owner;  /* last process known to own the socket */
+	struct netlog_proc closer; /* the process that closed it, if one did */
+	struct netlog_traffic traffic; /* counted at the stop */
+	__u32 started;		   /* start emitted; claimed with cmpxchg */
+	__u32 bits;		   /* enum conn_bits */
+	__u8 role;
+	__u8 direction;
+	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
+	__u8 watched; /* sockops sees its state changes; else the tracepoint */
+	__u8 has_closer;
+	__u8 pad[3];
+};
+
 #endif /* NETLOG_H */

@@ -148,13 +148,16 @@ class Netlogd:
             assert time.monotonic() < deadline, self.stderr_path.read_text()
             time.sleep(0.05)
 
-    def _held(self, field):
-        """The ids in @field (prog_id, map_id) of the BPF objects this daemon's descriptors hold."""
+    def _held(self, field, links_only=False):
+        """The ids in @field (prog_id, map_id) of the BPF objects this daemon's descriptors
+        hold; with @links_only, only those of its links (what it has attached)."""
         ids = set()
         for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
             try:
                 info = Path(f"/proc/{self.proc.pid}/fdinfo/{fd}").read_text()
             except OSError:
+                continue
+            if links_only and not re.search(r"^link_type:", info, re.M):
                 continue
             m = re.search(rf"^{field}:\s+(\d+)$", info, re.M)
             if m:
@@ -164,6 +167,10 @@ class Netlogd:
     def programs(self):
         """The names of the BPF programs this daemon holds, by id: not another netlogd's."""
         return {i: program_name(i) for i in self._held("prog_id")}
+
+    def attached(self):
+        """The names of the programs this daemon's links attach: those the kernel runs."""
+        return {program_name(i) for i in self._held("prog_id", links_only=True)}
 
     def map_entries(self, name):
         """The entries of this daemon's BPF map @name."""

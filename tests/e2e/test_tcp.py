@@ -3,6 +3,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -297,7 +298,44 @@ def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hos
     for ns, n in ((hosts.a, 2), (hosts.b, 1)):
         ino = os.stat(f"/run/netns/{ns}").st_ino
         log.wait_stderr(f"network namespace {ino}: sockops watches {n} TCP sockets open before netlogd")
-    # the tracepoint's program now leaves these sockets to sockops (see inet_sock_set_state)
+    # every TCP socket is sockops's: the tracepoint, which runs on every state change, goes
+    log.wait_stderr("sockops watches every TCP socket: state-change tracepoint detached")
+    assert "sockops" in " ".join(log.attached())
+    assert not [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
+    close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
+
+
+def unwatched_said(log):
+    """The counts of sockets sockops does not watch netlogd said so far, in order."""
+    return [int(n) for n in re.findall(r"(\d+) TCP sockets open before netlogd are not watched",
+                                       log.stderr_path.read_text())]
+
+
+def test_state_tracepoint_ends_what_sockops_cannot_watch_then_goes(hosts, actors, netlogd):
+    """The compat programs cannot hand sockets open before netlogd to sockops: the state-change
+    tracepoint ends them, and is detached once none of those is left."""
+    server, client, lfd, c, s = open_connection(hosts, actors, None, port=5012)
+    log = netlogd("-v", "--compat")
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5012"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    log.wait_stderr("logging to")
+    # this test's three, and any the host had open before
+    said = unwatched_said(log)
+    assert said and said[0] >= 3, log.stderr_path.read_text()
+    assert [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
+    close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
+    if said[0] == 3:
+        log.wait_stderr("state-change tracepoint detached", timeout=15)
+        assert not [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
+    else:  # the host's own sockets keep it
+        deadline = time.monotonic() + 15
+        while said[0] - 3 not in unwatched_said(log)[1:]:
+            assert time.monotonic() < deadline, log.stderr_path.read_text()
+            time.sleep(0.1)
+    # sockets made since are sockops's, tracepoint or not
+    server, client, lfd, c, s = open_connection(hosts, actors, log, port=5013)
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5013"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
     close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
 
 
