@@ -8,6 +8,7 @@ netlogd logged with what this process really did.
 """
 import ctypes
 import errno
+import fcntl
 import json
 import mmap
 import os
@@ -425,6 +426,35 @@ def cmd_orphan(fds):
     for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM):
         s.close()
     return {}
+
+
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def cmd_hidden_netns_connection():
+    """A listener, a connection to it and its accepted end, on the loopback of a network
+    namespace made here and left at once: no process is in it, no name holds it, only
+    the sockets do."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:  # bring lo up
+            ifr = struct.pack("16sH14x", b"lo", 0)
+            flags = struct.unpack("16sH14x", fcntl.ioctl(u, SIOCGIFFLAGS, ifr))[1]
+            fcntl.ioctl(u, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+        lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(1)
+        c = socket.create_connection(lsn.getsockname())
+        s, _ = lsn.accept()
+    finally:
+        if libc.setns(home, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        os.close(home)
+    return {"lfd": keep(lsn), "cfd": keep(c), "sfd": keep(s), "port": lsn.getsockname()[1],
+            "lport": c.getsockname()[1]}
 
 
 def cmd_self_connect(addr, port):

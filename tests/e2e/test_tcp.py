@@ -339,6 +339,25 @@ def test_state_tracepoint_ends_what_sockops_cannot_watch_then_goes(hosts, actors
     close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
 
 
+@pytest.mark.skipif(not kernel_at_least(6, 12) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="sockops takes over existing sockets on kernels 6.12 and later, not in --compat")
+def test_state_tracepoint_stays_for_sockets_in_a_namespace_no_process_is_in(hosts, actors, netlogd):
+    """The start-up pass cannot enter a namespace that only sockets hold: sockops cannot take
+    those sockets over, and the state-change tracepoint must stay to end them."""
+    owner = actors(hosts.a, name="nl-hidden")
+    x = owner("hidden_netns_connection")
+    log = netlogd("-v")
+    local, remote = f"127.0.0.1:{x['lport']}", f"127.0.0.1:{x['port']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(owner))
+    log.wait_stderr("logging to")
+    said = unwatched_said(log)
+    assert said and said[0] >= 3, log.stderr_path.read_text()
+    assert [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
+    close_and_expect_stops(log, owner, owner, x["lfd"], {"fd": x["cfd"]}, {"fd": x["sfd"]}, local, remote)
+    if said[0] == 3:
+        log.wait_stderr("state-change tracepoint detached", timeout=15)
+
+
 def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-queue-srv")
     acceptor = actors(hosts.a, name="nl-queue-acc")
