@@ -301,7 +301,7 @@ def test_sockets_open_before_start_are_watched_by_sockops_not_the_tracepoint(hos
     # every TCP socket is sockops's: the tracepoint, which runs on every state change, goes
     log.wait_stderr("sockops watches every TCP socket: state-change tracepoint detached")
     assert "sockops" in " ".join(log.attached())
-    assert not [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
+    assert not state_tracepoint_attached(log), log.attached()
     close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
 
 
@@ -311,6 +311,29 @@ def unwatched_said(log):
                                        log.stderr_path.read_text())]
 
 
+def state_tracepoint_attached(log):
+    return any(p.startswith("inet_sock_set") for p in log.attached())
+
+
+def expect_tracepoint_until_closed(log, close):
+    """netlogd counts this test's three sockets (and any the host had open before) as not
+    watched by sockops and keeps the state-change tracepoint; @close closes them and expects
+    their stops; then the count falls by three, or to none and the tracepoint goes."""
+    log.wait_stderr("logging to")
+    said = unwatched_said(log)
+    assert said and said[0] >= 3, log.stderr_path.read_text()
+    assert state_tracepoint_attached(log), log.attached()
+    close()
+    if said[0] == 3:
+        log.wait_stderr("state-change tracepoint detached", timeout=15)
+        assert not state_tracepoint_attached(log), log.attached()
+        return
+    deadline = time.monotonic() + 15  # the host's own sockets keep it
+    while said[0] - 3 not in unwatched_said(log)[1:]:
+        assert time.monotonic() < deadline, log.stderr_path.read_text()
+        time.sleep(0.1)
+
+
 def test_state_tracepoint_ends_what_sockops_cannot_watch_then_goes(hosts, actors, netlogd):
     """The compat programs cannot hand sockets open before netlogd to sockops: the state-change
     tracepoint ends them, and is detached once none of those is left."""
@@ -318,20 +341,8 @@ def test_state_tracepoint_ends_what_sockops_cannot_watch_then_goes(hosts, actors
     log = netlogd("-v", "--compat")
     local, remote = f"{B4}:{c['lport']}", f"{A4}:5012"
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
-    log.wait_stderr("logging to")
-    # this test's three, and any the host had open before
-    said = unwatched_said(log)
-    assert said and said[0] >= 3, log.stderr_path.read_text()
-    assert [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
-    close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
-    if said[0] == 3:
-        log.wait_stderr("state-change tracepoint detached", timeout=15)
-        assert not [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
-    else:  # the host's own sockets keep it
-        deadline = time.monotonic() + 15
-        while said[0] - 3 not in unwatched_said(log)[1:]:
-            assert time.monotonic() < deadline, log.stderr_path.read_text()
-            time.sleep(0.1)
+    expect_tracepoint_until_closed(
+        log, lambda: close_and_expect_stops(log, server, client, lfd, c, s, local, remote))
     # sockets made since are sockops's, tracepoint or not
     server, client, lfd, c, s = open_connection(hosts, actors, log, port=5013)
     local, remote = f"{B4}:{c['lport']}", f"{A4}:5013"
@@ -349,13 +360,9 @@ def test_state_tracepoint_stays_for_sockets_in_a_namespace_no_process_is_in(host
     log = netlogd("-v")
     local, remote = f"127.0.0.1:{x['lport']}", f"127.0.0.1:{x['port']}"
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(owner))
-    log.wait_stderr("logging to")
-    said = unwatched_said(log)
-    assert said and said[0] >= 3, log.stderr_path.read_text()
-    assert [p for p in log.attached() if p.startswith("inet_sock_set")], log.attached()
-    close_and_expect_stops(log, owner, owner, x["lfd"], {"fd": x["cfd"]}, {"fd": x["sfd"]}, local, remote)
-    if said[0] == 3:
-        log.wait_stderr("state-change tracepoint detached", timeout=15)
+    expect_tracepoint_until_closed(
+        log, lambda: close_and_expect_stops(log, owner, owner, x["lfd"], {"fd": x["cfd"]},
+                                            {"fd": x["sfd"]}, local, remote))
 
 
 def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(hosts, actors, netlogd):
