@@ -89,6 +89,32 @@ def test_udp_socket_the_kernel_makes_for_itself_is_no_listen(hosts, actors, netl
     assert not [l for l in log.lines() if l.get("local", "").endswith(":5361")], log.text()
 
 
+def test_datagrams_a_tunnel_wraps_are_no_flow_of_the_process_that_sent(hosts, actors, netlogd):
+    """A VXLAN device wraps what a process sends in a datagram of the kernel's own socket,
+    in that process's context: the process's flow is the one inside the tunnel; the
+    datagram to the tunnel's peer is not its (the kernel sends it, owned by the inner
+    packet's socket, and the egress hook leaves it: no flow at all)."""
+    log = netlogd()
+    vx = ns_sh(hosts.a, "ip", "link", "add", "nlvx1", "type", "vxlan", "id", "43", "dstport", "5363",
+               "local", A4, "remote", B4, check=False)
+    if vx.returncode:
+        pytest.skip(f"no VXLAN here: {vx.stderr.strip()}")
+    ns_sh(hosts.a, "ip", "addr", "add", "10.99.0.1/24", "dev", "nlvx1")
+    ns_sh(hosts.a, "ip", "link", "set", "nlvx1", "up")
+    # no ARP through the tunnel: the process's datagram is the first thing it carries
+    ns_sh(hosts.a, "ip", "neigh", "add", "10.99.0.2", "lladdr", "02:00:00:00:00:02", "dev", "nlvx1")
+    try:
+        sender = actors(hosts.a, name="nl-udp-inner")
+        fd = sender("udp_socket", "10.99.0.1")["fd"]
+        lport = sender("udp_send_to", fd, "10.99.0.2", 5364, 3)["lport"]
+        log.expect(kind="connect", what="start", local=f"10.99.0.1:{lport}", dir="->",
+                   remote="10.99.0.2:5364", **who(sender))
+        barrier(log, sender)
+        assert not log.find(timeout=0, kind="connect", remote=f"{B4}:5363"), log.text()
+    finally:
+        ns_sh(hosts.a, "ip", "link", "del", "nlvx1", check=False)
+
+
 # UDP flows: one socket and one remote address and port, started by its
 # first datagram (or connect()), counted in the kernel, stopped by the
 # socket's close or the idle timeout.
