@@ -644,30 +644,29 @@ static long unwatched_sockets(const struct loader *l)
 	}
 }
 
-bool loader_release_state_tracepoint(struct loader *l)
+void loader_release_state_tracepoint(struct loader *l)
 {
 	struct bpf_link **link = &l->skel->links.inet_sock_set_state;
 	long n;
 
 	if (!*link)
-		return true;
+		return;
 	n = unwatched_sockets(l);
 	if (n < 0) {
 		log_debug("read the socket table: %s: the state-change tracepoint stays",
 			  strerror((int)-n));
-		return false;
+		return;
 	}
 	if (n > 0) {
 		if (n != l->unwatched)
 			log_debug("%ld TCP sockets open before netlogd are not watched by sockops: the "
 				  "state-change tracepoint ends them", n);
 		l->unwatched = n;
-		return false;
+		return;
 	}
 	bpf_link__destroy(*link);
 	*link = NULL;
 	log_debug("sockops watches every TCP socket: state-change tracepoint detached");
-	return true;
 }
 
 int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)

@@ -49,9 +49,9 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
  * pass could not enter. It runs on every state change of every TCP socket
  * on the host, so it is detached, for good, once the socket table holds
  * none of those (every socket made since is sockops's). Call it after the
- * start-up dump and now and then. Returns whether it is detached.
+ * start-up dump and now and then; once it is detached, it returns at once.
  */
-bool loader_release_state_tracepoint(struct loader *l);
+void loader_release_state_tracepoint(struct loader *l);
 
 /* The names' ring buffer's map fd (struct netlog_exe and netlog_cgroup records). */
 int loader_names_fd(const struct loader *l);

@@ -534,7 +534,6 @@ static int run_loop(struct netlogd *d)
 	struct itimerspec tick = { .it_interval = { 0, DRAIN_INTERVAL_MS * 1000000 },
 				   .it_value = { 0, DRAIN_INTERVAL_MS * 1000000 } };
 	unsigned ticks_since_report = 0, ticks_since_state_check = 0;
-	bool state_released = false;
 	int epfd = -1, sigfd = -1, timerfd = -1, err = 0;
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -592,9 +591,9 @@ static int run_loop(struct netlogd *d)
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
 				}
 				flush_all(d);
-				if (!state_released &&
-				    ++ticks_since_state_check * DRAIN_INTERVAL_MS >= STATE_CHECK_MS) {
-					state_released = loader_release_state_tracepoint(&d->loader);
+				/* returns at once when it is detached already */
+				if (++ticks_since_state_check * DRAIN_INTERVAL_MS >= STATE_CHECK_MS) {
+					loader_release_state_tracepoint(&d->loader);
 					ticks_since_state_check = 0;
 				}
 				break;

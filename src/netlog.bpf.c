@@ -951,12 +951,12 @@ static __always_inline bool flow_emit(__u8 type, const struct flow_info *f,
 }
 
 /*
- * A socket's entry; made when missing, in process context only: the
- * owner is then the current process.
+ * The entry of flow @f's socket; made when missing, in process context
+ * only: the owner is then the current process.
  */
-static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, __u32 netns,
-						 bool create)
+static __always_inline struct conn *udp_sock_get(const struct flow_info *f, bool create)
 {
+	__u64 cookie = f->k.sock_id;
 	struct conn *s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	struct conn *zero;
 	__u32 key0 = 0;
@@ -975,9 +975,9 @@ static __always_inline struct conn *udp_sock_get(__u64 cookie, __u16 family, __u
 	if (!s || err)
 		return s;
 	conn_init(s, cookie, 0, NETLOG_DIR_NONE);
-	s->t.family = family;
+	s->t.family = f->family;
 	s->t.protocol = IPPROTO_UDP;
-	s->t.netns = netns;
+	s->t.netns = f->netns;
 	proc_from_current(&s->owner);
 	return s;
 }
@@ -1054,7 +1054,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 
 	n.start_ns = bpf_ktime_get_boot_ns();
 	n.last_ns = flow_clock();
-	s = udp_sock_get(f->k.sock_id, f->family, f->netns, add_sock);
+	s = udp_sock_get(f, add_sock);
 	if (egress) {
 		n.traffic.packets_sent = 1;
 		n.traffic.bytes_sent = payload;
@@ -1088,8 +1088,6 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 {
 	struct netlog_proc me;
 
-	if (!v)
-		return 0;
 	proc_from_current(&me);
 	__builtin_memcpy(&v->owner, &me, sizeof(me));
 	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &sock_id), &me);
@@ -1627,7 +1625,7 @@ static __noinline int on_udp_connect(long fd)
 	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	f.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	f.k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	f.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	f.netns = sock_netns(sk);
 	if (f.family == AF_INET) {
 		addr_from_v4(f.laddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
 		addr_from_v4(f.k.raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
@@ -1638,7 +1636,7 @@ static __noinline int on_udp_connect(long fd)
 	if (ports_ignored(f.lport, f.k.rport))
 		return 0;
 	f.direction = NETLOG_DIR_OUT;
-	s = udp_sock_get(f.k.sock_id, f.family, f.netns, true);
+	s = udp_sock_get(&f, true);
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
 	n.start_ns = bpf_ktime_get_boot_ns();
