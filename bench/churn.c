@@ -5,10 +5,16 @@
  * One acceptor thread closes each connection as soon as it accepts it (so
  * TIME_WAIT lands on the server side and client ports never run out); the
  * client threads connect, wait for the close, close, and start again.
+ * By default both ends are on loopback; given an address of this network
+ * namespace and another namespace's path, the listener binds that address
+ * and the client threads connect to it from the other namespace (over a
+ * veth pair, say: the path a connection from another host takes).
  * Prints: connections=N seconds=S rate=R port=P
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +28,7 @@
 static atomic_long done;
 static atomic_int stop;
 static struct sockaddr_in server;
+static const char *client_netns;
 
 static double now(void)
 {
@@ -49,6 +56,16 @@ static void *client(void *arg)
 	char b;
 
 	(void)arg;
+	if (client_netns) {
+		/* a thread may enter a network namespace of its own */
+		int ns = open(client_netns, O_RDONLY | O_CLOEXEC);
+
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+			perror(client_netns);
+			exit(1);
+		}
+		close(ns);
+	}
 	while (!atomic_load(&stop)) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -72,13 +89,16 @@ int main(int argc, char **argv)
 	int lfd, one = 1;
 	double t0;
 
-	if (seconds <= 0 || clients < 1 || clients > 64) {
-		fprintf(stderr, "usage: churn [SECONDS] [CLIENT_THREADS]\n");
-		return 2;
-	}
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	server.sin_family = AF_INET;
 	server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (seconds <= 0 || clients < 1 || clients > 64 || argc == 4 || argc > 5 ||
+	    (argc == 5 && inet_pton(AF_INET, argv[3], &server.sin_addr) != 1)) {
+		fprintf(stderr, "usage: churn [SECONDS] [CLIENT_THREADS] [SERVER_IPV4 CLIENT_NETNS_PATH]\n");
+		return 2;
+	}
+	if (argc == 5)
+		client_netns = argv[4];
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&server, sizeof(server)) < 0 || listen(lfd, 4096) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&server, &len) < 0) {
