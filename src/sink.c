@@ -309,8 +309,9 @@ static void report_remote_loss(struct sink *s)
 {
 	struct remote *r = s->remote;
 	uint64_t now = (uint64_t)time(NULL) * 1000000000ull, n = s->lost - r->lost_reported;
-	static const char what[] = "events lost: the collector was unreachable or slow and "
-				   "netlogd's buffer full (raise --remote-buffer)";
+	const char *what = r->tcp ? "events lost: the collector was unreachable or slow and "
+				    "netlogd's buffer full (raise --remote-buffer)"
+				  : "events lost: they could not be sent to the collector";
 	char line[FORMAT_JSON_MAX];
 
 	if (!n)
@@ -325,6 +326,8 @@ static void report_remote_loss(struct sink *s)
 		r->lost_reported += n;
 		log_warnx("%s: %llu lines were dropped while the collector was away", s->path,
 			  (unsigned long long)n);
+	} else {
+		s->lost = n + r->lost_reported; /* the report is no line of the log: tried again later */
 	}
 }
 
@@ -574,6 +577,12 @@ int sink_flush(struct sink *s)
 
 	if (s->kind == SINK_REMOTE_TCP)
 		return remote_pump(s);
+	if (s->kind == SINK_REMOTE_UDP) {
+		/* lines that could not be sent: say so with the first that can */
+		if (s->lost != s->remote->lost_reported)
+			report_remote_loss(s);
+		return 0;
+	}
 	if (s->len == 0)
 		return 0;
 	/* the last write stopped inside a line: end it, so no line is glued to its remains */

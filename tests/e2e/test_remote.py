@@ -225,3 +225,24 @@ def test_udp_collector_gets_a_datagram_per_line(hosts, actors, netlogd, collecto
     listens(a, 6500, 2)
     c.wait_for(r"listen stop TCP 198\.18\.0\.1:6501 ")
     assert sorted(ours(c.lines(), 6500, 2)) == [("start", 6500), ("start", 6501), ("stop", 6500), ("stop", 6501)]
+
+
+def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, actors, netlogd, collector):
+    """Nothing listens on the collector's port at first: the kernel answers a
+    datagram with a port unreachable, and the next send fails (ECONNREFUSED).
+    Those lines are lost, and the collector must be told how many once it is
+    there."""
+    c = collector("udp", start=False)
+    log = netlogd("--output", f"udp://127.0.0.1:{c.port}")
+    a = actors(hosts.a, name="nl-remote-udp-lost")
+    listens(a, 6600, 10)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6609")  # written, and sent nowhere
+    c.start()
+    listens(a, 6610, 1)  # a line that can be sent, and with it the count
+    warning = c.wait_for(r"warning: \d+ events lost: they could not be sent to the collector")
+    assert warning, c.lines()
+    lost = int(re.search(r"warning: (\d+) events lost", warning[0]).group(1))
+    # sends alternate: one goes (and draws the refusal), the next is refused
+    assert 0 < lost <= 20 and not ours(c.lines(), 6600, 10), c.lines()
+    assert c.wait_for(r"listen stop TCP 198\.18\.0\.1:6610 "), c.lines()
+    log.wait_stderr("lines were dropped while the collector was away")
