@@ -692,7 +692,7 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
 	struct netlog_proc closer;
 	struct listen_owner *l;
 
-	emit(key, NETLOG_LISTEN_STOP, c, closer_from_current(&closer) ? &closer : &c->owner);
+	emit(key, NETLOG_LISTEN_STOP, c, closer_from_current(&closer, &c->owner) ? &closer : &c->owner);
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
 	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
@@ -745,7 +745,7 @@ out:
  */
 static __always_inline void note_closer(struct conn *c)
 {
-	if (closer_from_current(&c->closer))
+	if (closer_from_current(&c->closer, &c->owner))
 		c->has_closer = 1;
 }
 
@@ -1298,7 +1298,7 @@ int sock_release(struct bpf_sock *ctx)
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (!c)
 		return 1;
-	who = closer_from_current(&closer) ? &closer : &c->owner;
+	who = closer_from_current(&closer, &c->owner) ? &closer : &c->owner;
 	if (c->role == ROLE_LISTENER)
 		emit(cookie, NETLOG_LISTEN_STOP, c, who);
 	if (c->bits & UDP_HAS_FLOWS)

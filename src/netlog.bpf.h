@@ -181,14 +181,28 @@ static __always_inline void proc_from_current(struct netlog_proc *p)
  * thread (a worker that does the last put of a socket nobody holds: one
  * freed by the SCM_RIGHTS garbage collector, or by io_uring). Then no
  * process closed it, and the stop names the last known owner: false.
+ *
+ * A process that exits closes its sockets after it has let go of its
+ * memory map, and with it the name of its executable: that of @owner is
+ * taken then, if it is the same process under the same name (an exec since
+ * would have changed the name, most likely).
  */
-static __always_inline bool closer_from_current(struct netlog_proc *p)
+static __always_inline bool closer_from_current(struct netlog_proc *p, const struct netlog_proc *owner)
 {
 	struct task_struct *task = current_task();
+	__u64 a[2], b[2];
 
 	if (KREAD(task, flags) & PF_KTHREAD)
 		return false;
 	proc_from_task(p, task);
+	if (p->exe_ino || p->tgid != owner->tgid)
+		return true;
+	__builtin_memcpy(a, p->comm, sizeof(a));
+	__builtin_memcpy(b, owner->comm, sizeof(b));
+	if (a[0] == b[0] && a[1] == b[1]) {
+		p->exe_dev = owner->exe_dev;
+		p->exe_ino = owner->exe_ino;
+	}
 	return true;
 }
 

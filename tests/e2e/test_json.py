@@ -251,3 +251,33 @@ def test_udp_socket_handed_to_another_namespace_keeps_its_own(hosts, actors, net
     assert into["process"]["pid"] == peer.pid and into["netlog"]["netns"] == ns_a
     stop = one(log, event__action="listen-stop", destination__port=7090)
     assert stop["netlog"]["netns"] == ns_a
+
+
+def test_a_process_that_exits_with_sockets_open_is_named_with_its_executable_on_their_stops(
+        hosts, actors, netlogd):
+    """A process's sockets are closed after its memory map, which names its
+    executable, is gone: the stops still say which program it was."""
+    log = netlogd("--format", "json")
+    server = actors(hosts.a, name="nl-json-exits")
+    client = actors(hosts.b, name="nl-json-exitc")
+    server("listen", A4, 7030)
+    ufd = server("udp_socket", A4, 7031)["fd"]
+    cfd = client("udp_socket", B4)["fd"]
+    c = client("connect", A4, 7030)
+    lport = client("udp_send_to", cfd, A4, 7031)["lport"]
+    server("udp_recvfrom", ufd, 1)
+    for who in (client, server):  # no close by the program: its exit closes them
+        who.proc.kill()
+        who.proc.wait()
+    want = os.path.realpath(sys.executable)
+    stops = [one(log, event__action="connect-stop", network__transport="tcp", source__port=c["lport"],
+                 network__direction="egress"),
+             one(log, event__action="connect-stop", network__transport="udp", source__port=lport,
+                 network__direction="egress"),
+             one(log, event__action="connect-stop", network__transport="udp", source__port=lport,
+                 network__direction="ingress"),
+             one(log, event__action="listen-stop", network__transport="tcp", destination__port=7030),
+             one(log, event__action="listen-stop", network__transport="udp", destination__port=7031)]
+    for stop, who in zip(stops, (client, client, server, server, server)):
+        assert stop["process"]["pid"] == who.pid, stop
+        assert stop["process"].get("executable") == want, stop
