@@ -100,18 +100,18 @@ run: $(OUT)/netlogd
 unit: $(OUT)/test_unit
 	$(OUT)/test_unit
 
-e2e: $(OUT)/netlogd
+e2e: $(OUT)/netlogd $(OUT)/churn
 	scripts/install-deps test
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Build everything, then every test: unit first, then end to end.
-test: $(OUT)/netlogd $(OUT)/test_unit
+test: $(OUT)/netlogd $(OUT)/test_unit $(OUT)/churn
 	scripts/install-deps test
 	$(OUT)/test_unit
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The same build/netlogd booted on other kernels under qemu (see tests/kernels/run).
-test-kernels: $(OUT)/netlogd
+test-kernels: $(OUT)/netlogd $(OUT)/churn
 	tests/kernels/run $(KERNELS)
 
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor

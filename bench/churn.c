@@ -9,6 +9,9 @@
  * namespace and another namespace's path, the listener binds that address
  * and the client threads connect to it from the other namespace (over a
  * veth pair, say: the path a connection from another host takes).
+ * With -r the clients reset each connection as soon as it is made, while
+ * two acceptors race to accept it: the start and stop of a connection that
+ * goes while accept() returns it (tests use this).
  * Prints: connections=N seconds=S rate=R port=P
  */
 #include <arpa/inet.h>
@@ -18,6 +21,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,7 @@ static atomic_long done;
 static atomic_int stop;
 static struct sockaddr_in server;
 static const char *client_netns;
+static bool reset;
 
 static double now(void)
 {
@@ -73,8 +78,14 @@ static void *client(void *arg)
 			perror("churn: connect");
 			exit(1);
 		}
-		if (read(fd, &b, 1) == 0)
+		if (reset) {
+			struct linger now = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
 			atomic_fetch_add(&done, 1);
+		} else if (read(fd, &b, 1) == 0) {
+			atomic_fetch_add(&done, 1);
+		}
 		close(fd);
 	}
 	return NULL;
@@ -82,18 +93,25 @@ static void *client(void *arg)
 
 int main(int argc, char **argv)
 {
-	double seconds = argc > 1 ? atof(argv[1]) : 5;
-	int clients = argc > 2 ? atoi(argv[2]) : 1;
+	double seconds;
+	int clients;
 	socklen_t len = sizeof(server);
 	pthread_t t;
 	int lfd, one = 1;
 	double t0;
 
+	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+		reset = true;
+		argv++;
+		argc--;
+	}
+	seconds = argc > 1 ? atof(argv[1]) : 5;
+	clients = argc > 2 ? atoi(argv[2]) : 1;
 	server.sin_family = AF_INET;
 	server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (seconds <= 0 || clients < 1 || clients > 64 || argc == 4 || argc > 5 ||
 	    (argc == 5 && inet_pton(AF_INET, argv[3], &server.sin_addr) != 1)) {
-		fprintf(stderr, "usage: churn [SECONDS] [CLIENT_THREADS] [SERVER_IPV4 CLIENT_NETNS_PATH]\n");
+		fprintf(stderr, "usage: churn [-r] [SECONDS] [CLIENT_THREADS] [SERVER_IPV4 CLIENT_NETNS_PATH]\n");
 		return 2;
 	}
 	if (argc == 5)
@@ -105,7 +123,8 @@ int main(int argc, char **argv)
 		perror("churn: listen");
 		return 1;
 	}
-	pthread_create(&t, NULL, acceptor, &lfd);
+	for (int i = 0; i < (reset ? 2 : 1); i++)
+		pthread_create(&t, NULL, acceptor, &lfd);
 	t0 = now();
 	for (int i = 0; i < clients; i++)
 		pthread_create(&t, NULL, client, NULL);

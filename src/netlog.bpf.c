@@ -98,6 +98,20 @@ struct {
  */
 __u64 untracked_refresh_ns = 30000000000ull;
 
+/*
+ * Incoming connections that closed before accept() (a reset, say), by
+ * cookie: reported then, start and stop. accept() can still return one on
+ * another CPU, with no entry left and its state not yet CLOSE (the kernel
+ * stores that after the state-change callback): it must start it no more.
+ * Recent ones are enough: that window is a few microseconds.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 2048);
+	__type(key, __u64);
+	__type(value, __u8);
+} closed_unaccepted SEC(".maps");
+
 /* The owner of each listening address, for connections nobody accepts. */
 struct listen_owner {
 	struct netlog_proc owner;
@@ -711,6 +725,11 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 			goto out;
 		}
 		/* incoming, never seen accepted: log it now, so it is not lost */
+		if (!(c->bits & CONN_ACCEPTED) && c->cookie) {
+			__u8 one = 1;
+
+			bpf_map_update_elem(&closed_unaccepted, &c->cookie, &one, BPF_ANY);
+		}
 		if (!(c->bits & CONN_HAS_TUPLE))
 			tuple_from_sock(&c->t, sk);
 		if (c->has_closer) {
@@ -1377,6 +1396,8 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 		return; /* already reported as gone, never accepted */
 	/* 0 until something asks: the handshake callback or the close names it then */
 	cookie = walked_sock_cookie(sk);
+	if (cookie && bpf_map_lookup_elem(&closed_unaccepted, &cookie))
+		return; /* it closed while being accepted: its start and stop are out */
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && (c->cookie && c->cookie != cookie)) {
 		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
