@@ -190,6 +190,8 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
 		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
 	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
+	/* the flows that overflow it, remembered a while: a quarter as many, at least 1024 */
+	bpf_map__set_max_entries(skel->maps.untracked_seen, o->max_flows / 4 > 1024 ? o->max_flows / 4 : 1024);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	/* the paths of the programs running at start-up come in one burst: a quarter of it */
 	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);

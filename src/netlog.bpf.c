@@ -77,20 +77,16 @@ struct {
 } udp_flows SEC(".maps");
 
 /*
- * The last flow each CPU reported untracked, and when: one record per flow
- * and idle period, not per datagram.
+ * Flows reported untracked (the flow table was full), and when (flow_clock()):
+ * one record per flow and refresh period, not per datagram, however many
+ * such flows take turns. Sized by netlogd with the flow table.
  */
-struct untracked_seen {
-	struct netlog_flow_key k;
-	__u64 at; /* flow_clock() */
-};
-
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct untracked_seen);
-} untracked_last SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct netlog_flow_key);
+	__type(value, __u64);
+} untracked_seen SEC(".maps");
 
 /*
  * An untracked flow is reported again this long after (netlogd sets half its
@@ -1008,40 +1004,28 @@ static __always_inline void udp_sock_used_by(struct conn *s, const struct netlog
 		__builtin_memcpy(&s->owner, proc, sizeof(s->owner));
 }
 
-static __always_inline bool flow_key_eq(const struct netlog_flow_key *a,
-					const struct netlog_flow_key *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
-}
-
 /*
  * Insert a new flow and report it. When the table is full the flow is
- * reported all the same, marked untracked, once per CPU and flow in a row
- * rather than per datagram; the daemon still ends it.
+ * reported all the same, marked untracked, once per refresh period rather
+ * than per datagram; the daemon still ends it.
  */
 static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
 {
-	struct untracked_seen *last;
-	__u32 zero = 0;
 	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
+	__u64 *seen;
 
 	if (err == -17 /* EEXIST: another CPU was first */)
 		return;
 	if (err) {
-		last = bpf_map_lookup_elem(&untracked_last, &zero);
-		if (!last)
-			return;
-		if (flow_key_eq(&last->k, &f->k)) {
-			if (n->last_ns - last->at < untracked_refresh_ns)
+		seen = bpf_map_lookup_elem(&untracked_seen, &f->k);
+		if (seen) {
+			if (n->last_ns - *seen < untracked_refresh_ns)
 				return;
-			/* still going: said again, so that the daemon keeps it */
+			*seen = n->last_ns; /* still going: said again, so that the daemon keeps it */
 		} else {
 			count_drop(NETLOG_DROP_FLOWS);
-			__builtin_memcpy(&last->k, &f->k, sizeof(last->k));
+			bpf_map_update_elem(&untracked_seen, &f->k, &n->last_ns, BPF_ANY);
 		}
-		last->at = n->last_ns;
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
 	/* the daemon, which ends flows, would never know it: the next datagram starts it again */

@@ -367,6 +367,34 @@ def test_full_flow_table_is_reported_and_starts_are_still_logged(hosts, actors, 
     assert warnings and sum(map(int, warnings)) >= len(ports) - 64, warnings
 
 
+def test_full_flow_table_counts_flows_not_datagrams_however_they_take_turns(hosts, netlogd):
+    """100 flows for a table of 64, five datagrams each, round robin: the 36
+    that do not fit are each reported (and counted as not counted) once,
+    not once per datagram."""
+    log = netlogd("--max-udp-flows", "64")
+    lport = ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import socket
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(5):
+            for port in range(7500, 7600):
+                s.sendto(b"x", ("{B4}", port))
+        print(s.getsockname()[1])
+    """)).stdout.strip()
+    stops = log.wait_count(100, kind="connect", what="stop", local=f"{A4}:{lport}")
+    starts = log.find(timeout=0, kind="connect", what="start", local=f"{A4}:{lport}")
+    assert sorted(l["remote"] for l in starts) == sorted(l["remote"] for l in stops)
+    assert len({l["remote"] for l in starts}) == 100
+    deadline = time.monotonic() + 10
+    while True:  # said in one report a second: wait for it all
+        told = sum(map(int, log.wait_text(r"netlog: warning: (\d+) UDP flows not counted")))
+        if told >= 36 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)  # and for any more
+    told = sum(map(int, log.wait_text(r"netlog: warning: (\d+) UDP flows not counted")))
+    assert 36 <= told <= 100, f"{told} said not counted, for 36 flows over the table (500 datagrams)"
+
+
 def test_busy_untracked_flow_is_not_ended_as_idle(hosts, actors, netlogd):
     """Table full: the kernel cannot count a flow, but it says again that it is alive."""
     log = netlogd("--max-udp-flows", "64", "--udp-idle-timeout", "2")
