@@ -63,6 +63,7 @@ struct netlogd {
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
+	bool stdout_gone; /* standard output is a pipe whose reader is gone */
 };
 
 static int64_t clock_ns(clockid_t clk)
@@ -375,7 +376,8 @@ out:
 static void flush_all(struct netlogd *d)
 {
 	for (unsigned i = 0; i < d->nsinks; i++)
-		sink_flush(&d->sinks[i]);
+		if (sink_flush(&d->sinks[i]) == -EPIPE && d->sinks[i].kind == SINK_STDOUT)
+			d->stdout_gone = true;
 }
 
 /* Every record from the kernel: UDP flow records go through the flow table. */
@@ -526,6 +528,8 @@ static void hold_signals(sigset_t *mask)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	/* a write to a pipe nobody reads fails with EPIPE: the loop says so and stops */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static int run_loop(struct netlogd *d)
@@ -609,6 +613,12 @@ static int run_loop(struct netlogd *d)
 				log_debug("signal %u: stopping", si.ssi_signo);
 				goto out;
 			}
+		}
+		if (d->stdout_gone) {
+			/* nothing can reopen it: stop, failed, so that a service manager restarts netlogd */
+			log_warnx("stdout: its reader is gone (broken pipe): stopping");
+			err = -EPIPE;
+			goto out;
 		}
 	}
 out:

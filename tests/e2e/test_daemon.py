@@ -89,6 +89,23 @@ def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
         assert p.wait(30) == 0
 
 
+def test_stdout_whose_reader_is_gone_stops_netlogd_failed_and_said_why(hosts):
+    """netlogd | head: once the reader is gone nothing can be written there
+    again; netlogd must say so and stop with a failure (a service manager
+    restarts it), not die of SIGPIPE unheard nor run on writing nowhere."""
+    p = subprocess.Popen([str(NETLOGD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "netlogd: logging to" not in p.stderr.readline():
+            assert p.poll() is None
+        p.stdout.close()  # the reader goes
+        listen_once(hosts.a, 6002)
+        assert p.wait(10) == 1
+        assert "stdout: its reader is gone (broken pipe): stopping" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 RSYSLOG_CONF = """\
 global(workDirectory="{dir}")
 module(load="imuxsock" SysSock.Use="off")
