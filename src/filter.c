@@ -105,6 +105,14 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	}
 	if (!*arg)
 		return bad(why, whylen, "'%s' needs a value", word);
+	if (!strcmp(word, "command")) {
+		/* the rest of the line: names may hold spaces ("Web Content") */
+		r->kind = FILTER_COMMAND;
+		if (strlen(arg) >= NETLOG_COMM_LEN)
+			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
+		strcpy(r->comm, arg);
+		return 0;
+	}
 	if (strchr(arg, ' ') || strchr(arg, '\t'))
 		return bad(why, whylen, "one value per rule, got '%s'", arg);
 	if (!strcmp(word, "port")) {
@@ -119,13 +127,6 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	if (!strcmp(word, "address")) {
 		r->kind = FILTER_ADDRESS;
 		return parse_cidr(r, arg, why, whylen);
-	}
-	if (!strcmp(word, "command")) {
-		r->kind = FILTER_COMMAND;
-		if (strlen(arg) >= NETLOG_COMM_LEN)
-			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
-		strcpy(r->comm, arg);
-		return 0;
 	}
 	for (size_t i = 0; i < sizeof(two_way) / sizeof(two_way[0]); i++) {
 		const struct two_way *t = &two_way[i];

@@ -340,6 +340,13 @@ int options_load_text(struct options *o, const char *path, const char *textbuf)
 			errors++;
 			continue;
 		}
+		/* not taken as part of the value (a file named so): said, so nobody wonders */
+		if (strstr(value, " #") || strstr(value, "\t#")) {
+			fprintf(stderr, "netlogd: %s:%u: %s: '#' after the value: comments go on lines of their own\n",
+				path, lineno, key);
+			errors++;
+			continue;
+		}
 		if (set(o, st->id, key, value, why, sizeof(why))) {
 			fprintf(stderr, "netlogd: %s:%u: %s\n", path, lineno, why);
 			errors++;

@@ -556,6 +556,7 @@ static bool config_file_sets_everything_it_names(void)
 				   "max-sockets = 2048\n"
 				   "ignore = port 22\n"
 				   "ignore = address 10.0.0.0/8\n"
+				   "ignore = command Web Content \n"
 				   "ignore = command sshd\r\n";
 	struct options o;
 
@@ -565,7 +566,8 @@ static bool config_file_sets_everything_it_names(void)
 	       CHECK(o.format == FORMAT_JSON && o.noutputs == 2, "format, outputs") &&
 	       CHECK_STR(o.outputs[1].target, "tcp://logs.example.org:514") &&
 	       CHECK(o.udp_idle_timeout == 30 && o.log_failed && !o.accept_hook && o.max_sockets == 2048, "values") &&
-	       CHECK(o.nignore == 3 && o.ignore[2].kind == FILTER_COMMAND && !strcmp(o.ignore[2].comm, "sshd"), "rules");
+	       CHECK(o.nignore == 4 && o.ignore[3].kind == FILTER_COMMAND && !strcmp(o.ignore[3].comm, "sshd"), "rules") &&
+	       CHECK_STR(o.ignore[2].comm, "Web Content");
 }
 
 static bool config_file_errors_are_each_counted(void)
@@ -595,6 +597,8 @@ static bool config_file_errors_are_each_counted(void)
 		"ignore = uid\n",
 		"ignore = colour blue\n",
 		"ignore = port 22 23\n",
+		"output = /var/log/netlog.log   # the main log\n",
+		"ignore = port 22\t# ssh\n",
 		"no-accept-hook = yes\n",
 	};
 	struct options o;
