@@ -342,6 +342,13 @@ int loader_flows_fd(const struct loader *l)
 	return bpf_map__fd(l->skel->maps.udp_flows);
 }
 
+void loader_forget_exe(const struct loader *l, uint32_t dev, uint64_t ino)
+{
+	struct netlog_exe_key k = { .ino = ino, .dev = dev };
+
+	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.exes_seen), &k); /* ENOENT: forgotten there too */
+}
+
 struct dump {
 	struct netlog_event *ev;
 	size_t n, cap;

@@ -79,6 +79,15 @@ static void update_clock_offset(struct netlogd *d)
 	d->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 }
 
+/* The executables' table was full and let (@dev, @ino) go: the kernel reports it again when next used. */
+static void exe_forgotten(void *ctx, uint64_t dev, uint64_t ino)
+{
+	struct netlogd *d = ctx;
+
+	log_debug("executables' table full: let %llu:%llu go", (unsigned long long)dev, (unsigned long long)ino);
+	loader_forget_exe(&d->loader, (uint32_t)dev, ino);
+}
+
 /* A name the kernel reported: an executable's path, or a new cgroup's. */
 static int on_name_record(void *ctx, void *data, size_t size)
 {
@@ -682,6 +691,8 @@ int main(int argc, char **argv)
 		log_warnx("names' tables: %s", strerror(ENOMEM));
 		goto out;
 	}
+	d->exes.names.forget = exe_forgotten;
+	d->exes.names.forget_ctx = d;
 	if (any_output(d, FORMAT_JSON))
 		cgtab_walk(&d->cgroups); /* the cgroups made before netlogd */
 	update_clock_offset(d);

@@ -11,48 +11,126 @@ struct nametab_entry {
 	char name[];
 };
 
+#define NAMETAB_MIN_BUCKETS 1024
+
 int nametab_init(struct nametab *t, size_t max)
 {
-	t->nbuckets = 4096;
-	t->count = 0;
-	t->max = max;
+	memset(t, 0, sizeof(*t));
+	t->nbuckets = NAMETAB_MIN_BUCKETS;
+	t->max = max ? max : 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	return t->buckets ? 0 : -ENOMEM;
 }
 
-static struct nametab_entry **slot(const struct nametab *t, uint64_t a, uint64_t b)
+static size_t bucket(size_t nbuckets, uint64_t a, uint64_t b)
 {
 	uint64_t h = (b ^ (a << 40) ^ (a >> 24)) * 0x9e3779b97f4a7c15ull;
-	struct nametab_entry **p = &t->buckets[(h >> 32) & (t->nbuckets - 1)];
+
+	return (h >> 32) & (nbuckets - 1);
+}
+
+static struct nametab_entry **slot(const struct nametab *t, uint64_t a, uint64_t b)
+{
+	struct nametab_entry **p = &t->buckets[bucket(t->nbuckets, a, b)];
 
 	while (*p && ((*p)->a != a || (*p)->b != b))
 		p = &(*p)->next;
 	return p;
 }
 
+/* Twice the buckets, so chains stay short as the table fills; without memory it goes on as it is. */
+static void grow(struct nametab *t)
+{
+	size_t n = t->nbuckets * 2;
+	struct nametab_entry **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct nametab_entry *e = t->buckets[i], *next;
+
+		for (; e; e = next) {
+			size_t j = bucket(n, e->a, e->b);
+
+			next = e->next;
+			e->next = b[j];
+			b[j] = e;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+}
+
+/*
+ * The ring of keys is full, and so not the table: twice as long, up to
+ * max. It has not wrapped yet (only a full table forgets, and by then the
+ * ring is as long as it gets): its keys stay where they are.
+ */
+static int order_grow(struct nametab *t)
+{
+	size_t cap = t->order_cap ? t->order_cap * 2 : 1024;
+	struct nametab_key *o;
+
+	if (cap > t->max)
+		cap = t->max;
+	o = realloc(t->order, cap * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	t->order = o;
+	t->order_cap = cap;
+	return 0;
+}
+
+/* The key put first goes, to make room. */
+static void forget_oldest(struct nametab *t)
+{
+	struct nametab_key k = t->order[t->oldest];
+	struct nametab_entry **p = slot(t, k.a, k.b), *e = *p;
+
+	if (e) {
+		*p = e->next;
+		free(e);
+	}
+	t->oldest = (t->oldest + 1) % t->order_cap;
+	t->count--;
+	t->forgotten++;
+	if (t->forget)
+		t->forget(t->forget_ctx, k.a, k.b);
+}
+
 int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name)
 {
-	struct nametab_entry **p = slot(t, a, b), *e = *p;
+	struct nametab_entry **p = slot(t, a, b), *old = *p, *e;
 	size_t len = strlen(name);
 
-	if (e && !strcmp(e->name, name))
+	if (old && !strcmp(old->name, name))
 		return 0;
-	if (!e && t->count >= t->max)
-		return -ENOSPC;
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return -ENOMEM;
 	e->a = a;
 	e->b = b;
 	memcpy(e->name, name, len + 1);
-	if (*p) { /* replace in place */
-		e->next = (*p)->next;
-		free(*p);
-	} else {
-		e->next = NULL;
-		t->count++;
+	if (old) { /* replaced in place: the key keeps its place in the order */
+		e->next = old->next;
+		free(old);
+		*p = e;
+		return 0;
 	}
+	if (t->count == t->max) {
+		forget_oldest(t);
+		p = slot(t, a, b); /* its chain may have been that one */
+	} else if (t->count == t->order_cap && order_grow(t) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->next = NULL;
 	*p = e;
+	t->order[(t->oldest + t->count) % t->order_cap] = (struct nametab_key){ a, b };
+	t->count++;
+	if (t->count > 2 * t->nbuckets)
+		grow(t);
 	return 0;
 }
 
@@ -76,6 +154,8 @@ void nametab_free(struct nametab *t)
 		}
 	}
 	free(t->buckets);
+	free(t->order);
 	t->buckets = NULL;
+	t->order = NULL;
 	t->count = 0;
 }

@@ -2,7 +2,9 @@
 /*
  * Names by number: what events refer to by a key of two numbers (an
  * executable's device and inode, a cgroup's id) and the daemon resolves to
- * a string. Bounded; a key put again replaces its name.
+ * a string. Bounded: when full, the key put first goes, and @forget (if
+ * set) hears of it, so that whoever reports names can report it again. A
+ * key put again replaces its name and keeps its place.
  */
 #ifndef NETLOG_NAMETAB_H
 #define NETLOG_NAMETAB_H
@@ -12,14 +14,23 @@
 
 struct nametab_entry;
 
+struct nametab_key {
+	uint64_t a, b;
+};
+
 struct nametab {
 	struct nametab_entry **buckets;
 	size_t nbuckets, count, max;
+	struct nametab_key *order; /* keys in the order they came, a ring of order_cap */
+	size_t order_cap, oldest;
+	uint64_t forgotten; /* keys that went to make room */
+	void (*forget)(void *ctx, uint64_t a, uint64_t b);
+	void *forget_ctx;
 };
 
 int nametab_init(struct nametab *t, size_t max);
 
-/* Remember @name for (@a, @b). Returns 0, -ENOSPC when full, or -ENOMEM. */
+/* Remember @name for (@a, @b). Returns 0 or -ENOMEM. */
 int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name);
 
 /* The name of (@a, @b), or NULL. */

@@ -143,18 +143,13 @@ const volatile bool accept_hook = true;
 /*
  * Executables' paths: each (device, inode) is reported once on the exes
  * ring buffer, which the daemon reads before events; then only remembered
- * here, until the LRU forgets it and it is reported again.
+ * here, until the LRU forgets it (or the daemon, out of room, deletes it)
+ * and it is reported again.
  */
-struct exe_key {
-	__u64 ino;
-	__u32 dev;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct exe_key);
+	__type(key, struct netlog_exe_key);
 	__type(value, __u8);
 } exes_seen SEC(".maps");
 
@@ -260,7 +255,7 @@ static __always_inline void count_drop(__u32 reason)
 __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry, __u64 root_mnt)
 {
 	struct file *exe = (struct file *)exe_ptr;
-	struct exe_key k = { .ino = ino, .dev = dev };
+	struct netlog_exe_key k = { .ino = ino, .dev = dev };
 	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 	struct netlog_exe *r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
 	struct dentry *d, *parent;
@@ -327,7 +322,7 @@ static __always_inline int exe_note(struct task_struct *task, struct netlog_proc
 static __always_inline void exe_learn(struct task_struct *task)
 {
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct exe_key k = {};
+	struct netlog_exe_key k = {};
 
 	if (!exe)
 		return; /* a kernel thread */

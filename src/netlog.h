@@ -145,6 +145,13 @@ struct netlog_exe {
 	char comp[NETLOG_EXE_DEPTH][NETLOG_EXE_NAME_LEN];
 };
 
+/* What the kernel remembers of an executable it reported (exes_seen's key). */
+struct netlog_exe_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
 /* A cgroup v2 directory, made while netlogd runs: its id and path below the root. */
 #define NETLOG_CGROUP_PATH_LEN 512
 

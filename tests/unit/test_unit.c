@@ -12,6 +12,7 @@
 #include "options.h"
 #include "udpflow.h"
 #include "exetab.h"
+#include "nametab.h"
 #include "cgtab.h"
 #include "communityid.h"
 #include "filter.h"
@@ -441,6 +442,60 @@ static bool udp_flows_beyond_the_table_still_start(void)
 	return ok;
 }
 
+/* What a full name table let go, in order. */
+struct forgotten {
+	uint64_t keys[600];
+	size_t n;
+};
+
+static void note_forgotten(void *ctx, uint64_t a, uint64_t b)
+{
+	struct forgotten *f = ctx;
+
+	if (f->n < sizeof(f->keys) / sizeof(*f->keys))
+		f->keys[f->n++] = a * 100000 + b;
+}
+
+static bool full_name_table_lets_the_oldest_go_and_says_which(void)
+{
+	struct forgotten f = { .n = 0 };
+	struct nametab t;
+	char name[32];
+	bool ok = true;
+
+	if (!CHECK(nametab_init(&t, 2500) == 0, "init"))
+		return false;
+	t.forget = note_forgotten;
+	t.forget_ctx = &f;
+	for (uint64_t i = 0; ok && i < 3000; i++) {
+		snprintf(name, sizeof(name), "/bin/p%llu", (unsigned long long)i);
+		ok = CHECK(nametab_put(&t, i % 7, i, name) == 0, "put %llu", (unsigned long long)i);
+	}
+	ok = ok && CHECK(t.count == 2500 && t.forgotten == 500 && f.n == 500, "%zu kept, %zu told", t.count, f.n) &&
+	     CHECK(t.nbuckets >= 1024 && t.count <= 2 * t.nbuckets, "%zu buckets for %zu", t.nbuckets, t.count);
+	for (uint64_t i = 0; ok && i < 3000; i++) {
+		const char *got = nametab_get(&t, i % 7, i);
+
+		snprintf(name, sizeof(name), "/bin/p%llu", (unsigned long long)i);
+		ok = i < 500 ? CHECK(!got && f.keys[i] == (i % 7) * 100000 + i, "%llu kept, or told out of order",
+				     (unsigned long long)i)
+			     : CHECK(got && !strcmp(got, name), "%llu lost", (unsigned long long)i);
+	}
+	/* a name replaced keeps its key's place: 500 is still the oldest */
+	ok = ok && CHECK(nametab_put(&t, 500 % 7, 500, "/bin/renamed") == 0 && t.count == 2500, "replace") &&
+	     CHECK(nametab_put(&t, 1, 99999, "/bin/new") == 0, "put after replace") &&
+	     CHECK(!nametab_get(&t, 500 % 7, 500) && f.n == 501 && f.keys[500] == (500 % 7) * 100000 + 500,
+		   "the replaced name's key did not go first") &&
+	     CHECK(nametab_get(&t, 501 % 7, 501) && nametab_get(&t, 1, 99999), "others went");
+	nametab_free(&t);
+	/* the smallest table */
+	ok = ok && CHECK(nametab_init(&t, 1) == 0 && nametab_put(&t, 0, 1, "a") == 0 && nametab_put(&t, 0, 2, "b") == 0,
+			 "max 1") &&
+	     CHECK(!nametab_get(&t, 0, 1) && !strcmp(nametab_get(&t, 0, 2), "b") && t.count == 1, "max 1 keeps the last");
+	nametab_free(&t);
+	return ok;
+}
+
 static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
 {
 	struct netlog_exe r = { .ino = 42, .dev = 7, .ncomp = 3 };
@@ -679,6 +734,7 @@ int main(void)
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
+	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	run("community_id_matches_the_specification", community_id_matches_the_specification);
