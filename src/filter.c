@@ -215,15 +215,44 @@ void filters_set(struct filters *f, const struct filter_rule *rules, unsigned n)
 	f->n = n;
 }
 
+static size_t held_bucket_of(const struct filters *f, uint64_t sock_id, uint16_t rport)
+{
+	return ((sock_id ^ rport) * 0x9e3779b97f4a7c15ull >> 32) & (f->nbuckets - 1);
+}
+
 static size_t held_bucket(const struct filters *f, const struct netlog_event *e)
 {
-	return ((e->sock_id ^ e->rport) * 0x9e3779b97f4a7c15ull >> 32) & (f->nbuckets - 1);
+	return held_bucket_of(f, e->sock_id, e->rport);
 }
 
 static bool same(const struct filter_held *h, const struct netlog_event *e)
 {
 	return h->sock_id == e->sock_id && h->listen == is_listen(e->type) &&
 	       (h->listen || (h->rport == e->rport && !memcmp(h->raddr, e->raddr, 16)));
+}
+
+/* Twice the buckets, so chains stay short however many starts are held; without memory it goes on as it is. */
+static void held_grow(struct filters *f)
+{
+	size_t n = f->nbuckets * 2, was = f->nbuckets;
+	struct filter_held **b = calloc(n, sizeof(*b)), **old = f->held;
+
+	if (!b)
+		return;
+	f->held = b;
+	f->nbuckets = n;
+	for (size_t i = 0; i < was; i++) {
+		struct filter_held *h = old[i], *next;
+
+		for (; h; h = next) {
+			size_t j = held_bucket_of(f, h->sock_id, h->rport);
+
+			next = h->next;
+			h->next = b[j];
+			b[j] = h;
+		}
+	}
+	free(old);
 }
 
 bool filters_pass(struct filters *f, const struct netlog_event *e)
@@ -246,8 +275,8 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 	for (unsigned i = 0; i < f->n; i++) {
 		if (!filter_match(&f->rules[i], e))
 			continue;
-		if (e->type == NETLOG_CONNECT_FAIL)
-			return false;
+		if (e->type == NETLOG_CONNECT_FAIL || (e->flags & NETLOG_F_NO_STOP))
+			return false; /* no stop to hold back */
 		h = calloc(1, sizeof(*h));
 		if (h) { /* without memory the stop is logged alone: better than lost */
 			h->sock_id = e->sock_id;
@@ -257,7 +286,8 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 			p = &f->held[held_bucket(f, e)];
 			h->next = *p;
 			*p = h;
-			f->nheld++;
+			if (++f->nheld > 2 * f->nbuckets)
+				held_grow(f);
 		}
 		return false;
 	}

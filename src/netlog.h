@@ -39,6 +39,7 @@ enum netlog_event_flags {
 	NETLOG_F_NOT_ACCEPTED = 1 << 1, /* incoming, closed before any accept() */
 	NETLOG_F_OWNER_UNKNOWN = 1 << 2, /* no process was ever seen owning it */
 	NETLOG_F_UNTRACKED = 1 << 3,	 /* UDP flow table full: counted nowhere */
+	NETLOG_F_NO_STOP = 1 << 7,	 /* set by the daemon: no stop follows (its flow table was full) */
 };
 
 /* Why the kernel side could not hand something over; indexes the counters map. */

@@ -193,6 +193,7 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 		struct netlog_flow_key k;
 
 		s.type = NETLOG_CONNECT_START;
+		s.flags |= NETLOG_F_NO_STOP;
 		t->log(&s, t->ctx);
 		t->untracked++;
 		/* nothing here would ever end it there: the kernel's entry goes too */

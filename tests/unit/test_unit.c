@@ -705,6 +705,21 @@ static bool ignore_rules_match_and_a_stop_follows_its_start(void)
 	filters_set(&f, r, 1);
 	other.type = NETLOG_CONNECT_STOP;
 	ok = ok && CHECK(filters_pass(&f, &other), "the stop of a logged start was dropped");
+	/* many held at once: the table grows, and every stop still finds its start */
+	filters_set(&f, &r[2], 1);
+	for (uint64_t i = 0; ok && i < 10000; i++) {
+		start.sock_id = 1000 + i;
+		ok = CHECK(!filters_pass(&f, &start), "start %llu logged", (unsigned long long)i);
+	}
+	ok = ok && CHECK(f.nheld == 10000 && f.nbuckets >= 4096, "%zu held in %zu buckets", f.nheld, f.nbuckets);
+	for (uint64_t i = 0; ok && i < 10000; i++) {
+		stop.sock_id = 1000 + i;
+		ok = CHECK(!filters_pass(&f, &stop), "stop %llu logged", (unsigned long long)i);
+	}
+	/* a start the daemon could keep no stop of is not held back for one */
+	start.flags = NETLOG_F_NO_STOP;
+	ok = ok && CHECK(f.nheld == 0, "%zu still held", f.nheld) &&
+	     CHECK(!filters_pass(&f, &start) && f.nheld == 0, "held a start with no stop to come");
 	filters_free(&f);
 	return ok;
 }
