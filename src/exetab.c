@@ -2,6 +2,7 @@
 #include "exetab.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +27,17 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r)
 	for (unsigned i = n; i-- > 0;) {
 		size_t c = strnlen(r->comp[i], NETLOG_EXE_NAME_LEN);
 
-		if (len + 1 + c + 1 > size)
+		bool cut = r->cut >> i & 1;
+
+		if (len + 1 + c + (cut ? 3 : 0) + 1 > size)
 			return -ENOSPC;
 		dst[len++] = '/';
 		memcpy(dst + len, r->comp[i], c);
 		len += c;
+		if (cut) {
+			memcpy(dst + len, "...", 3);
+			len += 3;
+		}
 	}
 	dst[len] = '\0';
 	return (int)len;

@@ -14,7 +14,7 @@
 #include "netlog.h"
 
 /* The longest path a record can make: every component full, with its '/'. */
-#define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * NETLOG_EXE_NAME_LEN + 8)
+#define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * (NETLOG_EXE_NAME_LEN + 3) + 8)
 
 struct exetab {
 	struct nametab names; /* by (device, inode) */
@@ -24,7 +24,8 @@ int exetab_init(struct exetab *t, size_t max);
 
 /*
  * The path of @r: "/" and its components root first; a path deeper than
- * the record holds starts with "...". Returns its length or -ENOSPC.
+ * the record holds starts with "...", and a name longer than it holds
+ * ends with "...". Returns its length or -ENOSPC.
  */
 int exetab_path(char *dst, size_t size, const struct netlog_exe *r);
 

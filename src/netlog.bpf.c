@@ -273,7 +273,7 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 	r->ino = ino;
 	r->dev = dev;
 	r->truncated = 0;
-	r->pad = 0;
+	r->cut = 0;
 	d = BPF_CORE_READ(exe, f_path.dentry);
 	vmnt = BPF_CORE_READ(exe, f_path.mnt);
 	mnt = (void *)vmnt - mnt_off;
@@ -295,8 +295,9 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 		if (d == parent || d == BPF_CORE_READ(vmnt, mnt_root))
 			break;
 		name = BPF_CORE_READ(d, d_name.name);
-		if (bpf_probe_read_kernel_str(r->comp[n], NETLOG_EXE_NAME_LEN, name) == NETLOG_EXE_NAME_LEN)
-			r->truncated = 1;
+		bpf_probe_read_kernel_str(r->comp[n], NETLOG_EXE_NAME_LEN, name);
+		if (BPF_CORE_READ(d, d_name.len) >= NETLOG_EXE_NAME_LEN)
+			r->cut |= 1u << n;
 		d = parent;
 	}
 	if (n == NETLOG_EXE_DEPTH && d != BPF_CORE_READ(d, d_parent))

@@ -141,8 +141,8 @@ struct netlog_exe {
 	__u32 dev;
 	__u64 ino;
 	__u16 ncomp;	 /* components filled, leaf first */
-	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH, or a name cut */
-	__u32 pad;
+	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH */
+	__u32 cut;	 /* bit i: comp[i] is the start of a longer name */
 	char comp[NETLOG_EXE_DEPTH][NETLOG_EXE_NAME_LEN];
 };
 

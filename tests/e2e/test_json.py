@@ -4,13 +4,14 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import struct
 import subprocess
 import sys
 import time
 
-from conftest import A4, A6, B4, B6, hand_over
+from conftest import A4, A6, B4, B6, hand_over, ns_sh
 
 
 def events(log, timeout=10, **want):
@@ -281,3 +282,15 @@ def test_a_process_that_exits_with_sockets_open_is_named_with_its_executable_on_
     for stop, who in zip(stops, (client, client, server, server, server)):
         assert stop["process"]["pid"] == who.pid, stop
         assert stop["process"].get("executable") == want, stop
+
+
+def test_an_executable_name_longer_than_the_kernel_reports_is_marked_cut(hosts, netlogd, tmp_path):
+    """The kernel hands over 63 bytes of each path component: a longer name is
+    shown cut, with "..." after it, never as if it were the whole name."""
+    log = netlogd("--format", "json")
+    name = "n" * 70
+    exe = tmp_path / name
+    shutil.copy(os.path.realpath(sys.executable), exe)
+    ns_sh(hosts.a, str(exe), "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', 7040)); s.listen()")
+    start = one(log, event__action="listen-start", destination__port=7040)
+    assert start["process"]["executable"] == f"{tmp_path}/{name[:63]}..."

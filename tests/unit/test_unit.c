@@ -516,6 +516,18 @@ static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
 	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) > 0, "deep") &&
 	     CHECK(strncmp(out, ".../d15/d14/", 12) == 0 && strstr(out, "/d0") != NULL, "deep: %s", out) &&
 	     CHECK(exetab_path(out, 8, &r) == -ENOSPC, "short buffer");
+	/* names longer than a component holds end with "...", the others do not */
+	r.truncated = 0;
+	r.ncomp = 3;
+	r.cut = 1 << 0 | 1 << 2;
+	memset(r.comp[0], 'x', NETLOG_EXE_NAME_LEN - 1);
+	r.comp[0][NETLOG_EXE_NAME_LEN - 1] = '\0';
+	strcpy(r.comp[1], "bin");
+	strcpy(r.comp[2], "a-long-directory-name");
+	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) == 1 + 21 + 3 + 4 + 1 + 63 + 3, "cut: %s", out) &&
+	     CHECK(!strncmp(out, "/a-long-directory-name.../bin/xxx", 33) && !strcmp(out + strlen(out) - 6, "xxx..."),
+		   "cut: %s", out);
+	r.cut = 0;
 	ok = ok && CHECK(exetab_init(&t, 16) == 0, "init");
 	r.ncomp = 2;
 	r.truncated = 0;
