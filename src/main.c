@@ -59,6 +59,7 @@ struct netlogd {
 	struct udpflows flows;
 	struct filters filters;
 	uint64_t flows_untracked_reported;
+	uint64_t flows_ended_early_reported;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
@@ -263,6 +264,16 @@ static bool same_outputs(const struct options *a, const struct options *b)
 	return true;
 }
 
+/* Whether output @target is opened the same under @a and @b: each depends only on its own settings. */
+static bool same_settings_for(const struct options *a, const struct options *b, const char *target)
+{
+	if (!strcmp(target, "syslog"))
+		return !strcmp(a->syslog_socket, b->syslog_socket);
+	if (!strncmp(target, "tcp://", 6) || !strncmp(target, "udp://", 6))
+		return a->remote_buffer_kb == b->remote_buffer_kb;
+	return true;
+}
+
 /*
  * Open every output of @o in @sinks; on failure close those opened and say
  * why. On a reload, @was and @old are the outputs in force: one that stays
@@ -284,8 +295,7 @@ static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n
 		for (unsigned j = 0; was && j < was->noutputs; j++) {
 			if (taken[j] || was->outputs[j].format != out->format ||
 			    strcmp(was->outputs[j].target, out->target) ||
-			    strcmp(was->syslog_socket, o->syslog_socket) ||
-			    was->remote_buffer_kb != o->remote_buffer_kb)
+			    !same_settings_for(was, o, out->target))
 				continue;
 			memcpy(s, &old[j], sizeof(*s));
 			taken[j] = true;
@@ -491,6 +501,12 @@ static void report_drops(struct netlogd *d, bool last)
 		report_loss(d, d->flows.untracked - d->flows_untracked_reported,
 			    "UDP flow stops lost: the daemon's flow table is full (raise --max-udp-flows)");
 		d->flows_untracked_reported = d->flows.untracked;
+	}
+	if (d->flows.ended_early != d->flows_ended_early_reported) {
+		report_loss(d, d->flows.ended_early - d->flows_ended_early_reported,
+			    "UDP flows stopped before their idle timeout: the daemon's flow table is full "
+			    "(raise --max-udp-flows)");
+		d->flows_ended_early_reported = d->flows.ended_early;
 	}
 	for (unsigned i = 0; i < d->nsinks; i++)
 		report_sink_loss(d, i, last);

@@ -175,6 +175,48 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 	unlink_flow(t, f);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The table is full: a sixteenth of it, the flows quiet longest as far as
+ * the daemon knows, stop now, at @now, as if idle; a later datagram starts
+ * one again. An early stop is better than a start that never gets one.
+ * Sorting once per sixteenth keeps it cheap per flow.
+ */
+static void make_room(struct udpflows *t, uint64_t now)
+{
+	size_t n = 0, want = t->max / 16 ? t->max / 16 : 1;
+	uint64_t *seen = malloc(t->count * sizeof(*seen)), cut;
+
+	if (!seen)
+		return;
+	for (size_t b = 0; b < t->nbuckets; b++)
+		for (struct udpflow *f = t->by_key[b]; f; f = f->next)
+			seen[n++] = f->seen_ns;
+	qsort(seen, n, sizeof(*seen), cmp_u64);
+	cut = seen[(want < n ? want : n) - 1];
+	free(seen);
+	for (size_t b = 0; b < t->nbuckets && want; b++) {
+		struct udpflow *f = t->by_key[b];
+
+		while (f && want) {
+			struct udpflow *next = f->next;
+
+			if (f->seen_ns <= cut) {
+				stop(t, f, now, NULL);
+				t->ended_early++;
+				want--;
+			}
+			f = next;
+		}
+	}
+}
+
 static void on_flow(struct udpflows *t, const struct netlog_event *e)
 {
 	struct udpflow *f = find(t, e);
@@ -185,6 +227,8 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 			f->seen_ns = e->ts_ns;
 		return;
 	}
+	if (t->count >= t->max)
+		make_room(t, e->ts_ns);
 	f = t->count < t->max ? calloc(1, sizeof(*f)) : NULL;
 	if (!f) {
 		/* log the start all the same; its stop is counted as lost */

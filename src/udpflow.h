@@ -32,6 +32,7 @@ struct udpflows {
 	uint64_t idle_ns;	  /* a flow with no datagram this long stops */
 	uint64_t claim_wait_ns;	  /* how long an incoming flow waits for its receiver */
 	uint64_t untracked;	  /* flows started here but not kept: no stop will follow */
+	uint64_t ended_early;	  /* flows stopped before their idle timeout: the table was full */
 	udpflow_log_fn log;
 	void *ctx;
 };

@@ -181,6 +181,29 @@ def test_a_reload_that_adds_an_output_keeps_the_lines_waiting_for_the_collector(
     assert ("stop", 6419) in ours(added, 6410, 10) and not ours(added, 6400, 10), added
 
 
+def test_a_reload_that_changes_only_the_local_syslog_socket_keeps_the_lines_waiting_for_the_collector(
+        tmp_path, hosts, actors, netlogd, collector):
+    """A setting no remote output depends on must not close it, with the
+    lines it holds for a collector that is down."""
+    c = collector("tcp", start=False)
+    conf = tmp_path / "netlog.conf"
+    log = netlogd("-c", str(conf), start=False)
+    outputs = f"output = tcp://127.0.0.1:{c.port}\noutput = {log.log}\n"
+    conf.write_text(outputs)
+    log.args = ["-c", str(conf)]  # the file names every output
+    log.start()
+    a = actors(hosts.a, name="nl-remote-sock")
+    listens(a, 6700, 10)  # the collector is not there yet: they wait
+    log.expect(kind="listen", what="stop", local=f"{A4}:6709")
+    conf.write_text(outputs + f"syslog-socket = {tmp_path}/no-syslog-here\n")
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("reload: ")
+    c.start()
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6709 ", 1, 20)
+    assert sorted(set(ours(c.lines(), 6700, 10))) == sorted(
+        (w, p) for p in range(6700, 6710) for w in ("start", "stop")), c.lines()
+
+
 def test_a_connect_the_kernel_gives_the_collectors_own_port_is_no_collector(hosts, actors, netlogd, collector):
     """The collector is local and down, its port in the ephemeral range, and the
     kernel gives netlogd's connect that very port: TCP then connects the socket

@@ -395,6 +395,28 @@ def test_full_flow_table_counts_flows_not_datagrams_however_they_take_turns(host
     assert 36 <= told <= 100, f"{told} said not counted, for 36 flows over the table (500 datagrams)"
 
 
+def test_flows_beyond_the_daemons_table_stop_the_quietest_early_so_every_start_has_its_stop(hosts, netlogd):
+    """--max-udp-flows 64: the kernel counts 64 flows, the daemon keeps 128.
+    300 flows at once: the daemon stops those quiet longest early (said in
+    a warning) rather than log starts that never get a stop."""
+    log = netlogd("--max-udp-flows", "64")
+    lport = ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for port in range(7600, 7900):
+            s.sendto(b"x", ("{B4}", port))
+            time.sleep(0.001)
+        print(s.getsockname()[1])
+    """)).stdout.strip()
+    stops = log.wait_count(300, kind="connect", what="stop", local=f"{A4}:{lport}", timeout=20)
+    starts = log.find(timeout=0, kind="connect", what="start", local=f"{A4}:{lport}")
+    assert sorted(l["remote"] for l in starts) == sorted(l["remote"] for l in stops)
+    assert len({l["remote"] for l in starts}) == 300
+    early = log.wait_text(r"netlog: warning: (\d+) UDP flows stopped before their idle timeout")
+    assert early and sum(map(int, early)) >= 300 - 128, early
+    assert not log.wait_text(r"UDP flow stops lost", timeout=0)
+
+
 def test_busy_untracked_flow_is_not_ended_as_idle(hosts, actors, netlogd):
     """Table full: the kernel cannot count a flow, but it says again that it is alive."""
     log = netlogd("--max-udp-flows", "64", "--udp-idle-timeout", "2")

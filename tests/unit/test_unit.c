@@ -424,20 +424,38 @@ static bool udp_idle_flow_stops_and_comes_back_as_a_new_one(void)
 	return ok;
 }
 
-static bool udp_flows_beyond_the_table_still_start(void)
+/* A full table stops the flows quiet longest to make room: every start still gets its stop. */
+static bool udp_flows_beyond_the_table_stop_the_quietest_early(void)
 {
 	struct udpflows t;
 	struct netlog_event e;
 	bool ok;
 
 	nlogged = 0;
-	udpflows_init(&t, -1, 1000, 2, record, NULL);
+	udpflows_init(&t, -1, 60000000000ull, 2, record, NULL);
 	for (uint16_t port = 1; port <= 3; port++) {
-		e = flow_rec(NETLOG_UDP_FLOW, 7, port, NETLOG_DIR_OUT, 100, 5000);
+		e = flow_rec(NETLOG_UDP_FLOW, 7, port, NETLOG_DIR_OUT, 100, 5000 + port);
 		udpflows_event(&t, &e);
 	}
-	ok = CHECK(nlogged == 3, "%d starts for 3 flows", nlogged) &&
-	     CHECK(t.untracked == 1, "%llu untracked", (unsigned long long)t.untracked);
+	ok = CHECK(nlogged == 4, "%d records for 3 flows in a table of 2", nlogged) &&
+	     CHECK(logged[2].type == NETLOG_CONNECT_STOP && logged[2].rport == 1 && logged[2].ts_ns == 5003,
+		   "the quietest did not stop when the third came") &&
+	     CHECK(logged[3].type == NETLOG_CONNECT_START && logged[3].rport == 3, "third start") &&
+	     CHECK(t.ended_early == 1 && t.untracked == 0 && t.count == 2, "%llu early, %llu untracked",
+		   (unsigned long long)t.ended_early, (unsigned long long)t.untracked);
+	/* a bigger table: a sixteenth goes at a time, and each start has its stop at the close */
+	udpflows_free(&t);
+	nlogged = 0;
+	udpflows_init(&t, -1, 60000000000ull, 64, record, NULL);
+	for (uint16_t port = 1; port <= 100; port++) {
+		e = flow_rec(NETLOG_UDP_FLOW, 8, port, NETLOG_DIR_OUT, 100, 5000 + port);
+		udpflows_event(&t, &e);
+	}
+	ok = ok && CHECK(t.ended_early == 36 && t.count == 64, "%llu early, %zu kept",
+			 (unsigned long long)t.ended_early, t.count);
+	e = flow_rec(NETLOG_UDP_CLOSE, 8, 0, 0, 100, 9000);
+	udpflows_event(&t, &e);
+	ok = ok && CHECK(t.count == 0 && t.untracked == 0, "%zu left", t.count);
 	udpflows_free(&t);
 	return ok;
 }
@@ -760,7 +778,7 @@ int main(void)
 	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
-	run("udp_flows_beyond_the_table_still_start", udp_flows_beyond_the_table_still_start);
+	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
