@@ -13,7 +13,7 @@
 #include "nametab.h"
 #include "netlog.h"
 
-/* The longest path a record can make: every component full, with its '/'. */
+/* The longest path a record can make: every component full, with its '/' and a cut's "...". */
 #define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * (NETLOG_EXE_NAME_LEN + 3) + 8)
 
 struct exetab {

@@ -485,7 +485,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	return out_finish(&o, dst);
 }
 
-int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what)
+/* A warning of the daemon's own: @count @what; a loss carries its count in netlog.lost. */
+static int json_warning(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what, bool loss)
 {
 	struct out o = { dst, dst + size - 1, size == 0 };
 	char stamp[FORMAT_TIME_MAX], message[FORMAT_LINE_MAX];
@@ -495,10 +496,25 @@ int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, 
 	snprintf(message, sizeof(message), "%llu %s", (unsigned long long)count, what);
 	put_str(&o, "{\"@timestamp\":\"");
 	put_str(&o, stamp);
-	put_str(&o, "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-loss\"},\"log\":{\"level\":\"warning\"},\"message\":");
+	put_str(&o, loss ? "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-loss\"}"
+			 : "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-notice\"}");
+	put_str(&o, ",\"log\":{\"level\":\"warning\"},\"message\":");
 	put_json_str(&o, message, sizeof(message));
-	put_str(&o, ",\"netlog\":{\"lost\":");
-	put_u64(&o, count);
-	put(&o, "}}", 2);
+	if (loss) {
+		put_str(&o, ",\"netlog\":{\"lost\":");
+		put_u64(&o, count);
+		put(&o, "}", 1);
+	}
+	put(&o, "}", 1);
 	return out_finish(&o, dst);
+}
+
+int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what)
+{
+	return json_warning(dst, size, epoch_ns, count, what, true);
+}
+
+int format_json_notice(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what)
+{
+	return json_warning(dst, size, epoch_ns, count, what, false);
 }

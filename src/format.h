@@ -67,6 +67,9 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 /* A loss report as a JSON object: @count of @what, with the reason in it. */
 int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);
 
+/* The same for a warning that is no loss (nothing missing from the log): no netlog.lost. */
+int format_json_notice(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);
+
 const char *format_event_name(uint8_t type);
 
 #endif

@@ -190,8 +190,8 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
 		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
 	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
-	/* the flows that overflow it, remembered a while: a quarter as many, at least 1024 */
-	bpf_map__set_max_entries(skel->maps.untracked_seen, o->max_flows / 4 > 1024 ? o->max_flows / 4 : 1024);
+	/* the flows that overflow it, remembered a while: as many as the daemon may keep beyond it */
+	bpf_map__set_max_entries(skel->maps.untracked_seen, o->max_flows);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 	/* the paths of the programs running at start-up come in one burst: a quarter of it */
 	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);
@@ -340,6 +340,11 @@ int loader_names_fd(const struct loader *l)
 int loader_flows_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.udp_flows);
+}
+
+int loader_untracked_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.untracked_seen);
 }
 
 void loader_forget_exe(const struct loader *l, uint32_t dev, uint64_t ino)

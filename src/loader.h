@@ -34,6 +34,9 @@ int loader_start(struct loader *l, const struct loader_opts *o);
 /* The ring buffer's map fd, for ring_buffer__new(). */
 int loader_events_fd(const struct loader *l);
 
+/* The kernel's table of untracked UDP flows lately reported (struct netlog_flow_key, time). */
+int loader_untracked_fd(const struct loader *l);
+
 /* Have the kernel report executable (@dev, @ino) again: the daemon let its path go. */
 void loader_forget_exe(const struct loader *l, uint32_t dev, uint64_t ino);
 

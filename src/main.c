@@ -172,7 +172,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 {
 	struct netlogd *d = ctx;
 	uint64_t epoch_ns = (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns);
-	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX];
+	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX], exe[EXETAB_PATH_MAX];
 	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
 
@@ -180,7 +180,10 @@ static int log_event(const struct netlog_event *e, void *ctx)
 		return 0;
 
 	if (any_output(d, FORMAT_JSON)) {
+		/* copied: looking up the cgroup may read names that push this one out of its table */
 		x.executable = exe_path(d, &e->proc);
+		if (x.executable && snprintf(exe, sizeof(exe), "%s", x.executable) >= 0)
+			x.executable = exe;
 		x.cgroup = cgroup_path(d, e->proc.cgroup_id);
 		if (x.cgroup && cgtab_container_id(x.cgroup, container))
 			x.container_id = container;
@@ -424,7 +427,7 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 }
 
 /* A loss, in the log itself: "<count> <what>", a warning line in every output. */
-static void log_loss(struct netlogd *d, uint64_t count, const char *what)
+static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
 {
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
 	char line[FORMAT_JSON_MAX];
@@ -433,13 +436,18 @@ static void log_loss(struct netlogd *d, uint64_t count, const char *what)
 		struct sink *s = &d->sinks[i];
 
 		if (s->format == FORMAT_JSON) {
-			if (format_json_loss(line, sizeof(line), now, count, what) >= 0)
+			if ((loss ? format_json_loss : format_json_notice)(line, sizeof(line), now, count, what) >= 0)
 				sink_write_raw(s, now, SINK_WARNING, line);
 		} else {
 			snprintf(line, sizeof(line), "%llu %s", (unsigned long long)count, what);
 			sink_write(s, now, SINK_WARNING, line);
 		}
 	}
+}
+
+static void log_loss(struct netlogd *d, uint64_t count, const char *what)
+{
+	log_warning(d, count, what, true);
 }
 
 /* A loss, in the log and on stderr. */
@@ -499,13 +507,17 @@ static void report_drops(struct netlogd *d, bool last)
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_loss(d, d->flows.untracked - d->flows_untracked_reported,
-			    "UDP flow stops lost: the daemon's flow table is full (raise --max-udp-flows)");
+			    "UDP flow stops lost: no memory for the daemon's flow table");
 		d->flows_untracked_reported = d->flows.untracked;
 	}
 	if (d->flows.ended_early != d->flows_ended_early_reported) {
-		report_loss(d, d->flows.ended_early - d->flows_ended_early_reported,
-			    "UDP flows stopped before their idle timeout: the daemon's flow table is full "
-			    "(raise --max-udp-flows)");
+		/* no loss: each got its start and its stop */
+		static const char early[] = "UDP flows stopped before their idle timeout: the daemon's "
+					    "flow table is full (raise --max-udp-flows)";
+		uint64_t n = d->flows.ended_early - d->flows_ended_early_reported;
+
+		log_warning(d, n, early, false);
+		log_warnx("%llu %s", (unsigned long long)n, early);
 		d->flows_ended_early_reported = d->flows.ended_early;
 	}
 	for (unsigned i = 0; i < d->nsinks; i++)
@@ -715,6 +727,7 @@ int main(int argc, char **argv)
 	err = udpflows_init(&d->flows, loader_flows_fd(&d->loader),
 			    (uint64_t)d->opt.udp_idle_timeout * 1000000000ull,
 			    (size_t)d->opt.max_flows * 2, log_event, d);
+	d->flows.untracked_fd = loader_untracked_fd(&d->loader);
 	if (err) {
 		log_warnx("UDP flow table: %s", strerror(-err));
 		goto out;

@@ -1015,12 +1015,14 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 	if (err) {
 		seen = bpf_map_lookup_elem(&untracked_seen, &f->k);
 		if (seen) {
-			if (n->last_ns - *seen < untracked_refresh_ns)
+			/* signed: another CPU may have just stored a later time */
+			if ((__s64)(n->last_ns - *seen) < (__s64)untracked_refresh_ns)
 				return;
 			*seen = n->last_ns; /* still going: said again, so that the daemon keeps it */
-		} else {
+		} else if (bpf_map_update_elem(&untracked_seen, &f->k, &n->last_ns, BPF_NOEXIST) == 0) {
 			count_drop(NETLOG_DROP_FLOWS);
-			bpf_map_update_elem(&untracked_seen, &f->k, &n->last_ns, BPF_ANY);
+		} else {
+			return; /* another CPU reports it */
 		}
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
@@ -1376,14 +1378,15 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 		return; /* already reported as gone, never accepted */
 	/* 0 until something asks: the handshake callback or the close names it then */
 	cookie = walked_sock_cookie(sk);
-	if (cookie && bpf_map_lookup_elem(&closed_unaccepted, &cookie))
-		return; /* it closed while being accepted: its start and stop are out */
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && (c->cookie && c->cookie != cookie)) {
 		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
 		c = NULL;
 	}
 	if (!c) {
+		/* after the table: on_close() marks it before it removes the entry */
+		if (cookie && bpf_map_lookup_elem(&closed_unaccepted, &cookie))
+			return; /* it closed while being accepted: its start and stop are out */
 		conn_init(&n, cookie, ROLE_PASSIVE, NETLOG_DIR_IN);
 		n.bits = CONN_ACCEPTED;
 		proc_from_current(&n.owner);

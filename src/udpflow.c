@@ -65,6 +65,7 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 	}
 	t->max = max;
 	t->map_fd = map_fd;
+	t->untracked_fd = -1;
 	t->idle_ns = idle_ns;
 	t->claim_wait_ns = CLAIM_WAIT_NS;
 	t->log = log;
@@ -171,51 +172,18 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 		e.proc = *proc;
 		e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
 	}
+	if ((f->ev.flags & NETLOG_F_UNTRACKED) && t->untracked_fd >= 0) {
+		struct netlog_flow_key k;
+
+		/* the kernel reports its next datagram as a new flow at once, not after a refresh period */
+		kernel_key(&k, &f->ev);
+		bpf_map_delete_elem(t->untracked_fd, &k);
+	}
 	t->log(&e, t->ctx);
 	unlink_flow(t, f);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The table is full: a sixteenth of it, the flows quiet longest as far as
- * the daemon knows, stop now, at @now, as if idle; a later datagram starts
- * one again. An early stop is better than a start that never gets one.
- * Sorting once per sixteenth keeps it cheap per flow.
- */
-static void make_room(struct udpflows *t, uint64_t now)
-{
-	size_t n = 0, want = t->max / 16 ? t->max / 16 : 1;
-	uint64_t *seen = malloc(t->count * sizeof(*seen)), cut;
-
-	if (!seen)
-		return;
-	for (size_t b = 0; b < t->nbuckets; b++)
-		for (struct udpflow *f = t->by_key[b]; f; f = f->next)
-			seen[n++] = f->seen_ns;
-	qsort(seen, n, sizeof(*seen), cmp_u64);
-	cut = seen[(want < n ? want : n) - 1];
-	free(seen);
-	for (size_t b = 0; b < t->nbuckets && want; b++) {
-		struct udpflow *f = t->by_key[b];
-
-		while (f && want) {
-			struct udpflow *next = f->next;
-
-			if (f->seen_ns <= cut) {
-				stop(t, f, now, NULL);
-				t->ended_early++;
-				want--;
-			}
-			f = next;
-		}
-	}
-}
+static void make_room(struct udpflows *t, uint64_t now);
 
 static void on_flow(struct udpflows *t, const struct netlog_event *e)
 {
@@ -318,21 +286,80 @@ static uint64_t boottime_of(uint64_t mono, uint64_t now)
 	return mono_now - mono < now ? now - (mono_now - mono) : 0;
 }
 
-/* Whether @f saw no datagram for the idle timeout, asking the kernel's count. */
-static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
+/* @f's latest datagram as the kernel counted it (tracked flows only: the others are reported again). */
+static void refresh_seen(struct udpflows *t, struct udpflow *f, uint64_t now)
 {
 	struct netlog_flow_key k;
 	struct netlog_flow v;
 	uint64_t last;
 
-	if (now < f->seen_ns + t->idle_ns)
-		return false;
 	if (kernel_entry(t, &f->ev, &k) && bpf_map_lookup_elem(t->map_fd, &k, &v) == 0) {
 		last = boottime_of(v.last_ns, now);
 		if (last > f->seen_ns)
 			f->seen_ns = last;
 	}
+}
+
+/* Whether @f saw no datagram for the idle timeout, asking the kernel's count. */
+static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
+{
+	if (now < f->seen_ns + t->idle_ns)
+		return false;
+	refresh_seen(t, f, now);
 	return now >= f->seen_ns + t->idle_ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define ROOM_SAMPLE 4096
+
+/*
+ * The table is full: a sixteenth of it, the flows quiet longest, stop now,
+ * at @now, as if idle; a later datagram starts one again. An early stop is
+ * better than a start that never gets one. Where the quietest end is found
+ * from a sample of what the daemon knows; the candidates are then asked of
+ * the kernel, which alone knows a tracked flow's last datagram, and the
+ * busy ones spared.
+ */
+static void make_room(struct udpflows *t, uint64_t now)
+{
+	size_t share = t->max / 16 ? t->max / 16 : 1, want = share;
+	size_t step = t->count / ROOM_SAMPLE + 1, n = 0, i = 0;
+	uint64_t sample[ROOM_SAMPLE], cut;
+
+	for (size_t b = 0; b < t->nbuckets; b++)
+		for (struct udpflow *f = t->by_key[b]; f && n < ROOM_SAMPLE; f = f->next)
+			if (i++ % step == 0)
+				sample[n++] = f->seen_ns;
+	if (!n)
+		return;
+	qsort(sample, n, sizeof(*sample), cmp_u64);
+	cut = sample[n / 8]; /* twice the share: some candidates turn out busy */
+	/* sparing the busy ones; if every candidate was, a second round spares none */
+	for (int spare = 1; spare >= 0 && want == share; spare--) {
+		for (size_t b = 0; b < t->nbuckets && want; b++) {
+			struct udpflow *f = t->by_key[b], *next;
+
+			for (; f && want; f = next) {
+				next = f->next;
+				if (spare) {
+					if (f->seen_ns > cut)
+						continue;
+					refresh_seen(t, f, now);
+					if (f->seen_ns > cut)
+						continue;
+				}
+				stop(t, f, now, NULL);
+				t->ended_early++;
+				want--;
+			}
+		}
+	}
 }
 
 void udpflows_tick(struct udpflows *t, uint64_t now, bool sweep)
@@ -377,4 +404,5 @@ void udpflows_free(struct udpflows *t)
 	free(t->by_sock);
 	memset(t, 0, sizeof(*t));
 	t->map_fd = -1;
+	t->untracked_fd = -1;
 }

@@ -460,6 +460,21 @@ static bool udp_flows_beyond_the_table_stop_the_quietest_early(void)
 	return ok;
 }
 
+/* The daemon's own warnings in JSON: a loss says how many in netlog.lost, a notice does not. */
+static bool json_loss_and_notice_records(void)
+{
+	char loss[512], notice[512];
+
+	return CHECK(format_json_loss(loss, sizeof(loss), 0, 3, "events lost: \"x\"") > 0, "loss") &&
+	       CHECK_STR(loss, "{\"@timestamp\":\"1970-01-01T00:00:00.000000Z\",\"event\":{\"kind\":\"alert\","
+			       "\"action\":\"netlog-loss\"},\"log\":{\"level\":\"warning\"},"
+			       "\"message\":\"3 events lost: \\\"x\\\"\",\"netlog\":{\"lost\":3}}") &&
+	       CHECK(format_json_notice(notice, sizeof(notice), 0, 2, "flows stopped early") > 0, "notice") &&
+	       CHECK_STR(notice, "{\"@timestamp\":\"1970-01-01T00:00:00.000000Z\",\"event\":{\"kind\":\"alert\","
+				 "\"action\":\"netlog-notice\"},\"log\":{\"level\":\"warning\"},"
+				 "\"message\":\"2 flows stopped early\"}");
+}
+
 /* What a full name table let go, in order. */
 struct forgotten {
 	uint64_t keys[600];
@@ -779,6 +794,7 @@ int main(void)
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
+	run("json_loss_and_notice_records", json_loss_and_notice_records);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
