@@ -433,6 +433,14 @@ def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     assert len(starts) == 40 and starts == stops
 
 
+def passive_opens(ns):
+    """Connections the listeners of network namespace @ns took (a full socket made at the
+    handshake's last ACK), as the kernel counts them."""
+    names, values = [l.split() for l in ns_sh(ns, "cat", "/proc/net/snmp").stdout.splitlines()
+                     if l.startswith("Tcp:")]
+    return int(values[names.index("PassiveOpens")])
+
+
 def test_connections_reset_while_accept_returns_them_start_and_stop_once(hosts, netlogd):
     """build/churn -r: clients reset each connection as soon as it is made,
     while two threads accept. A reset can end a connection on one CPU while
@@ -442,8 +450,13 @@ def test_connections_reset_while_accept_returns_them_start_and_stop_once(hosts, 
     that happened some 40 times in 480 000 connections before it was
     mended: a few seconds of churn find it."""
     log = netlogd()
+    before = passive_opens(hosts.a)
     out = ns_sh(hosts.a, str(ROOT / "build" / "churn"), "-r", "3", "4").stdout
-    made, port = (int(re.search(rf"{k}=(\d+)", out).group(1)) for k in ("connections", "port"))
+    port = int(re.search(r"port=(\d+)", out).group(1))
+    # what the server side had, not what the clients counted: a client's reset
+    # can overtake its last ACK (another CPU's backlog), and the server then
+    # never has the connection (seen once in 6 112 under emulation)
+    made = passive_opens(hosts.a) - before
     line = re.compile(rf"connect (start|stop) TCP 127\.0\.0\.1:{port} <- (\S+) ")
     deadline = time.monotonic() + 30
     while True:  # counted on the raw text: the log holds some 100 000 lines per second of churn
@@ -459,7 +472,7 @@ def test_connections_reset_while_accept_returns_them_start_and_stop_once(hosts, 
         seen.setdefault(peer, []).append(what)
     twice = [peer for peer, whats in seen.items() if whats[0] != "start" or any(a == b for a, b in zip(whats, whats[1:]))]
     assert not twice, f"started or stopped twice in a row: {[(p, seen[p]) for p in twice[:5]]}"
-    assert (len(ours) - stops, stops) == (made, made)
+    assert made > 0 and (len(ours) - stops, stops) == (made, made)
 
 
 def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
