@@ -215,14 +215,9 @@ void filters_set(struct filters *f, const struct filter_rule *rules, unsigned n)
 	f->n = n;
 }
 
-static size_t held_bucket_of(const struct filters *f, uint64_t sock_id, uint16_t rport)
+static size_t held_bucket(const struct filters *f, uint64_t sock_id, uint16_t rport)
 {
 	return ((sock_id ^ rport) * 0x9e3779b97f4a7c15ull >> 32) & (f->nbuckets - 1);
-}
-
-static size_t held_bucket(const struct filters *f, const struct netlog_event *e)
-{
-	return held_bucket_of(f, e->sock_id, e->rport);
 }
 
 static bool same(const struct filter_held *h, const struct netlog_event *e)
@@ -245,7 +240,7 @@ static void held_grow(struct filters *f)
 		struct filter_held *h = old[i], *next;
 
 		for (; h; h = next) {
-			size_t j = held_bucket_of(f, h->sock_id, h->rport);
+			size_t j = held_bucket(f, h->sock_id, h->rport);
 
 			next = h->next;
 			h->next = b[j];
@@ -261,7 +256,7 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 	bool stop = e->type == NETLOG_LISTEN_STOP || e->type == NETLOG_CONNECT_STOP;
 
 	if (stop) {
-		for (p = &f->held[held_bucket(f, e)]; *p; p = &(*p)->next) {
+		for (p = &f->held[held_bucket(f, e->sock_id, e->rport)]; *p; p = &(*p)->next) {
 			if (same(*p, e)) {
 				h = *p;
 				*p = h->next;
@@ -283,7 +278,7 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 			memcpy(h->raddr, e->raddr, 16);
 			h->rport = e->rport;
 			h->listen = is_listen(e->type);
-			p = &f->held[held_bucket(f, e)];
+			p = &f->held[held_bucket(f, e->sock_id, e->rport)];
 			h->next = *p;
 			*p = h;
 			if (++f->nheld > 2 * f->nbuckets)

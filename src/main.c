@@ -116,28 +116,21 @@ static int on_name_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* The path of @p's executable, if the kernel reported it (it does so before the event). */
-static const char *exe_path(struct netlogd *d, const struct netlog_proc *p)
+/*
+ * The names @p's event refers to: its executable's path and its cgroup's.
+ * The kernel reports a name before the events that use it; one missing here
+ * is read from the names' ring before either is taken, since reading names
+ * can push older ones out of their tables. An unknown cgroup is walked for.
+ */
+static void event_names(struct netlogd *d, const struct netlog_proc *p, struct format_extra *x)
 {
-	const char *path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
-
-	if (!path && p->exe_ino) {
+	x->executable = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+	x->cgroup = cgtab_get(&d->cgroups, p->cgroup_id);
+	if ((!x->executable && p->exe_ino) || !x->cgroup) {
 		ring_buffer__consume(d->rb_names);
-		path = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+		x->executable = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+		x->cgroup = cgtab_find(&d->cgroups, p->cgroup_id);
 	}
-	return path;
-}
-
-/* The path of cgroup @id: reported by the kernel when made, or found by a walk. */
-static const char *cgroup_path(struct netlogd *d, uint64_t id)
-{
-	const char *path = cgtab_get(&d->cgroups, id);
-
-	if (!path) {
-		ring_buffer__consume(d->rb_names);
-		path = cgtab_find(&d->cgroups, id);
-	}
-	return path;
 }
 
 static bool any_output(const struct netlogd *d, enum output_format format)
@@ -172,7 +165,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 {
 	struct netlogd *d = ctx;
 	uint64_t epoch_ns = (uint64_t)((int64_t)e->ts_ns + d->boot_to_epoch_ns);
-	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX], exe[EXETAB_PATH_MAX];
+	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX];
 	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
 
@@ -180,11 +173,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 		return 0;
 
 	if (any_output(d, FORMAT_JSON)) {
-		/* copied: looking up the cgroup may read names that push this one out of its table */
-		x.executable = exe_path(d, &e->proc);
-		if (x.executable && snprintf(exe, sizeof(exe), "%s", x.executable) >= 0)
-			x.executable = exe;
-		x.cgroup = cgroup_path(d, e->proc.cgroup_id);
+		event_names(d, &e->proc, &x);
 		if (x.cgroup && cgtab_container_id(x.cgroup, container))
 			x.container_id = container;
 		have_json = format_json(json, sizeof(json), e, &x, epoch_ns, &d->time_cache) >= 0;
@@ -426,7 +415,7 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 	return on_record(&e, ctx);
 }
 
-/* A loss, in the log itself: "<count> <what>", a warning line in every output. */
+/* A warning in the log itself: "<count> <what>", a line in every output; a @loss says how many are missing. */
 static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
 {
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
@@ -445,15 +434,10 @@ static void log_warning(struct netlogd *d, uint64_t count, const char *what, boo
 	}
 }
 
-static void log_loss(struct netlogd *d, uint64_t count, const char *what)
+/* A warning (a @loss, or not), in the log and on stderr. */
+static void report_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
 {
-	log_warning(d, count, what, true);
-}
-
-/* A loss, in the log and on stderr. */
-static void report_loss(struct netlogd *d, uint64_t count, const char *what)
-{
-	log_loss(d, count, what);
+	log_warning(d, count, what, loss);
 	log_warnx("%llu %s", (unsigned long long)count, what);
 }
 
@@ -481,7 +465,7 @@ static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
 		return;
 	n = s->lost - r->logged;
 	r->logged = s->lost;
-	log_loss(d, n, what); /* if it fails again, the next round says so */
+	log_warning(d, n, what, true); /* if it fails again, the next round says so */
 }
 
 /* A gap in the log must be visible in the log: say what the kernel side lost. */
@@ -502,22 +486,19 @@ static void report_drops(struct netlogd *d, bool last)
 	for (int r = 0; r < NETLOG_DROP_MAX; r++) {
 		if (now[r] == d->drops_reported[r])
 			continue;
-		report_loss(d, now[r] - d->drops_reported[r], what[r]);
+		report_warning(d, now[r] - d->drops_reported[r], what[r], true);
 		d->drops_reported[r] = now[r];
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
-		report_loss(d, d->flows.untracked - d->flows_untracked_reported,
-			    "UDP flow stops lost: no memory for the daemon's flow table");
+		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
+			       "UDP flow stops lost: no memory for the daemon's flow table", true);
 		d->flows_untracked_reported = d->flows.untracked;
 	}
 	if (d->flows.ended_early != d->flows_ended_early_reported) {
 		/* no loss: each got its start and its stop */
-		static const char early[] = "UDP flows stopped before their idle timeout: the daemon's "
-					    "flow table is full (raise --max-udp-flows)";
-		uint64_t n = d->flows.ended_early - d->flows_ended_early_reported;
-
-		log_warning(d, n, early, false);
-		log_warnx("%llu %s", (unsigned long long)n, early);
+		report_warning(d, d->flows.ended_early - d->flows_ended_early_reported,
+			       "UDP flows stopped before their idle timeout: the daemon's flow table is full "
+			       "(raise --max-udp-flows)", false);
 		d->flows_ended_early_reported = d->flows.ended_early;
 	}
 	for (unsigned i = 0; i < d->nsinks; i++)
