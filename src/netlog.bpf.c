@@ -16,7 +16,8 @@
  * CPU (softirq over process context), which would lose a start or a stop.
  *
  * Per-socket state lives in `conns`, keyed by the socket's kernel address,
- * from the first event of a socket until it reaches TCP_CLOSE.
+ * from the first event of a socket until it reaches TCP_CLOSE (or, for an
+ * accepted connection, until its process lets it go: conn_closed()).
  */
 #include "netlog.bpf.h"
 
@@ -35,6 +36,8 @@ enum conn_bits {
 	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
 	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
 	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
+	CONN_CLOSED = 1 << 3,	 /* TCP: gone, its entry kept until the process releases it */
+	CONN_RELEASED = 1 << 4,	 /* TCP: its process let it go (sock_release) */
 };
 
 struct listener_key {
@@ -706,6 +709,25 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
 	bpf_map_delete_elem(&conns, &key);
 }
 
+/*
+ * The entry of a connection that reached CLOSE goes, but not while accept()
+ * may still hold it. accept() looks the entry up without the socket's lock,
+ * and a hash table's entry, once deleted, is reused by the next insert at
+ * once: the pointer accept() holds would then lead into another socket's
+ * entry, to write its acceptor there and claim its start. An accepted
+ * socket (it has a struct socket: the graft is made under the socket's
+ * lock, which the state change holds) keeps its entry, marked, until its
+ * process releases it; the later of the two deletes it. A socket closed
+ * before that graft has no accept() that could have found its entry.
+ */
+static __always_inline void conn_closed(const struct sock *sk, __u64 key, struct conn *c)
+{
+	if (c->role == ROLE_PASSIVE && KREAD(sk, sk_socket) &&
+	    !(bits_set(&c->bits, CONN_CLOSED) & CONN_RELEASED))
+		return;
+	bpf_map_delete_elem(&conns, &key);
+}
+
 /* -> CLOSE: the connection is gone, whoever's context this is. */
 static __always_inline void on_close(const struct sock *sk, __u64 key, struct conn *c)
 {
@@ -747,7 +769,7 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 	}
 	emit(key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
 out:
-	bpf_map_delete_elem(&conns, &key);
+	conn_closed(sk, key, c);
 }
 
 /*
@@ -1281,9 +1303,19 @@ int udp_post_bind6(struct bpf_sock *ctx)
 	return on_udp_bind(ctx, true);
 }
 
+/* A TCP socket's process let it go: its entry goes if the connection is gone too (conn_closed()). */
+static __always_inline void tcp_released(__u64 key)
+{
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	if (c && c->role == ROLE_PASSIVE && (bits_set(&c->bits, CONN_RELEASED) & CONN_CLOSED))
+		bpf_map_delete_elem(&conns, &key);
+}
+
 /*
  * The last descriptor of a socket is closed, in the closing process: a
- * bound socket's listen stops, and the daemon ends the socket's flows.
+ * bound socket's listen stops, and the daemon ends the socket's flows; a
+ * closed TCP connection's entry goes.
  */
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *ctx)
@@ -1293,6 +1325,10 @@ int sock_release(struct bpf_sock *ctx)
 	struct conn *c;
 	__u64 cookie;
 
+	if (ctx->protocol == IPPROTO_TCP) {
+		tcp_released((__u64)ctx);
+		return 1;
+	}
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
@@ -1348,6 +1384,8 @@ static __always_inline struct conn *passive_conn(struct sock *sk, __u64 key)
 /* The current process accepted @c: it starts now, or at its handshake if that is still to come. */
 static __always_inline void accepted(__u64 key, struct conn *c)
 {
+	if (c->bits & CONN_CLOSED)
+		return; /* reset before accept() returned it: its start and stop are out */
 	proc_from_current(&c->owner);
 	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
 	if (bits_set(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
@@ -1376,9 +1414,12 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (state == TCP_CLOSE)
 		return; /* already reported as gone, never accepted */
-	/* 0 until something asks: the handshake callback or the close names it then */
-	cookie = walked_sock_cookie(sk);
 	c = bpf_map_lookup_elem(&conns, &key);
+	/*
+	 * 0 until something asks: the handshake callback or the close names it
+	 * then. Read after the table: an entry found was made after its cookie.
+	 */
+	cookie = walked_sock_cookie(sk);
 	if (c && (c->cookie && c->cookie != cookie)) {
 		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
 		c = NULL;

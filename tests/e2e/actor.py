@@ -410,6 +410,14 @@ def cmd_close(fd):
     return {}
 
 
+def cmd_abort(fd):
+    """Close @fd with a reset (SO_LINGER 0), not a FIN."""
+    s = socks.pop(fd)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    return {}
+
+
 def cmd_orphan(fds):
     """Leave sockets @fds to the kernel: sent (SCM_RIGHTS) on a unix socket
     whose only other reference is that same message, then every descriptor

@@ -475,6 +475,54 @@ def test_connections_reset_while_accept_returns_them_start_and_stop_once(hosts, 
     assert made > 0 and (len(ours) - stops, stops) == (made, made)
 
 
+def test_an_accepted_connection_leaves_the_socket_table_when_both_kernel_and_process_let_it_go(
+        hosts, actors, netlogd):
+    """accept() reads its connection's entry without the socket's lock, and a
+    deleted entry is reused by the next insert at once: a connection reset
+    while accept() returned it had its entry deleted under accept(), which
+    then claimed and wrote another socket's entry (a start with the wrong
+    addresses or another's start lost: once in some 4 million reset
+    connections, build/churn -r). So
+    an accepted connection the kernel closes keeps its entry until its
+    process lets the socket go. Whichever comes last, nothing stays."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    netns = os.stat(f"/run/netns/{hosts.a}").st_ino
+    lfd = server("listen", A4, 5014)["fd"]
+
+    def held():
+        ts = [e["formatted"]["value"]["t"] for e in log.map_entries("conns")]
+        return sorted(t["rport"] for t in ts if t["netns"] == netns and t["lport"] == 5014 and t["rport"])
+
+    def stopped(c):
+        log.expect(kind="connect", what="stop", local=f"{A4}:5014", dir="<-", remote=f"{B4}:{c['lport']}")
+
+    # the peer resets it, then the process closes it
+    reset = client("connect", A4, 5014)
+    s = server("accept", lfd)
+    client("abort", reset["fd"])
+    stopped(reset)
+    assert held() == [reset["lport"]]  # gone for the kernel, still the process's
+    server("close", s["fd"])
+    assert held() == []
+    # the process closes it first, the peer after
+    closed = client("connect", A4, 5014)
+    s = server("accept", lfd)
+    server("close", s["fd"])
+    client("close", closed["fd"])
+    stopped(closed)
+    # reset before accept(), then accepted and closed
+    early = client("connect", A4, 5014)
+    client("abort", early["fd"])
+    stopped(early)
+    s = server("accept", lfd)
+    server("close", s["fd"])
+    assert held() == []
+    for c in (reset, closed, early):
+        assert [l["what"] for l in log.lines() if l["remote"] == f"{B4}:{c['lport']}"] == ["start", "stop"]
+
+
 def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
     """Same process, new name and user since the start: the stop says what it is at the close."""
     log = netlogd()
