@@ -1384,9 +1384,17 @@ static __always_inline struct conn *passive_conn(struct sock *sk, __u64 key)
 /* The current process accepted @c: it starts now, or at its handshake if that is still to come. */
 static __always_inline void accepted(__u64 key, struct conn *c)
 {
+	struct netlog_proc me;
+
 	if (c->bits & CONN_CLOSED)
 		return; /* reset before accept() returned it: its start and stop are out */
-	proc_from_current(&c->owner);
+	/*
+	 * Stored in one copy: a reset on another CPU can log the connection
+	 * meanwhile, reading the owner. Made in place, field by field over some
+	 * probe reads, it would be half acceptor, half listener there.
+	 */
+	proc_from_current(&me);
+	__builtin_memcpy(&c->owner, &me, sizeof(me));
 	c->flags &= ~NETLOG_F_OWNER_UNKNOWN;
 	if (bits_set(&c->bits, CONN_ACCEPTED) & CONN_HAS_TUPLE)
 		try_start(key, c);
