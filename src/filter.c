@@ -195,8 +195,10 @@ bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
 /* A start held back: the key its stop will carry. */
 struct filter_held {
 	uint64_t sock_id;
+	uint64_t seq; /* the order it was held in (filters_held_seq()) */
 	uint8_t raddr[16];
 	uint16_t rport;
+	uint8_t protocol;
 	bool listen;
 	struct filter_held *next;
 };
@@ -277,7 +279,9 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 			h->sock_id = e->sock_id;
 			memcpy(h->raddr, e->raddr, 16);
 			h->rport = e->rport;
+			h->protocol = e->protocol;
 			h->listen = is_listen(e->type);
+			h->seq = f->seq++;
 			p = &f->held[held_bucket(f, e->sock_id, e->rport)];
 			h->next = *p;
 			*p = h;
@@ -287,6 +291,38 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 		return false;
 	}
 	return true;
+}
+
+uint64_t filters_held_seq(const struct filters *f)
+{
+	return f->seq;
+}
+
+/*
+ * Only the kernel sends the stops of TCP sockets and of UDP listens, and a
+ * full ring buffer can lose them; the daemon itself ends UDP flows.
+ */
+size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(void *ctx, uint64_t sock_id),
+			   void *ctx)
+{
+	size_t gone = 0;
+
+	for (size_t b = 0; f->held && b < f->nbuckets; b++) {
+		struct filter_held **p = &f->held[b], *h;
+
+		while ((h = *p)) {
+			if (h->seq < before && (h->protocol == IPPROTO_TCP || h->listen) &&
+			    !alive(ctx, h->sock_id)) {
+				*p = h->next;
+				free(h);
+				f->nheld--;
+				gone++;
+			} else {
+				p = &h->next;
+			}
+		}
+	}
+	return gone;
 }
 
 void filters_free(struct filters *f)

@@ -632,17 +632,15 @@ static void existing_tcp_pass(struct loader *l)
 #define SCAN_BATCH 256
 
 /*
- * The TCP sockets in the table whose state changes sockops does not see,
- * or -errno. Read in batches: they walk the table's buckets, which the
- * kernel side adds to and removes from meanwhile.
+ * Each entry of socket table @fd (conns or udp_socks) to @fn, or -errno.
+ * Read in batches: they walk the table's buckets, which the kernel side
+ * adds to and removes from meanwhile; an entry there all along is seen.
  */
-static long unwatched_sockets(const struct loader *l)
+static int each_socket(int fd, void (*fn)(void *ctx, __u64 key, const struct conn *c), void *ctx)
 {
 	static __u64 keys[SCAN_BATCH];
 	static struct conn vals[SCAN_BATCH];
-	int fd = bpf_map__fd(l->skel->maps.conns);
 	__u32 batch, *in = NULL;
-	long n = 0;
 
 	for (;;) {
 		__u32 count = SCAN_BATCH;
@@ -651,11 +649,82 @@ static long unwatched_sockets(const struct loader *l)
 		if (err && err != -ENOENT)
 			return err;
 		for (__u32 i = 0; i < count; i++)
-			n += !vals[i].watched;
+			fn(ctx, keys[i], &vals[i]);
 		if (err) /* -ENOENT: the end of the table */
-			return n;
+			return 0;
 		in = &batch;
 	}
+}
+
+static void count_unwatched(void *ctx, __u64 key, const struct conn *c)
+{
+	*(long *)ctx += !c->watched;
+}
+
+/* The TCP sockets in the table whose state changes sockops does not see, or -errno. */
+static long unwatched_sockets(const struct loader *l)
+{
+	long n = 0;
+	int err = each_socket(bpf_map__fd(l->skel->maps.conns), count_unwatched, &n);
+
+	return err ?: n;
+}
+
+struct ids {
+	uint64_t *id;
+	size_t n, size;
+	bool short_of_memory;
+};
+
+static void add_id(struct ids *s, uint64_t id)
+{
+	if (s->n == s->size) {
+		size_t size = s->size ? 2 * s->size : 4096;
+		uint64_t *id2 = realloc(s->id, size * sizeof(*id2));
+
+		if (!id2) {
+			s->short_of_memory = true;
+			return;
+		}
+		s->id = id2;
+		s->size = size;
+	}
+	s->id[s->n++] = id;
+}
+
+static void add_conn_cookie(void *ctx, __u64 key, const struct conn *c)
+{
+	add_id(ctx, c->cookie);
+}
+
+static void add_udp_cookie(void *ctx, __u64 key, const struct conn *c)
+{
+	add_id(ctx, key);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+long loader_live_sockets(const struct loader *l, uint64_t **ids)
+{
+	struct ids s = { 0 };
+	int err;
+
+	err = each_socket(bpf_map__fd(l->skel->maps.conns), add_conn_cookie, &s);
+	err = err ?: each_socket(bpf_map__fd(l->skel->maps.udp_socks), add_udp_cookie, &s);
+	if (!err && s.short_of_memory)
+		err = -ENOMEM;
+	if (err) {
+		free(s.id);
+		return err;
+	}
+	qsort(s.id, s.n, sizeof(*s.id), by_id);
+	*ids = s.id;
+	return (long)s.n;
 }
 
 void loader_release_state_tracepoint(struct loader *l)

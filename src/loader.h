@@ -59,6 +59,12 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
  */
 void loader_release_state_tracepoint(struct loader *l);
 
+/*
+ * The ids (cookies) of the sockets the kernel side tracks now, TCP and UDP,
+ * sorted, in *@ids to free(); their number, or -errno.
+ */
+long loader_live_sockets(const struct loader *l, uint64_t **ids);
+
 /* The names' ring buffer's map fd (struct netlog_exe and netlog_cgroup records). */
 int loader_names_fd(const struct loader *l);
 

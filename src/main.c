@@ -64,6 +64,7 @@ struct netlogd {
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
+	bool stops_lost; /* the ring lost events since held-back starts were last looked at */
 	bool stdout_gone; /* standard output is a pipe whose reader is gone */
 };
 
@@ -488,6 +489,8 @@ static void report_drops(struct netlogd *d, bool last)
 			continue;
 		report_warning(d, now[r] - d->drops_reported[r], what[r], true);
 		d->drops_reported[r] = now[r];
+		if (r == NETLOG_DROP_RINGBUF)
+			d->stops_lost = true;
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
@@ -515,6 +518,60 @@ static int drain_ringbuf(struct netlogd *d)
 	n = ring_buffer__consume(d->rb);
 	flush_all(d);
 	return n < 0 ? n : 0;
+}
+
+struct live_sockets {
+	const uint64_t *id; /* sorted */
+	size_t n;
+};
+
+static bool live_socket(void *ctx, uint64_t sock_id)
+{
+	const struct live_sockets *l = ctx;
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->id[mid] == sock_id)
+			return true;
+		if (l->id[mid] < sock_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * A start that an ignore rule held back waits for its stop, to drop that
+ * too; a stop the full ring lost would leave it held for good. So after a
+ * loss: the sockets the kernel tracks are read, then the ring drained (a
+ * stop sent before that read is then taken), and a start held before the
+ * read whose socket was not there goes.
+ */
+static void forget_lost_stops(struct netlogd *d)
+{
+	uint64_t mark = filters_held_seq(&d->filters), *ids = NULL;
+	struct live_sockets live;
+	size_t gone;
+	long n;
+
+	d->stops_lost = false;
+	if (!d->filters.nheld)
+		return;
+	n = loader_live_sockets(&d->loader, &ids);
+	if (n < 0) {
+		log_debug("read the socket tables: %s: held-back starts stay", strerror((int)-n));
+		return;
+	}
+	drain_ringbuf(d);
+	live.id = ids;
+	live.n = (size_t)n;
+	gone = filters_forget_gone(&d->filters, mark, live_socket, &live);
+	free(ids);
+	if (gone)
+		log_debug("%zu starts held back by ignore rules let go: their stops were lost", gone);
 }
 
 static int epoll_add(int epfd, int fd, uint32_t tag)
@@ -608,6 +665,8 @@ static int run_loop(struct netlogd *d)
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
+					if (d->stops_lost)
+						forget_lost_stops(d);
 					ticks_since_report = 0;
 				} else {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);

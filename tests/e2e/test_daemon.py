@@ -241,6 +241,38 @@ def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
         assert d.stop() == 0
 
 
+def test_starts_held_back_by_ignore_rules_go_when_their_stops_were_lost(tmp_path, hosts, actors):
+    """An ignore rule holds a start back, to drop its stop too. A stop that a
+    full ring buffer lost would leave its start held for good: after a loss
+    the daemon lets go of the held starts whose socket the kernel no longer
+    tracks, and of no other."""
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = command nl-quiet\n")
+    d = Netlogd(tmp_path, "-c", str(conf), "--ring-buffer", "1", "-v").start()
+    try:
+        quiet = actors(hosts.a, name="nl-quiet")
+        other = actors(hosts.a, name="nl-other")
+        lfd = quiet("listen", A4, 5020)["fd"]
+        pairs = [(quiet("connect", A4, 5020)["fd"], quiet("accept", lfd)["fd"]) for _ in range(3)]
+        other("close", other("listen", A4, 5021)["fd"])
+        d.expect(kind="listen", what="stop", local=f"{A4}:5021")  # the quiet starts were read before it
+        d.proc.send_signal(signal.SIGSTOP)  # a stalled reader: the buffer fills
+        ns_sh(hosts.a, "python3", "-c", CHURN, "5000", "close")
+        for fd in [*pairs[0], *pairs[1], lfd]:  # their stops find the buffer full
+            quiet("close", fd)
+        d.proc.send_signal(signal.SIGCONT)
+        d.wait_stderr("starts held back by ignore rules let go")
+        assert "netlogd: 5 starts held back by ignore rules let go" in d.stderr_path.read_text()
+        for fd in pairs[2]:  # still held: its stops are dropped with it
+            quiet("close", fd)
+        other("close", other("listen", A4, 5022)["fd"])
+        d.expect(kind="listen", what="stop", local=f"{A4}:5022")
+        assert [l for l in d.lines() if l["comm"] == "nl-quiet" or f"{A4}:5020" in (l["local"], l["remote"])] == []
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+        assert d.stop() == 0
+
+
 def test_udp_flows_whose_start_was_lost_are_not_left_in_the_kernel(tmp_path, hosts):
     # the socket's close is lost too: the flows the daemon knows end when idle
     d = Netlogd(tmp_path, "--ring-buffer", "1", "--udp-idle-timeout", "2").start()
