@@ -200,6 +200,7 @@ struct filter_held {
 	uint16_t rport;
 	uint8_t protocol;
 	bool listen;
+	bool gone_once; /* its socket was gone at the last look (filters_forget_gone()) */
 	struct filter_held *next;
 };
 
@@ -300,7 +301,9 @@ uint64_t filters_held_seq(const struct filters *f)
 
 /*
  * Only the kernel sends the stops of TCP sockets and of UDP listens, and a
- * full ring buffer can lose them; the daemon itself ends UDP flows.
+ * full ring buffer can lose them; the daemon itself ends UDP flows. Gone at
+ * two looks in a row: a stop sent before a look may still wait behind a
+ * record another CPU has not finished writing, and be read at the next.
  */
 size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(void *ctx, uint64_t sock_id),
 			   void *ctx)
@@ -311,15 +314,18 @@ size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(voi
 		struct filter_held **p = &f->held[b], *h;
 
 		while ((h = *p)) {
-			if (h->seq < before && (h->protocol == IPPROTO_TCP || h->listen) &&
-			    !alive(ctx, h->sock_id)) {
+			bool dead = h->seq < before && (h->protocol == IPPROTO_TCP || h->listen) &&
+				    !alive(ctx, h->sock_id);
+
+			if (dead && h->gone_once) {
 				*p = h->next;
 				free(h);
 				f->nheld--;
 				gone++;
-			} else {
-				p = &h->next;
+				continue;
 			}
+			h->gone_once = dead;
+			p = &h->next;
 		}
 	}
 	return gone;

@@ -70,8 +70,9 @@ uint64_t filters_held_seq(const struct filters *f);
 
 /*
  * Forget the starts held back before @before whose socket @alive says is
- * gone, and whose stop only the kernel sends: that stop was lost (a full
- * ring buffer) and will never come. Returns how many went.
+ * gone, at this call and the one before, and whose stop only the kernel
+ * sends: that stop was lost (a full ring buffer) and will never come.
+ * Returns how many went.
  */
 size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(void *ctx, uint64_t sock_id),
 			   void *ctx);

@@ -694,7 +694,8 @@ static void add_id(struct ids *s, uint64_t id)
 
 static void add_conn_cookie(void *ctx, __u64 key, const struct conn *c)
 {
-	add_id(ctx, c->cookie);
+	if (!(c->bits & CONN_CLOSED)) /* its stop is out: kept only for its process */
+		add_id(ctx, c->cookie);
 }
 
 static void add_udp_cookie(void *ctx, __u64 key, const struct conn *c)

@@ -64,7 +64,7 @@ struct netlogd {
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
-	bool stops_lost; /* the ring lost events since held-back starts were last looked at */
+	unsigned held_looks; /* looks at held-back starts still to take, after the ring lost events */
 	bool stdout_gone; /* standard output is a pipe whose reader is gone */
 };
 
@@ -490,7 +490,7 @@ static void report_drops(struct netlogd *d, bool last)
 		report_warning(d, now[r] - d->drops_reported[r], what[r], true);
 		d->drops_reported[r] = now[r];
 		if (r == NETLOG_DROP_RINGBUF)
-			d->stops_lost = true;
+			d->held_looks = 2; /* a start goes when gone at two in a row */
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
@@ -546,9 +546,9 @@ static bool live_socket(void *ctx, uint64_t sock_id)
 /*
  * A start that an ignore rule held back waits for its stop, to drop that
  * too; a stop the full ring lost would leave it held for good. So after a
- * loss: the sockets the kernel tracks are read, then the ring drained (a
- * stop sent before that read is then taken), and a start held before the
- * read whose socket was not there goes.
+ * loss, twice a second apart: the sockets the kernel tracks are read, then
+ * the ring drained (a stop sent before that read is then taken), and a
+ * start held before the read whose socket was not there, both times, goes.
  */
 static void forget_lost_stops(struct netlogd *d)
 {
@@ -557,7 +557,7 @@ static void forget_lost_stops(struct netlogd *d)
 	size_t gone;
 	long n;
 
-	d->stops_lost = false;
+	d->held_looks--;
 	if (!d->filters.nheld)
 		return;
 	n = loader_live_sockets(&d->loader, &ids);
@@ -665,7 +665,7 @@ static int run_loop(struct netlogd *d)
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
-					if (d->stops_lost)
+					if (d->held_looks)
 						forget_lost_stops(d);
 					ticks_since_report = 0;
 				} else {

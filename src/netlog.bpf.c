@@ -31,15 +31,6 @@ enum conn_role {
 	ROLE_PASSIVE = 3, /* created by a listener for an incoming connection */
 };
 
-/* conn.bits, set with atomic or: accept() and the handshake race */
-enum conn_bits {
-	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
-	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
-	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
-	CONN_CLOSED = 1 << 3,	 /* TCP: gone, its entry kept until the process releases it */
-	CONN_RELEASED = 1 << 4,	 /* TCP: its process let it go (sock_release) */
-};
-
 struct listener_key {
 	__u8 addr[16];
 	__u32 netns;
@@ -715,14 +706,18 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
  * and a hash table's entry, once deleted, is reused by the next insert at
  * once: the pointer accept() holds would then lead into another socket's
  * entry, to write its acceptor there and claim its start. An accepted
- * socket (it has a struct socket: the graft is made under the socket's
- * lock, which the state change holds) keeps its entry, marked, until its
- * process releases it; the later of the two deletes it. A socket closed
- * before that graft has no accept() that could have found its entry.
+ * socket (it has a struct socket of its own: the graft is made under the
+ * socket's lock, which the state change holds) keeps its entry, marked,
+ * until its process releases it; the later of the two deletes it. A socket
+ * closed before that graft has no accept() that could have found its
+ * entry; nor has one a kernel service accepted (nfsd, ksmbd: no system
+ * call, and no release hook either), nor an MPTCP subflow (grafted on its
+ * connection's struct socket, whose release is the connection's).
  */
 static __always_inline void conn_closed(const struct sock *sk, __u64 key, struct conn *c)
 {
-	if (c->role == ROLE_PASSIVE && KREAD(sk, sk_socket) &&
+	if (c->role == ROLE_PASSIVE && KREAD(sk, sk_socket, sk) == sk &&
+	    !BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock) &&
 	    !(bits_set(&c->bits, CONN_CLOSED) & CONN_RELEASED))
 		return;
 	bpf_map_delete_elem(&conns, &key);
@@ -799,6 +794,9 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		return;
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || conn_stale(key, c, cookie) || (!from_sockops && c->watched))
+		return;
+	/* logged gone, kept for its process (conn_closed()): a reuse untracked since says nothing */
+	if (c->bits & CONN_CLOSED)
 		return;
 	if (!c->cookie)
 		c->cookie = cookie; /* accepted before netlogd saw its handshake */

@@ -204,6 +204,15 @@ struct tuple {
  * A socket the kernel side tracks (tables conns, TCP, and udp_socks). The
  * daemon reads conns too: whether sockops watches every TCP socket in it.
  */
+/* conn.bits, set with atomic or: accept() and the handshake race */
+enum conn_bits {
+	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
+	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
+	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
+	CONN_CLOSED = 1 << 3,	 /* TCP: logged gone, its entry kept until its process lets it go */
+	CONN_RELEASED = 1 << 4,	 /* TCP: its process let it go (sock_release) */
+};
+
 struct conn {
 	__u64 start_ns;
 	__u64 cookie; /* the socket's cookie: the id events carry, never the address */

@@ -46,9 +46,12 @@ def cmd_name(hexname):
     return {}
 
 
-def cmd_listen(addr, port, backlog=64, v6only=None, reuseport=False):
+IPPROTO_MPTCP = 262
+
+
+def cmd_listen(addr, port, backlog=64, v6only=None, reuseport=False, mptcp=False):
     """Listen on addr:port; with addr None, listen without bind (the kernel picks)."""
-    s = socket.socket(family(addr or "0.0.0.0"), socket.SOCK_STREAM)
+    s = socket.socket(family(addr or "0.0.0.0"), socket.SOCK_STREAM, IPPROTO_MPTCP if mptcp else 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuseport:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -60,8 +63,8 @@ def cmd_listen(addr, port, backlog=64, v6only=None, reuseport=False):
     return {"fd": keep(s), "port": s.getsockname()[1]}
 
 
-def connect(addr, port, nonblock=False, timeout=10):
-    s = socket.socket(family(addr), socket.SOCK_STREAM)
+def connect(addr, port, nonblock=False, timeout=10, mptcp=False):
+    s = socket.socket(family(addr), socket.SOCK_STREAM, IPPROTO_MPTCP if mptcp else 0)
     if not nonblock:
         s.settimeout(timeout)
         try:
@@ -85,8 +88,8 @@ def connect(addr, port, nonblock=False, timeout=10):
     return {"fd": keep(s), "laddr": local[0], "lport": local[1]}
 
 
-def cmd_connect(addr, port, nonblock=False, timeout=10):
-    return connect(addr, port, nonblock, timeout)
+def cmd_connect(addr, port, nonblock=False, timeout=10, mptcp=False):
+    return connect(addr, port, nonblock, timeout, mptcp)
 
 
 def cmd_thread_connect(thread_name, addr, port):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, ns_sh, who
+from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, ns_sh, sh, who
 
 
 def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=5000):
@@ -521,6 +521,30 @@ def test_an_accepted_connection_leaves_the_socket_table_when_both_kernel_and_pro
     assert held() == []
     for c in (reset, closed, early):
         assert [l["what"] for l in log.lines() if l["remote"] == f"{B4}:{c['lport']}"] == ["start", "stop"]
+
+
+def test_mptcp_subflows_leave_the_socket_table_once_closed(hosts, actors, netlogd):
+    """An MPTCP connection's subflows are TCP sockets the kernel made: grafted on
+    the connection's own struct socket, released with it and never by a release
+    hook of their own. A subflow the peer resets while the connection is held
+    must leave the table at its close, not wait for a release that never comes."""
+    if sh("sysctl", "-n", "net.mptcp.enabled", check=False).stdout.strip() != "1":
+        pytest.skip("no MPTCP in this kernel")
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    netns = os.stat(f"/run/netns/{hosts.a}").st_ino
+    lfd = server("listen", A4, 5015, 64, None, False, True)["fd"]  # MPTCP
+    held = []
+    for _ in range(3):
+        c = client("connect", A4, 5015, False, 10, True)  # MPTCP
+        held.append(server("accept", lfd)["fd"])
+        client("abort", c["fd"])
+        log.expect(kind="connect", what="stop", local=f"{A4}:5015", dir="<-", remote=f"{B4}:{c['lport']}")
+    ts = [e["formatted"]["value"]["t"] for e in log.map_entries("conns")]
+    assert [t for t in ts if t["netns"] == netns and t["lport"] == 5015 and t["rport"]] == []
+    for fd in held:
+        server("close", fd)
 
 
 def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
