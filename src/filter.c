@@ -195,7 +195,7 @@ bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
 /* A start held back: the key its stop will carry. */
 struct filter_held {
 	uint64_t sock_id;
-	uint64_t seq; /* the order it was held in (filters_held_seq()) */
+	uint64_t seq; /* the order it was held in (filters.seq) */
 	uint8_t raddr[16];
 	uint16_t rport;
 	uint8_t protocol;
@@ -294,28 +294,30 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 	return true;
 }
 
-uint64_t filters_held_seq(const struct filters *f)
-{
-	return f->seq;
-}
-
 /*
  * Only the kernel sends the stops of TCP sockets and of UDP listens, and a
  * full ring buffer can lose them; the daemon itself ends UDP flows. Gone at
  * two looks in a row: a stop sent before a look may still wait behind a
  * record another CPU has not finished writing, and be read at the next.
  */
-size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(void *ctx, uint64_t sock_id),
-			   void *ctx)
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+size_t filters_forget_gone(struct filters *f, uint64_t before, uint64_t *live, size_t nlive)
 {
 	size_t gone = 0;
 
+	qsort(live, nlive, sizeof(*live), by_id);
 	for (size_t b = 0; f->held && b < f->nbuckets; b++) {
 		struct filter_held **p = &f->held[b], *h;
 
 		while ((h = *p)) {
 			bool dead = h->seq < before && (h->protocol == IPPROTO_TCP || h->listen) &&
-				    !alive(ctx, h->sock_id);
+				    !bsearch(&h->sock_id, live, nlive, sizeof(*live), by_id);
 
 			if (dead && h->gone_once) {
 				*p = h->next;

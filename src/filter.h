@@ -54,7 +54,7 @@ struct filters {
 	unsigned n;
 	struct filter_held **held;
 	size_t nbuckets, nheld;
-	uint64_t seq; /* starts held so far */
+	uint64_t seq; /* starts held so far: those held before a mark taken here have a lower seq */
 };
 
 int filters_init(struct filters *f);
@@ -65,17 +65,13 @@ void filters_set(struct filters *f, const struct filter_rule *rules, unsigned n)
 /* Whether to log @e: a start or a failure by the rules, a stop as its start was. */
 bool filters_pass(struct filters *f, const struct netlog_event *e);
 
-/* A mark in the order of held-back starts: those held before it have a lower one. */
-uint64_t filters_held_seq(const struct filters *f);
-
 /*
- * Forget the starts held back before @before whose socket @alive says is
- * gone, at this call and the one before, and whose stop only the kernel
- * sends: that stop was lost (a full ring buffer) and will never come.
- * Returns how many went.
+ * Forget the starts held back before @before (a filters.seq) whose socket
+ * is not in @live (@nlive ids, sorted here), at this call and the one before,
+ * and whose stop only the kernel sends: that stop was lost (a full ring
+ * buffer) and will never come. Returns how many went.
  */
-size_t filters_forget_gone(struct filters *f, uint64_t before, bool (*alive)(void *ctx, uint64_t sock_id),
-			   void *ctx);
+size_t filters_forget_gone(struct filters *f, uint64_t before, uint64_t *live, size_t nlive);
 
 void filters_free(struct filters *f);
 

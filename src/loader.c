@@ -703,13 +703,6 @@ static void add_udp_cookie(void *ctx, __u64 key, const struct conn *c)
 	add_id(ctx, key);
 }
 
-static int by_id(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 long loader_live_sockets(const struct loader *l, uint64_t **ids)
 {
 	struct ids s = { 0 };
@@ -723,7 +716,6 @@ long loader_live_sockets(const struct loader *l, uint64_t **ids)
 		free(s.id);
 		return err;
 	}
-	qsort(s.id, s.n, sizeof(*s.id), by_id);
 	*ids = s.id;
 	return (long)s.n;
 }

@@ -61,8 +61,8 @@ void loader_release_state_tracepoint(struct loader *l);
 
 /*
  * The ids (cookies) of the sockets the kernel side tracks now, TCP and UDP,
- * whose stop is still to come, sorted, in *@ids to free(); their number,
- * or -errno.
+ * whose stop is still to come, in *@ids to free(); their number, or
+ * -errno.
  */
 long loader_live_sockets(const struct loader *l, uint64_t **ids);
 

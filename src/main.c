@@ -520,29 +520,6 @@ static int drain_ringbuf(struct netlogd *d)
 	return n < 0 ? n : 0;
 }
 
-struct live_sockets {
-	const uint64_t *id; /* sorted */
-	size_t n;
-};
-
-static bool live_socket(void *ctx, uint64_t sock_id)
-{
-	const struct live_sockets *l = ctx;
-	size_t lo = 0, hi = l->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (l->id[mid] == sock_id)
-			return true;
-		if (l->id[mid] < sock_id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /*
  * A start that an ignore rule held back waits for its stop, to drop that
  * too; a stop the full ring lost would leave it held for good. So after a
@@ -552,8 +529,7 @@ static bool live_socket(void *ctx, uint64_t sock_id)
  */
 static void forget_lost_stops(struct netlogd *d)
 {
-	uint64_t mark = filters_held_seq(&d->filters), *ids = NULL;
-	struct live_sockets live;
+	uint64_t mark = d->filters.seq, *ids = NULL;
 	size_t gone;
 	long n;
 
@@ -566,9 +542,7 @@ static void forget_lost_stops(struct netlogd *d)
 		return;
 	}
 	drain_ringbuf(d);
-	live.id = ids;
-	live.n = (size_t)n;
-	gone = filters_forget_gone(&d->filters, mark, live_socket, &live);
+	gone = filters_forget_gone(&d->filters, mark, ids, (size_t)n);
 	free(ids);
 	if (gone)
 		log_debug("%zu starts held back by ignore rules let go: their stops were lost", gone);

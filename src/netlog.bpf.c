@@ -701,6 +701,17 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
 }
 
 /*
+ * A socket the kernel made for itself (a VXLAN or WireGuard tunnel's, NFS's,
+ * or a connection a kernel service accepted): nothing runs the release hook
+ * for it, and no process holds it. Probe reads: the cgroup socket hooks get
+ * their context, the socket itself, with no typed pointer to it.
+ */
+static __always_inline bool kernel_sock(const void *sk)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED((const struct sock *)sk, sk_kern_sock);
+}
+
+/*
  * The entry of a connection that reached CLOSE goes, but not while accept()
  * may still hold it. accept() looks the entry up without the socket's lock,
  * and a hash table's entry, once deleted, is reused by the next insert at
@@ -716,8 +727,7 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
  */
 static __always_inline void conn_closed(const struct sock *sk, __u64 key, struct conn *c)
 {
-	if (c->role == ROLE_PASSIVE && KREAD(sk, sk_socket, sk) == sk &&
-	    !BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock) &&
+	if (c->role == ROLE_PASSIVE && KREAD(sk, sk_socket, sk) == sk && !kernel_sock(sk) &&
 	    !(bits_set(&c->bits, CONN_CLOSED) & CONN_RELEASED))
 		return;
 	bpf_map_delete_elem(&conns, &key);
@@ -1049,17 +1059,6 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
 	/* the daemon, which ends flows, would never know it: the next datagram starts it again */
 	if (!flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns) && !err)
 		bpf_map_delete_elem(&udp_flows, &f->k);
-}
-
-/*
- * A socket the kernel made for itself (a VXLAN or WireGuard tunnel's, NFS's):
- * bind() runs the bind hook for it, but nothing runs the release hook, and
- * no process holds it. @sk is the hook's context, the socket itself, read
- * through probe reads: these hooks get no typed pointer to it.
- */
-static __always_inline bool kernel_sock(const void *sk)
-{
-	return BPF_CORE_READ_BITFIELD_PROBED((const struct sock *)sk, sk_kern_sock);
 }
 
 /*
