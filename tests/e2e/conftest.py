@@ -308,8 +308,11 @@ def hand_over(sender, receiver, fd, ns):
     """@sender passes descriptor @fd to @receiver (SCM_RIGHTS); returns the receiver's fd."""
     path = f"/tmp/{ns}.sock"
     ufd = receiver("unix_listen", path)["fd"]
-    sender("sendfd", path, fd)
-    return receiver("recvfd", ufd)["fd"]
+    try:
+        sender("sendfd", path, fd)
+        return receiver("recvfd", ufd)["fd"]
+    finally:
+        os.unlink(path)
 
 
 def barrier(log, actor, addr="127.0.0.1"):
