@@ -8,38 +8,36 @@ static uint32_t rol(uint32_t x, int n)
 	return (x << n) | (x >> (32 - n));
 }
 
+/* One round: the four kinds of round are in runs of 20, each its own loop (no branch in them). */
+#define SHA1_ROUND(f, k)                                                                           \
+	do {                                                                                       \
+		uint32_t t = rol(a, 5) + (f) + e + (k) + w[i];                                     \
+                                                                                                   \
+		e = d;                                                                             \
+		d = c;                                                                             \
+		c = rol(b, 30);                                                                    \
+		b = a;                                                                             \
+		a = t;                                                                             \
+	} while (0)
+
 static void sha1_block(uint32_t h[5], const uint8_t *p)
 {
 	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	int i;
 
-	for (int i = 0; i < 16; i++)
+	for (i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
 		       p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
+	for (i = 16; i < 80; i++)
 		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k, t;
-
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6;
-		}
-		t = rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol(b, 30);
-		b = a;
-		a = t;
-	}
+	for (i = 0; i < 20; i++)
+		SHA1_ROUND((b & c) | (~b & d), 0x5a827999);
+	for (; i < 40; i++)
+		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1);
+	for (; i < 60; i++)
+		SHA1_ROUND((b & c) | (b & d) | (c & d), 0x8f1bbcdc);
+	for (; i < 80; i++)
+		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6);
 	h[0] += a;
 	h[1] += b;
 	h[2] += c;
@@ -75,17 +73,19 @@ static int is_v4_mapped(const uint8_t a[16])
 	return !memcmp(a, prefix, 12);
 }
 
-void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
-		 const uint8_t b[16], uint16_t bport, uint8_t proto)
+/*
+ * The bytes hashed: seed, the smaller end's address, the other's, protocol,
+ * a zero, the ports; the two ends ordered so both directions hash the same.
+ * Returns their length; the rest of @buf (40 bytes) is zeroed.
+ */
+static size_t communityid_input(uint8_t buf[40], const uint8_t a[16], uint16_t aport,
+				const uint8_t b[16], uint16_t bport, uint8_t proto)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t alen = is_v4_mapped(a) && is_v4_mapped(b) ? 4 : 16, n = 0;
 	const uint8_t *x = a + 16 - alen, *y = b + 16 - alen;
 	uint16_t xp = aport, yp = bport;
-	uint8_t buf[2 + 16 + 16 + 2 + 4], digest[21] = { 0 };
 	int c = memcmp(x, y, alen);
 
-	/* the smaller end first, so both directions hash the same */
 	if (c > 0 || (c == 0 && xp > yp)) {
 		const uint8_t *t = x;
 		uint16_t tp = xp;
@@ -95,6 +95,7 @@ void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
 		xp = yp;
 		yp = tp;
 	}
+	memset(buf, 0, 40);
 	buf[n++] = 0; /* seed 0, 16 bits */
 	buf[n++] = 0;
 	memcpy(buf + n, x, alen);
@@ -107,8 +108,16 @@ void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
 	buf[n++] = (uint8_t)xp;
 	buf[n++] = (uint8_t)(yp >> 8);
 	buf[n++] = (uint8_t)yp;
-	sha1(buf, n, digest);
+	return n;
+}
 
+static void communityid_of(char out[COMMUNITYID_LEN], const uint8_t *in, size_t len)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t digest[21] = { 0 };
+	size_t n;
+
+	sha1(in, len, digest);
 	memcpy(out, "1:", 2);
 	n = 2;
 	for (int i = 0; i < 21; i += 3) { /* 20 bytes: six full groups, then one of two */
@@ -120,4 +129,37 @@ void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
 		out[n++] = i + 2 < 20 ? b64[v & 63] : '=';
 	}
 	out[n] = '\0';
+}
+
+void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
+		 const uint8_t b[16], uint16_t bport, uint8_t proto)
+{
+	uint8_t in[40];
+
+	communityid_of(out, in, communityid_input(in, a, aport, b, bport, proto));
+}
+
+void communityid_cached(struct communityid_cache *cache, char out[COMMUNITYID_LEN], const uint8_t a[16],
+			uint16_t aport, const uint8_t b[16], uint16_t bport, uint8_t proto)
+{
+	uint8_t in[40];
+	size_t len = communityid_input(in, a, aport, b, bport, proto);
+	uint32_t h = 2166136261u; /* FNV-1a, over what differs most between flows: the ports and addresses' ends */
+	size_t i;
+
+	if (!cache) {
+		communityid_of(out, in, len);
+		return;
+	}
+	for (i = len - 10; i < len; i++)
+		h = (h ^ in[i]) * 16777619u;
+	i = h % COMMUNITYID_CACHE_SLOTS;
+	/* an empty slot has no id */
+	if (cache->slot[i].id[0] && !memcmp(cache->slot[i].in, in, sizeof(in))) {
+		memcpy(out, cache->slot[i].id, COMMUNITYID_LEN);
+		return;
+	}
+	communityid_of(out, in, len);
+	memcpy(cache->slot[i].in, in, sizeof(in));
+	memcpy(cache->slot[i].id, out, COMMUNITYID_LEN);
 }

@@ -18,6 +18,23 @@
 void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
 		 const uint8_t b[16], uint16_t bport, uint8_t proto);
 
+/*
+ * Recent IDs, so that a connection's stop reuses its start's: the hash is
+ * most of what a JSON line costs. Zeroed, it is empty.
+ */
+#define COMMUNITYID_CACHE_SLOTS 1024
+
+struct communityid_cache {
+	struct {
+		uint8_t in[40]; /* the hashed bytes, as communityid() lays them out */
+		char id[COMMUNITYID_LEN];
+	} slot[COMMUNITYID_CACHE_SLOTS];
+};
+
+/* communityid(), looked up in @cache first and kept there; @cache may be NULL. */
+void communityid_cached(struct communityid_cache *cache, char out[COMMUNITYID_LEN], const uint8_t a[16],
+			uint16_t aport, const uint8_t b[16], uint16_t bport, uint8_t proto);
+
 /* SHA-1 of @len bytes, for the above (and its tests). */
 void sha1(const void *data, size_t len, uint8_t digest[20]);
 

@@ -24,7 +24,7 @@ struct out {
 	bool full;
 };
 
-static void put(struct out *o, const char *s, size_t n)
+static inline void put(struct out *o, const char *s, size_t n)
 {
 	if (o->full || (size_t)(o->end - o->p) < n) {
 		o->full = true;
@@ -34,21 +34,43 @@ static void put(struct out *o, const char *s, size_t n)
 	o->p += n;
 }
 
-static void put_str(struct out *o, const char *s)
+/* Inlined: most are literals, whose length is then known when compiled. */
+static inline __attribute__((always_inline)) void put_str(struct out *o, const char *s)
 {
 	put(o, s, strlen(s));
 }
 
+/* Written in place, two digits a step: one event holds a dozen numbers. */
 static void put_u64(struct out *o, uint64_t v)
 {
-	char buf[20];
-	size_t i = sizeof(buf);
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
+	size_t n = 1;
+	char *p;
 
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, buf + i, sizeof(buf) - i);
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	if (o->full || (size_t)(o->end - o->p) < n) {
+		o->full = true;
+		return;
+	}
+	p = o->p + n;
+	o->p = p;
+	while (v >= 100) {
+		unsigned i = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		*--p = pairs[i + 1];
+		*--p = pairs[i];
+	}
+	if (v >= 10) {
+		*--p = pairs[v * 2 + 1];
+		*--p = pairs[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
 }
 
 static void put_u32(struct out *o, uint32_t v)
@@ -271,26 +293,32 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e)
 static void put_json_str(struct out *o, const char *s, size_t maxlen)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t i, plain = 0; /* where the bytes not yet put, all plain, begin */
 
 	put(o, "\"", 1);
-	for (size_t i = 0; i < maxlen && s[i]; i++) {
+	for (i = 0; i < maxlen && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
 
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;
+		put(o, s + plain, i - plain);
+		plain = i + 1;
 		if (c == '"' || c == '\\') {
 			char pair[2] = { '\\', (char)c };
 
 			put(o, pair, 2);
-		} else if (c < 0x20 || c >= 0x7f) {
-			put(o, esc, sizeof(esc)); /* a byte, read as Latin-1: lossless and valid */
 		} else {
-			put(o, (const char *)&c, 1);
+			/* a byte, read as Latin-1: lossless and valid */
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+
+			put(o, esc, sizeof(esc));
 		}
 	}
+	put(o, s + plain, i - plain);
 	put(o, "\"", 1);
 }
 
-static void put_key(struct out *o, const char *key)
+static inline __attribute__((always_inline)) void put_key(struct out *o, const char *key)
 {
 	put(o, ",\"", 2);
 	put_str(o, key);
@@ -356,7 +384,7 @@ static const char *action_name(uint8_t type)
 }
 
 int format_json(char *dst, size_t size, const struct netlog_event *e,
-		const struct format_extra *x, uint64_t epoch_ns, struct format_time_cache *cache)
+		const struct format_extra *x, uint64_t epoch_ns, struct format_cache *cache)
 {
 	const char *action = action_name(e->type);
 	const char *proto = e->protocol == IPPROTO_TCP ? "tcp" : e->protocol == IPPROTO_UDP ? "udp" : NULL;
@@ -371,7 +399,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 
 	if (!action || !proto)
 		return -EINVAL;
-	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, cache) < 0)
+	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, cache ? &cache->time : NULL) < 0)
 		return -EINVAL;
 
 	put_str(&o, "{\"@timestamp\":\"");
@@ -400,7 +428,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	if (!listen) {
 		char cid[COMMUNITYID_LEN];
 
-		communityid(cid, e->laddr, e->lport, e->raddr, e->rport, e->protocol);
+		communityid_cached(cache ? &cache->communityid : NULL, cid, e->laddr, e->lport, e->raddr,
+				   e->rport, e->protocol);
 		put_key(&o, "community_id");
 		put(&o, "\"", 1);
 		put_str(&o, cid);
@@ -437,7 +466,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_json_str(&o, p->comm, sizeof(p->comm));
 	if (x && x->executable) {
 		put_key(&o, "executable");
-		put_json_str(&o, x->executable, strlen(x->executable));
+		put_json_str(&o, x->executable, SIZE_MAX);
 	}
 	put_str(&o, ",\"thread\":{\"id\":");
 	put_u32(&o, p->tid);
@@ -460,7 +489,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put(&o, "}", 1);
 	if (x && x->container_id) {
 		put_str(&o, ",\"container\":{\"id\":");
-		put_json_str(&o, x->container_id, strlen(x->container_id));
+		put_json_str(&o, x->container_id, SIZE_MAX);
 		put(&o, "}", 1);
 	}
 	put_str(&o, ",\"netlog\":{\"sock_cookie\":");
@@ -471,7 +500,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_u64(&o, p->cgroup_id);
 	if (x && x->cgroup) {
 		put_key(&o, "cgroup");
-		put_json_str(&o, x->cgroup, strlen(x->cgroup));
+		put_json_str(&o, x->cgroup, SIZE_MAX);
 	}
 	if (e->flags & NETLOG_F_PREEXISTING)
 		put_str(&o, ",\"preexisting\":true");

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "communityid.h"
 #include "netlog.h"
 
 enum output_format {
@@ -61,8 +62,14 @@ struct format_extra {
 	const char *container_id; /* the container that cgroup belongs to */
 };
 
+/* What formatting one event after another reuses: zeroed, with time.sec = -1. */
+struct format_cache {
+	struct format_time_cache time;
+	struct communityid_cache communityid;
+};
+
 int format_json(char *dst, size_t size, const struct netlog_event *e,
-		const struct format_extra *x, uint64_t epoch_ns, struct format_time_cache *cache);
+		const struct format_extra *x, uint64_t epoch_ns, struct format_cache *cache);
 
 /* A loss report as a JSON object: @count of @what, with the reason in it. */
 int format_json_loss(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what);

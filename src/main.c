@@ -55,7 +55,7 @@ struct netlogd {
 	struct cgtab cgroups;
 	struct sink sinks[OPTIONS_MAX_OUTPUTS];
 	unsigned nsinks;
-	struct format_time_cache time_cache;
+	struct format_cache format_cache;
 	struct udpflows flows;
 	struct filters filters;
 	uint64_t flows_untracked_reported;
@@ -177,7 +177,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 		event_names(d, &e->proc, &x);
 		if (x.cgroup && cgtab_container_id(x.cgroup, container))
 			x.container_id = container;
-		have_json = format_json(json, sizeof(json), e, &x, epoch_ns, &d->time_cache) >= 0;
+		have_json = format_json(json, sizeof(json), e, &x, epoch_ns, &d->format_cache) >= 0;
 		if (!have_json)
 			log_warnx("cannot format event of type %u as JSON", e->type);
 	}
@@ -705,7 +705,7 @@ int main(int argc, char **argv)
 		return 1;
 	hold_signals(&d->signals);
 
-	d->time_cache.sec = -1;
+	d->format_cache.time.sec = -1;
 	if (open_outputs(&d->opt, d->sinks, &d->nsinks, NULL, NULL, NULL) || filters_init(&d->filters)) {
 		err = 1;
 		goto out;

@@ -244,6 +244,31 @@ static bool json_names_the_initiator_source_and_escapes_every_byte(void)
 	       CHECK(strstr(out, "\"@timestamp\":\"2026-11-27T08:52:22.123456Z\"") != NULL, "%s", out);
 }
 
+/* Numbers are written two digits a step: every length, and the edges of each. */
+static bool json_writes_numbers_of_every_length(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_OUT);
+	char out[FORMAT_JSON_MAX], want[64];
+	uint64_t v = 1;
+	bool ok = true;
+
+	for (int digits = 1; ok && digits <= 20; digits++, v *= 10) {
+		uint64_t edges[3] = { v, v * 10 - 1, v + v / 2 + 7 };
+
+		if (digits == 20)
+			edges[1] = UINT64_MAX;
+		for (int i = 0; ok && i < 3; i++) {
+			e.sock_id = edges[i];
+			snprintf(want, sizeof(want), "\"sock_cookie\":%llu,", (unsigned long long)edges[i]);
+			ok = CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0, "failed") &&
+			     CHECK(strstr(out, want) != NULL, "%s not in %s", want, out);
+		}
+	}
+	e.sock_id = 0;
+	return ok && CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0, "failed") &&
+	       CHECK(strstr(out, "\"sock_cookie\":0,") != NULL, "%s", out);
+}
+
 static bool json_refuses_a_short_buffer(void)
 {
 	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
@@ -634,6 +659,39 @@ static bool community_id_matches_the_specification(void)
 	return ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
 }
 
+/* The cache gives what the hash gives, for flows that share its slots too, either way round. */
+static bool community_id_cache_gives_the_hash(void)
+{
+	static struct communityid_cache cache;
+	char out[COMMUNITYID_LEN], want[COMMUNITYID_LEN];
+	uint8_t a[16], b[16];
+	bool ok = true;
+
+	v4(a, "10.0.0.1");
+	v6(b, "2001:db8::1");
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 0; ok && i < 3 * COMMUNITYID_CACHE_SLOTS; i++) {
+			uint16_t port = (uint16_t)(1024 + i);
+			uint8_t proto = i % 3 ? IPPROTO_TCP : IPPROTO_UDP;
+
+			v4(b, "10.0.0.2");
+			b[15] = (uint8_t)(i / 7);
+			communityid(want, a, port, b, 443, proto);
+			communityid_cached(&cache, out, round ? b : a, round ? 443 : port, round ? a : b,
+					   round ? port : 443, proto);
+			ok = CHECK_STR(out, want);
+		}
+	}
+	v6(a, "2001:db8::2");
+	v6(b, "2001:db8::1");
+	communityid_cached(&cache, out, a, 40000, b, 443, IPPROTO_TCP);
+	ok = ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
+	communityid_cached(&cache, out, b, 443, a, 40000, IPPROTO_TCP);
+	ok = ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
+	communityid_cached(NULL, out, a, 40000, b, 443, IPPROTO_TCP);
+	return ok && CHECK_STR(out, "1:jn1M/64iWT+nYqxpE1jYHo+15rE=");
+}
+
 /* options_load_text() with stderr muted: the errors are for users */
 static int load_quiet(struct options *o, const char *text)
 {
@@ -852,6 +910,7 @@ int main(void)
 	run("classic_line_escapes_the_command", classic_line_escapes_the_command);
 	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
 	run("json_names_the_initiator_source_and_escapes_every_byte", json_names_the_initiator_source_and_escapes_every_byte);
+	run("json_writes_numbers_of_every_length", json_writes_numbers_of_every_length);
 	run("json_refuses_a_short_buffer", json_refuses_a_short_buffer);
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
@@ -866,6 +925,7 @@ int main(void)
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	run("community_id_matches_the_specification", community_id_matches_the_specification);
+	run("community_id_cache_gives_the_hash", community_id_cache_gives_the_hash);
 	run("config_file_sets_everything_it_names", config_file_sets_everything_it_names);
 	run("config_file_errors_are_each_counted", config_file_errors_are_each_counted);
 	run("ignore_rules_match_and_a_stop_follows_its_start", ignore_rules_match_and_a_stop_follows_its_start);
