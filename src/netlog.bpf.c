@@ -1092,10 +1092,22 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 		n.traffic.packets_received = 1;
 		n.traffic.bytes_received = payload;
 		f->direction = NETLOG_DIR_IN;
-		/* until a process receives it, the socket's last user stands in */
-		if (s)
+		/*
+		 * Until a process receives it, the socket's last user stands in.
+		 * In softirq, the socket may be closing on another CPU: its entry
+		 * deleted and at once reused by the next insert, which writes its
+		 * cookie before its owner. A cookie not the socket's after the
+		 * copy: the owner read may be another socket's, so none is named.
+		 */
+		if (s) {
 			__builtin_memcpy(&n.owner, &s->owner, sizeof(n.owner));
-		else
+			barrier(); /* the cookie is read after the copy */
+			if (*(volatile __u64 *)&s->cookie != f->k.sock_id) {
+				__builtin_memset(&n.owner, 0, sizeof(n.owner));
+				s = NULL;
+			}
+		}
+		if (!s)
 			f->flags |= NETLOG_F_OWNER_UNKNOWN;
 	}
 	if (s)
