@@ -144,13 +144,14 @@ void communityid_cached(struct communityid_cache *cache, char out[COMMUNITYID_LE
 {
 	uint8_t in[40];
 	size_t len = communityid_input(in, a, aport, b, bport, proto);
-	uint32_t h = 2166136261u; /* FNV-1a, over what differs most between flows: the ports and addresses' ends */
+	uint32_t h = 2166136261u; /* FNV-1a */
 	size_t i;
 
 	if (!cache) {
 		communityid_of(out, in, len);
 		return;
 	}
+	/* over what differs most between flows: the ports, the protocol, an address's end */
 	for (i = len - 10; i < len; i++)
 		h = (h ^ in[i]) * 16777619u;
 	i = h % COMMUNITYID_CACHE_SLOTS;
