@@ -128,9 +128,12 @@ struct {
  * The wakeup is forced: the kernel's own (flags 0) comes only for a record
  * the reader has caught up with, never while others wait before it, so the
  * timer alone would drain a busy buffer (and a 1 MiB one overflowed at
- * 40 000 connections a second).
+ * 40 000 connections a second). Forced again each WAKEUP_STEP bytes while
+ * the daemon does not drain (stalled, or busy), not at every record: each
+ * forced wakeup is an interrupt.
  */
 const volatile __u64 wakeup_bytes = 0;
+#define WAKEUP_STEP_SHIFT 16 /* 64 KiB, some 280 events */
 
 /*
  * Whether the accept() tracepoints run. Without them an incoming connection
@@ -399,11 +402,15 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 
 static __always_inline void ringbuf_submit(struct netlog_event *e)
 {
-	__u64 flags = 0;
+	/* what waits, this record and any reserved since on other CPUs included */
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), flags = BPF_RB_NO_WAKEUP;
+	__u64 before = avail - sizeof(*e) - 8 /* the record's header */;
 
-	if (wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes ? BPF_RB_NO_WAKEUP
-										   : BPF_RB_FORCE_WAKEUP;
+	if (!wakeup_bytes)
+		flags = 0;
+	else if (avail >= wakeup_bytes && (before < wakeup_bytes ||
+					   before >> WAKEUP_STEP_SHIFT != avail >> WAKEUP_STEP_SHIFT))
+		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
 
