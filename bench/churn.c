@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	double seconds;
 	int clients;
 	socklen_t len = sizeof(server);
-	pthread_t t;
+	pthread_t t, client_threads[64];
 	int lfd, one = 1;
 	double t0;
 
@@ -127,14 +127,16 @@ int main(int argc, char **argv)
 		pthread_create(&t, NULL, acceptor, &lfd);
 	t0 = now();
 	for (int i = 0; i < clients; i++)
-		pthread_create(&t, NULL, client, NULL);
+		pthread_create(&client_threads[i], NULL, client, NULL);
 	while (now() - t0 < seconds)
 		usleep(10000);
 	atomic_store(&stop, 1);
 	long n = atomic_load(&done);
 	double elapsed = now() - t0;
 
-	usleep(100000); /* let the clients finish their last connection */
+	/* each client finishes its last connection: every connection made is counted */
+	for (int i = 0; i < clients; i++)
+		pthread_join(client_threads[i], NULL);
 	printf("connections=%ld seconds=%.3f rate=%.1f port=%u\n", atomic_load(&done), elapsed,
 	       n / elapsed, ntohs(server.sin_port));
 	return 0;

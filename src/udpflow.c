@@ -163,7 +163,8 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 	e.ts_ns = ts > f->ev.ts_ns ? ts : f->ev.ts_ns;
 	if (kernel_take(t, f, &v)) {
 		e.traffic = v.traffic;
-		if (!proc) {
+		/* a flow nobody received from, on a socket of no known owner, still has none */
+		if (!proc && (v.claimed || v.owner.tgid)) {
 			e.proc = v.owner;
 			e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
 		}
