@@ -667,15 +667,16 @@ static bool community_id_cache_gives_the_hash(void)
 	uint8_t a[16], b[16];
 	bool ok = true;
 
-	v4(a, "10.0.0.1");
-	v6(b, "2001:db8::1");
 	for (int round = 0; round < 2; round++) {
+		/* neighbours differ by the protocol alone, or by one address alone */
 		for (uint32_t i = 0; ok && i < 3 * COMMUNITYID_CACHE_SLOTS; i++) {
-			uint16_t port = (uint16_t)(1024 + i);
-			uint8_t proto = i % 3 ? IPPROTO_TCP : IPPROTO_UDP;
+			uint16_t port = (uint16_t)(1024 + i / 4);
+			uint8_t proto = i & 1 ? IPPROTO_TCP : IPPROTO_UDP;
 
+			v4(a, "10.0.0.1");
+			a[15] = (uint8_t)(1 + (i >> 1 & 1));
 			v4(b, "10.0.0.2");
-			b[15] = (uint8_t)(i / 7);
+			b[14] = (uint8_t)(i / 7);
 			communityid(want, a, port, b, 443, proto);
 			communityid_cached(&cache, out, round ? b : a, round ? 443 : port, round ? a : b,
 					   round ? port : 443, proto);
