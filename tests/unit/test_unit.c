@@ -269,6 +269,34 @@ static bool json_writes_numbers_of_every_length(void)
 	       CHECK(strstr(out, "\"sock_cookie\":0,") != NULL, "%s", out);
 }
 
+/* Every buffer size: the whole line or -ENOSPC, and not a byte written past the end. */
+static bool json_and_classic_fit_or_refuse_at_every_size(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_IN);
+	struct format_extra x = { "/usr/sbin/sshd \"x\"", "/system.slice/ssh.service", NULL };
+	char full[FORMAT_JSON_MAX], out[FORMAT_JSON_MAX + 16];
+	int n, m, k;
+	bool ok;
+
+	e.sock_id = 12345678901234567890ull; /* the longest number */
+	n = format_json(full, sizeof(full), &e, &x, 1795769542123456789ull, NULL);
+	ok = CHECK(n > 0, "failed");
+	for (int size = 0; ok && size <= n + 1; size++) {
+		memset(out, '#', sizeof(out));
+		m = format_json(out, (size_t)size, &e, &x, 1795769542123456789ull, NULL);
+		ok = CHECK(size > n ? m == n && !strcmp(out, full) : m == -ENOSPC, "size %d: %d", size, m) &&
+		     CHECK(out[size] == '#' && out[size + 15] == '#', "size %d: written past the end", size);
+	}
+	k = format_classic(full, sizeof(full), &e);
+	for (int size = 0; ok && size <= k + 1; size++) {
+		memset(out, '#', sizeof(out));
+		m = format_classic(out, (size_t)size, &e);
+		ok = CHECK(size > k ? m == k && !strcmp(out, full) : m == -ENOSPC, "size %d: %d", size, m) &&
+		     CHECK(out[size] == '#', "classic, size %d: written past the end", size);
+	}
+	return ok;
+}
+
 static bool json_refuses_a_short_buffer(void)
 {
 	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
@@ -912,6 +940,7 @@ int main(void)
 	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
 	run("json_names_the_initiator_source_and_escapes_every_byte", json_names_the_initiator_source_and_escapes_every_byte);
 	run("json_writes_numbers_of_every_length", json_writes_numbers_of_every_length);
+	run("json_and_classic_fit_or_refuse_at_every_size", json_and_classic_fit_or_refuse_at_every_size);
 	run("json_refuses_a_short_buffer", json_refuses_a_short_buffer);
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
