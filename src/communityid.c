@@ -131,14 +131,6 @@ static void communityid_of(char out[COMMUNITYID_LEN], const uint8_t *in, size_t 
 	out[n] = '\0';
 }
 
-void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
-		 const uint8_t b[16], uint16_t bport, uint8_t proto)
-{
-	uint8_t in[40];
-
-	communityid_of(out, in, communityid_input(in, a, aport, b, bport, proto));
-}
-
 void communityid_cached(struct communityid_cache *cache, char out[COMMUNITYID_LEN], const uint8_t a[16],
 			uint16_t aport, const uint8_t b[16], uint16_t bport, uint8_t proto)
 {
@@ -163,4 +155,10 @@ void communityid_cached(struct communityid_cache *cache, char out[COMMUNITYID_LE
 	communityid_of(out, in, len);
 	memcpy(cache->slot[i].in, in, sizeof(in));
 	memcpy(cache->slot[i].id, out, COMMUNITYID_LEN);
+}
+
+void communityid(char out[COMMUNITYID_LEN], const uint8_t a[16], uint16_t aport,
+		 const uint8_t b[16], uint16_t bport, uint8_t proto)
+{
+	communityid_cached(NULL, out, a, aport, b, bport, proto);
 }
