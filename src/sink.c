@@ -570,6 +570,27 @@ static int write_all(int fd, const char *buf, size_t len, size_t *done)
 	return 0;
 }
 
+/*
+ * A write that stopped inside a line (a full disk) left its first @len
+ * bytes, @part, at the end of the file: take them back, so the file holds
+ * whole lines only (a JSON line cut short is no JSON). Only when the file
+ * still ends with them: another writer may have appended since. False when
+ * they stay (not a regular file, not readable, changed): the next flush
+ * then ends the cut line instead.
+ */
+static bool unwrite_cut(int fd, const char *part, size_t len)
+{
+	char tail[FORMAT_JSON_MAX + 128];
+	struct stat st;
+
+	if (len > sizeof(tail) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < (off_t)len)
+		return false;
+	if (pread(fd, tail, len, st.st_size - (off_t)len) != (ssize_t)len || memcmp(tail, part, len) != 0)
+		return false;
+	return ftruncate(fd, st.st_size - (off_t)len) == 0;
+}
+
 int sink_flush(struct sink *s)
 {
 	size_t done = 0;
@@ -597,8 +618,13 @@ int sink_flush(struct sink *s)
 		/* count whole lines, the cut one too, so the loss report is in the unit users read */
 		for (size_t i = done; i < s->len; i++)
 			s->lost += s->buf[i] == '\n';
-		if (done > 0 && s->buf[done - 1] != '\n')
-			s->cut = true;
+		if (done > 0 && s->buf[done - 1] != '\n') {
+			size_t start = done;
+
+			while (start > 0 && s->buf[start - 1] != '\n')
+				start--;
+			s->cut = !unwrite_cut(s->fd, s->buf + start, done - start);
+		}
 	}
 	s->failing = err < 0;
 	s->len = 0;

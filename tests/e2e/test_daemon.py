@@ -378,13 +378,15 @@ def test_full_socket_table_starts_no_udp_listen_it_cannot_stop(tmp_path, hosts):
     assert starts == stops and len(starts) + untracked == 1200, (len(starts), len(stops), untracked)
 
 
-def test_full_disk_loses_whole_lines_and_glues_none(tmp_path, hosts, actors):
+def test_full_disk_loses_whole_lines_and_cuts_none(tmp_path, hosts, actors):
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
     d = Netlogd(tmp_path)
     d.log = disk / "netlog.log"
     d.args[1] = str(d.log)
+    jlog = disk / "netlog.json"
+    d.args += ["--output", f"json:{jlog}"]
     a = actors(hosts.a, name="nl-diskfull")
     try:
         d.start()
@@ -409,15 +411,19 @@ def test_full_disk_loses_whole_lines_and_glues_none(tmp_path, hosts, actors):
     finally:
         d.stop()
         text = d.log.read_text()
+        jtext = jlog.read_text()
         subprocess.run(["umount", str(disk)], check=True)
     lines = text.splitlines()
-    assert all(l.count("netlog: info:") <= 1 for l in lines), [l for l in lines if l.count("netlog: info:") > 1]
     warnings = [l for l in lines if re.match(loss, l)]
     assert len(warnings) == 1 and int(re.match(loss, warnings[0])[1]) >= 1, warnings
-    whole = [l for l in lines if LINE.match(l)]
-    assert len(whole) >= len(lines) - 2  # the loss line, and at most the one cut where the disk filled
+    # no line cut where the disk filled: every one whole but the loss lines (of both outputs)
+    cut = [l for l in lines if not LINE.match(l) and not re.match(r"^\S+ netlog: warning: \d+ lines could not be written to ", l)]
+    assert cut == [], cut
     events = [l for l in lines if "netlog: info:" in l]
     assert events[-1].endswith(f"{A4}:6300 {a.sid} {a.pid} 0 nl-diskfull")
+    records = [json.loads(l) for l in jtext.splitlines()]  # each line one whole JSON object
+    assert any("could not be written" in r.get("message", "") for r in records), records[-3:]
+    assert any(r["event"]["action"] == "listen-stop" and r["destination"]["port"] == 6300 for r in records)
 
 
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
