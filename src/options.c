@@ -419,7 +419,7 @@ int options_parse(struct options *o, int argc, char **argv)
 	static const char shortopts[] = ":f:o:c:nvVh";
 	struct option longopts[sizeof(settings) / sizeof(*settings) + 6];
 	unsigned nlong = 0;
-	int c, err, pass;
+	int c, err, pass, asked = 0; /* 'h' or 'V': help or version asked for */
 
 	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
 		if (settings[i].file_only)
@@ -480,11 +480,11 @@ int options_parse(struct options *o, int argc, char **argv)
 					o->verbose++;
 				break;
 			case 'V':
-				printf("netlogd %s\n", NETLOG_VERSION);
-				return 1;
+				asked = asked ? asked : 'V'; /* answered once the whole line is known good */
+				break;
 			case 'h':
-				fputs(usage, stdout);
-				return 1;
+				asked = 'h';
+				break;
 			case ':':
 				fprintf(stderr, "netlogd: option %s needs a value\n", name);
 				return -EINVAL;
@@ -505,6 +505,14 @@ int options_parse(struct options *o, int argc, char **argv)
 		if (optind < argc) {
 			fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
 			return -EINVAL;
+		}
+		if (asked == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (asked == 'V') {
+			printf("netlogd %s\n", NETLOG_VERSION);
+			return 1;
 		}
 		if (pass == 0) {
 			char config[PATH_MAX];

@@ -33,6 +33,8 @@ def run_netlogd(*args, user=None):
         (["--ring-buffer", "3"], "not a power of two"),
         (["--output"], "needs a value"),
         (["surplus"], "unexpected argument 'surplus'"),
+        (["--version", "--bogus"], "unknown option '--bogus'"),
+        (["--help", "--ring-buffer", "3"], "not a power of two"),
     ],
 )
 def test_bad_command_line_is_exit_status_2_with_the_reason(args, complaint):
