@@ -93,6 +93,13 @@ $(OUT)/floor.bpf.o: bench/floor.bpf.c $(OUT)/vmlinux.h | $(DEPS_STAMP)
 $(OUT)/floor: bench/floor.c $(OUT)/floor.bpf.o | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
+# What an event's ring buffer record costs, shared ring against one per CPU.
+$(OUT)/ringbench.bpf.o: bench/ringbench.bpf.c $(SRC)/netlog.h $(OUT)/vmlinux.h | $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/ringbench: bench/ringbench.c $(OUT)/ringbench.bpf.o | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) -pthread $< $(LDLIBS) -o $@
+
 # Build and run netlogd in the foreground: classic lines on stdout.
 run: $(OUT)/netlogd
 	$(OUT)/netlogd $(ARGS)
@@ -114,7 +121,7 @@ test: $(OUT)/netlogd $(OUT)/test_unit $(OUT)/churn
 test-kernels: $(OUT)/netlogd $(OUT)/churn
 	tests/kernels/run $(KERNELS)
 
-bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor $(OUT)/ringbench
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
 
