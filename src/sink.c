@@ -72,6 +72,37 @@ static int file_open(struct sink *s)
 
 
 /*
+ * Standard output that a reader drains (a pipe, a socket, a terminal) is
+ * never waited for: a reader that stops reading would hold up every other
+ * output, the kernel's ring and SIGTERM. Lines wait in the buffer while
+ * it takes nothing, and those that no longer fit are counted as lost. A
+ * pipe or terminal gets a description of its own (O_NONBLOCK on the one
+ * shared with whoever started netlogd would stay after it exits); a
+ * socket is sent to with MSG_DONTWAIT. A file is written to as ever.
+ */
+static void stdout_open(struct sink *s)
+{
+	struct stat st;
+	int fd;
+
+	s->nonblock = s->sock = s->own_fd = false;
+	if (fstat(STDOUT_FILENO, &st) < 0 || S_ISREG(st.st_mode))
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		s->nonblock = s->sock = true;
+		return;
+	}
+	fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		log_warnx("stdout: cannot reopen it to write without waiting (%s): a reader that stops "
+			  "reading holds netlogd up", strerror(errno));
+		return;
+	}
+	s->fd = fd;
+	s->nonblock = s->own_fd = true;
+}
+
+/*
  * Remote collectors. Lines wait in a ring of framed messages ("LEN MSG",
  * RFC 6587 octet counting) until the collector's TCP acknowledged them
  * (SIOCOUTQ): when the link breaks, sending starts again from the first
@@ -539,6 +570,7 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 		s->kind = SINK_STDOUT;
 		s->fd = STDOUT_FILENO;
 		snprintf(s->path, sizeof(s->path), "stdout");
+		stdout_open(s);
 		return 0;
 	}
 	if (strcmp(spec, "syslog") == 0) {
@@ -553,12 +585,13 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	return file_open(s);
 }
 
-/* Write @len bytes of @buf; *@done says how many went. Returns 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len, size_t *done)
+/* Write @len bytes of @buf; *@done says how many went. Returns 0 or -errno (-EAGAIN: @s takes nothing now). */
+static int write_all(const struct sink *s, const char *buf, size_t len, size_t *done)
 {
 	*done = 0;
 	while (*done < len) {
-		ssize_t n = write(fd, buf + *done, len - *done);
+		ssize_t n = s->sock ? send(s->fd, buf + *done, len - *done, MSG_DONTWAIT | MSG_NOSIGNAL)
+				    : write(s->fd, buf + *done, len - *done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -608,12 +641,19 @@ int sink_flush(struct sink *s)
 		return 0;
 	/* the last write stopped inside a line: end it, so no line is glued to its remains */
 	if (s->cut) {
-		err = write_all(s->fd, "\n", 1, &done);
+		err = write_all(s, "\n", 1, &done);
 		s->cut = err < 0;
 		done = 0;
 	}
 	if (!err)
-		err = write_all(s->fd, s->buf, s->len, &done);
+		err = write_all(s, s->buf, s->len, &done);
+	if (err == -EAGAIN && s->nonblock) {
+		/* the reader is slow or stopped: the rest waits, the line begun included */
+		memmove(s->buf, s->buf + done, s->len - done);
+		s->len -= done;
+		s->failing = true;
+		return err;
+	}
 	if (err < 0) {
 		/* count whole lines, the cut one too, so the loss report is in the unit users read */
 		for (size_t i = done; i < s->len; i++)
@@ -699,6 +739,21 @@ static int syslog_send(struct sink *s, uint64_t epoch_ns, enum sink_severity sev
 	return -err;
 }
 
+/*
+ * Flush @s to make room for @need bytes. What a file could not take is
+ * counted and gone; a reader that takes nothing keeps its lines waiting,
+ * and then the new line is the one lost (counted).
+ */
+static bool room_after_flush(struct sink *s, size_t need)
+{
+	sink_flush(s);
+	if (s->len + need <= sizeof(s->buf))
+		return true;
+	s->lost++;
+	s->failing = true;
+	return false;
+}
+
 int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *line)
 {
 	static const char tag[] = " netlog: ";
@@ -718,8 +773,8 @@ int sink_write(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const 
 	need = FORMAT_TIME_MAX + sizeof(tag) + sevlen + 2 + linelen + 1;
 	if (need > sizeof(s->buf))
 		return -ENOSPC;
-	if (s->len + need > sizeof(s->buf))
-		sink_flush(s); /* what it could not write is counted; the buffer is empty now */
+	if (s->len + need > sizeof(s->buf) && !room_after_flush(s, need))
+		return -ENOBUFS;
 	/* "<time> netlog: <severity>: <line>\n", appended to the batch */
 	p = s->buf + s->len;
 	n = format_time_rfc3339(p, FORMAT_TIME_MAX, epoch_ns, &s->time_cache);
@@ -749,8 +804,8 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
 		return remote_enqueue(s, epoch_ns, sev, line);
 	if (len + 1 > sizeof(s->buf))
 		return -ENOSPC;
-	if (s->len + len + 1 > sizeof(s->buf))
-		sink_flush(s); /* what it could not write is counted; the buffer is empty now */
+	if (s->len + len + 1 > sizeof(s->buf) && !room_after_flush(s, len + 1))
+		return -ENOBUFS;
 	memcpy(s->buf + s->len, line, len);
 	s->buf[s->len + len] = '\n';
 	s->len += len + 1;
@@ -774,13 +829,32 @@ int sink_reopen(struct sink *s)
 	return err;
 }
 
+/* At exit, a stalled reader gets two seconds to take what waits: stopping must not hang. */
+static void stdout_close(struct sink *s)
+{
+	uint64_t deadline = mono_ms() + 2000;
+	struct pollfd p = { .fd = s->fd, .events = POLLOUT };
+	uint64_t left = 0;
+
+	while (sink_flush(s) == -EAGAIN && mono_ms() < deadline)
+		poll(&p, 1, 100);
+	for (size_t i = 0; s->nonblock && i < s->len; i++)
+		left += s->buf[i] == '\n';
+	if (left)
+		log_warnx("stdout: %llu lines could not be written at exit: its reader took nothing",
+			  (unsigned long long)left);
+	s->len = 0;
+}
+
 void sink_close(struct sink *s)
 {
 	if (s->remote)
 		remote_close(s);
+	else if (s->kind == SINK_STDOUT)
+		stdout_close(s);
 	else
 		sink_flush(s);
-	if (s->fd >= 0 && s->kind != SINK_STDOUT)
+	if (s->fd >= 0 && (s->kind != SINK_STDOUT || s->own_fd))
 		close(s->fd);
 	s->fd = -1;
 }

@@ -36,6 +36,9 @@ struct sink {
 	struct remote *remote; /* remote collectors: the buffer and the link's state */
 	struct format_time_cache time_cache;
 	bool cut;	     /* files: the last write stopped inside a line */
+	bool nonblock;	     /* stdout that a reader drains (a pipe, a socket, a terminal): never waited for */
+	bool sock;	     /* stdout is a socket: send() rather than write() */
+	bool own_fd;	     /* stdout reopened as a description of our own (closed with the sink) */
 	bool failing;	     /* the last write lost lines; the next that works clears it */
 	size_t len;
 	char buf[1 << 16]; /* stream sinks: whole lines, written in one go */

@@ -130,10 +130,12 @@ class Netlogd:
         self.binary = NETLOGD
         self.prefix = []  # a command it runs under, say nsenter into a network namespace
         self.proc = None
+        self.stdout = None  # where its standard output goes: the test's own by default
 
     def start(self):
         self.stderr = open(self.stderr_path, "w+")
-        self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stderr=self.stderr)
+        self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stderr=self.stderr,
+                                     stdout=self.stdout)
         deadline = time.monotonic() + 60  # a deadline: start-up takes about 1 s, more under emulation
         while "netlogd: logging to" not in self.stderr_path.read_text():
             assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"

@@ -428,6 +428,39 @@ def test_full_disk_loses_whole_lines_and_cuts_none(tmp_path, hosts, actors):
     assert any(r["event"]["action"] == "listen-stop" and r["destination"]["port"] == 6300 for r in records)
 
 
+def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts, actors):
+    """Standard output is a pipe whose reader stays but reads nothing: the
+    file output goes on, SIGTERM stops netlogd, and every line is either in
+    the pipe, whole, or counted as lost."""
+    reader, writer = os.pipe()
+    d = Netlogd(tmp_path, "--output", "stdout")
+    d.stdout = writer
+    a = actors(hosts.a, name="nl-stalled")
+    try:
+        d.start()
+        os.close(writer)
+        out = ns_sh(hosts.a, str(ROOT / "build" / "churn"), "1", "2").stdout  # far more than a pipe holds
+        assert int(re.search(r"connections=(\d+)", out).group(1)) > 2000, out
+        a("close", a("listen", A4, 6400)["fd"])
+        d.expect(kind="listen", what="stop", local=f"{A4}:6400")
+        started = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(20) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+        with os.fdopen(reader, "rb") as r:
+            piped = r.read().decode(errors="surrogateescape").splitlines()
+    err = d.stderr_path.read_text()
+    lost = sum(int(n) for n in re.findall(r"(\d+) lines could not be written to stdout", err))
+    lost += sum(int(n) for n in re.findall(r"stdout: (\d+) lines could not be written at exit", err))
+    assert lost > 0, err
+    assert all(LINE.match(l) or " netlog: warning: " in l for l in piped), [l for l in piped if not LINE.match(l)][:3]
+    events = [l for l in d.text().splitlines() if " netlog: info: " in l]
+    assert sum(" netlog: info: " in l for l in piped) + lost == len(events), (len(piped), lost, len(events))
+
+
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
     d = Netlogd(tmp_path).start()
     try:
