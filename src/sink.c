@@ -135,6 +135,7 @@ struct remote {
 	size_t cap;
 	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged */
 	uint64_t lost_reported;	   /* sink.lost when the collector was last told */
+	bool pumping;		   /* in remote_pump(), which may enqueue a loss report */
 };
 
 #define BACKOFF_MIN_MS 250
@@ -355,8 +356,8 @@ static void report_remote_loss(struct sink *s)
 	}
 	if (remote_enqueue(s, now, SINK_WARNING, line) == 0) {
 		r->lost_reported += n;
-		log_warnx("%s: %llu lines were dropped while the collector was away", s->path,
-			  (unsigned long long)n);
+		log_warnx("%s: %llu lines were dropped: the collector was away or slow and the buffer "
+			  "full (raise --remote-buffer)", s->path, (unsigned long long)n);
 	} else {
 		s->lost = n + r->lost_reported; /* the report is no line of the log: tried again later */
 	}
@@ -480,6 +481,12 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 		return 0;
 	}
 	f = snprintf(frame, sizeof(frame), "%d ", n);
+	/* full: what the collector acknowledged since the last pump makes room, without waiting */
+	if ((size_t)(f + n) > ring_free(r) && r->state == LINK_UP && !r->pumping) {
+		r->pumping = true;
+		remote_pump(s);
+		r->pumping = false;
+	}
 	if ((size_t)(f + n) > ring_free(r)) {
 		s->lost++;
 		return -ENOBUFS;
@@ -539,9 +546,14 @@ static void remote_close(struct sink *s)
 		if (r->tail < r->head)
 			usleep(10000);
 	}
-	if (r->tcp && r->tail < r->head)
-		log_warnx("%s: %llu bytes of lines not delivered at exit", s->path,
-			  (unsigned long long)(r->head - r->tail));
+	if (r->tcp && r->tail < r->head) {
+		uint64_t lines = 0;
+
+		for (uint64_t p = r->tail; p < r->head; p = frame_end(r, p))
+			lines++;
+		log_warnx("%s: %llu lines not delivered at exit (the collector was away or slow)", s->path,
+			  (unsigned long long)lines);
+	}
 	/* a lookup the resolver cannot drop keeps its memory: it writes there when done */
 	if (r->resolving && gai_cancel(&r->resolving->req) != EAI_NOTCANCELED) {
 		if (r->resolving->req.ar_result)
