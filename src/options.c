@@ -2,11 +2,14 @@
 #include "options.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "sink.h"
 
@@ -361,21 +364,36 @@ static int load_file(struct options *o)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	FILE *f = fopen(o->config, "re");
+	/* non-blocking: a FIFO would otherwise wait here for a writer */
+	int fd = open(o->config, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	struct stat st;
 	int errors;
 
-	if (!f)
-		return -errno;
+	if (!f) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
 	if (fstat(fileno(f), &st) < 0) {
 		int err = -errno;
 
 		fclose(f);
 		return err;
 	}
+	/* /dev/null: no settings ("-c /dev/null": the command line alone) */
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+		fclose(f);
+		return 0;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		fclose(f);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		fprintf(stderr, "netlogd: %s: not a regular file\n", o->config);
+		return -EBADMSG;
 	}
 	for (;;) {
 		if (len + 4096 + 1 > cap) {

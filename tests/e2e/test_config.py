@@ -1,5 +1,6 @@
 """The configuration file: checked with -n, read with -c, reloaded on SIGHUP."""
 import json
+import os
 import signal
 import subprocess
 import time
@@ -37,6 +38,15 @@ def test_a_missing_or_unreadable_file_given_with_c_is_an_error(tmp_path):
     d.mkdir()
     r = run("-c", str(d))
     assert r.returncode == 1 and "adir" in r.stderr
+
+
+def test_dev_null_is_no_settings_and_a_fifo_is_refused_without_waiting(tmp_path):
+    r = run("-n", "-c", "/dev/null")
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run("-n", "-c", str(fifo))  # nothing writes to it: reading it would wait for good
+    assert r.returncode == 1 and f"{fifo}: not a regular file" in r.stderr, r.stderr
 
 
 def test_outputs_and_ignore_rules_from_the_file_and_the_command_line_over_it(tmp_path, hosts, actors):
