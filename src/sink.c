@@ -450,6 +450,15 @@ static int remote_pump(struct sink *s)
 	return 0;
 }
 
+/* Whether the kernel holds an error for UDP socket @fd, a refusal most likely (and clears it). */
+static bool udp_refused(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
+}
+
 /* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG (RFC 5424), then framed or sent. */
 static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body)
 {
@@ -477,6 +486,16 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 		if (send(s->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
 			s->lost++;
 			return -errno;
+		}
+		/*
+		 * A closed port answers with an ICMP error, which fails only the
+		 * next send: a local collector's comes back before send() returns,
+		 * so this line is known lost now (a remote one's later, counted
+		 * with the line it fails).
+		 */
+		if (udp_refused(s->fd)) {
+			s->lost++;
+			return -ECONNREFUSED;
 		}
 		return 0;
 	}
