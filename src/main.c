@@ -377,7 +377,8 @@ static void reload(struct netlogd *d)
 	push_port_rules(d);
 	d->flows.idle_ns = (uint64_t)d->opt.udp_idle_timeout * 1000000000ull;
 	loader_set_udp_idle(&d->loader, d->flows.idle_ns);
-	log_info("reload: %s read, %u ignore rules, %u outputs", d->opt.config, d->opt.nignore, d->nsinks);
+	log_info("reload: %s %s, %u ignore rules, %u outputs", d->opt.config,
+		 d->opt.config_read ? "read" : "absent (the command line alone)", d->opt.nignore, d->nsinks);
 out:
 	/* whatever the file said, logrotate may have moved the files: each output reopens */
 	reopen_all(d);

@@ -136,6 +136,7 @@ struct remote {
 	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged */
 	uint64_t lost_reported;	   /* sink.lost when the collector was last told */
 	bool pumping;		   /* in remote_pump(), which may enqueue a loss report */
+	char unresolved[320];	   /* why the name did not resolve, the last time it did not */
 };
 
 #define BACKOFF_MIN_MS 250
@@ -217,6 +218,14 @@ static void close_reset(int fd)
 	close(fd);
 }
 
+/* The collector's name did not resolve: why, for link_down() to say; -EHOSTUNREACH. */
+static int resolve_failed(struct sink *s, int gai_err)
+{
+	snprintf(s->remote->unresolved, sizeof(s->remote->unresolved), "resolve %s: %s", s->remote->host,
+		 gai_err == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai_err));
+	return -EHOSTUNREACH;
+}
+
 /*
  * Resolve the collector (in the background: the first calls return
  * -EAGAIN until the answer is in), then connect without waiting. Returns
@@ -234,7 +243,7 @@ static int remote_socket(struct sink *s)
 
 		err = getaddrinfo(r->host, r->port, &hints, &ai);
 		if (err)
-			return err == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+			return resolve_failed(s, err);
 		goto resolved;
 	}
 	if (!q) {
@@ -262,7 +271,7 @@ static int remote_socket(struct sink *s)
 	ai = q->req.ar_result;
 	free(q);
 	if (err)
-		return err == EAI_SYSTEM ? -EIO : -EHOSTUNREACH;
+		return resolve_failed(s, err);
 resolved:
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -373,11 +382,12 @@ static int remote_pump(struct sink *s)
 	if (r->state == LINK_DOWN) {
 		if (mono_ms() < r->next_try_ms)
 			return -ENOTCONN;
+		r->unresolved[0] = '\0';
 		err = remote_socket(s);
 		if (err == -EAGAIN)
 			return -ENOTCONN; /* still resolving: looked at again on the next pump */
 		if (err && err != -EINPROGRESS) {
-			link_down(s, "connect", err);
+			link_down(s, r->unresolved[0] ? r->unresolved : "connect", r->unresolved[0] ? 0 : err);
 			return err;
 		}
 		r->state = LINK_CONNECTING;
@@ -846,6 +856,9 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
 int sink_reopen(struct sink *s)
 {
 	int err = sink_flush(s);
+
+	if (s->remote)
+		return 0; /* a collector that is down says so itself, once, not at every rotation */
 
 	switch (s->kind) {
 	case SINK_FILE:

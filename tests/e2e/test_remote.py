@@ -256,6 +256,18 @@ def test_a_small_buffer_loses_nothing_while_the_collector_keeps_up(hosts, actors
     assert "lines were dropped" not in log.stderr_path.read_text()
 
 
+def test_a_collector_down_is_said_once_with_its_reason_not_at_each_sighup(netlogd, collector):
+    c = collector("tcp", start=False)
+    log = netlogd("--output", f"tcp://127.0.0.1:{c.port}", "--output", "tcp://nonexistent.invalid:514")
+    log.wait_stderr("cannot reach the collector (resolve nonexistent.invalid: ")
+    for _ in range(3):
+        log.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+    log.wait_stderr("reload: ")
+    err = log.stderr_path.read_text()
+    assert "reopen" not in err and err.count(f"127.0.0.1:{c.port}: cannot reach the collector") == 1, err
+
+
 def test_udp_collector_gets_a_datagram_per_line(hosts, actors, netlogd, collector):
     c = collector("udp")
     netlogd("--output", f"udp://127.0.0.1:{c.port}")
