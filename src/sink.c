@@ -85,13 +85,14 @@ static void stdout_open(struct sink *s)
 	struct stat st;
 	int fd;
 
-	s->nonblock = s->sock = s->own_fd = false;
+	s->nonblock = s->sock = s->own_fd = s->pipe = false;
 	if (fstat(STDOUT_FILENO, &st) < 0 || S_ISREG(st.st_mode))
 		return;
 	if (S_ISSOCK(st.st_mode)) {
 		s->nonblock = s->sock = true;
 		return;
 	}
+	s->pipe = S_ISFIFO(st.st_mode);
 	fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		log_warnx("stdout: cannot reopen it to write without waiting (%s): a reader that stops "
@@ -136,6 +137,9 @@ struct remote {
 	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged */
 	uint64_t lost_reported;	   /* sink.lost when the collector was last told */
 	bool pumping;		   /* in remote_pump(), which may enqueue a loss report */
+	uint64_t notice;	   /* UDP: the count the loss notice being sent carries; 0: a line */
+	enum { SENT_NOTHING, SENT_LINE, SENT_NOTICE } last_sent; /* UDP: what went last */
+	uint64_t last_notice;	   /* UDP: the count of the notice that went last */
 	char unresolved[320];	   /* why the name did not resolve, the last time it did not */
 };
 
@@ -354,6 +358,8 @@ static void report_remote_loss(struct sink *s)
 				    "netlogd's buffer full (raise --remote-buffer)"
 				  : "events lost: they could not be sent to the collector";
 	char line[FORMAT_JSON_MAX];
+	uint64_t lost_before;
+	int err;
 
 	if (!n)
 		return;
@@ -363,12 +369,16 @@ static void report_remote_loss(struct sink *s)
 	} else {
 		snprintf(line, sizeof(line), "warning: %llu %s", (unsigned long long)n, what);
 	}
-	if (remote_enqueue(s, now, SINK_WARNING, line) == 0) {
+	lost_before = s->lost;
+	r->notice = n;
+	err = remote_enqueue(s, now, SINK_WARNING, line);
+	r->notice = 0;
+	if (err == 0) {
 		r->lost_reported += n;
 		log_warnx("%s: %llu lines were dropped: the collector was away or slow and the buffer "
 			  "full (raise --remote-buffer)", s->path, (unsigned long long)n);
-	} else {
-		s->lost = n + r->lost_reported; /* the report is no line of the log: tried again later */
+	} else if (s->lost > lost_before) {
+		s->lost--; /* the notice is no line of the log: tried again later */
 	}
 }
 
@@ -469,6 +479,47 @@ static bool udp_refused(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
 }
 
+/* The datagram that went last was refused after all: it was a line (lost) or a loss notice (say it again). */
+static void udp_last_refused(struct sink *s)
+{
+	struct remote *r = s->remote;
+
+	if (r->last_sent == SENT_LINE)
+		s->lost++;
+	else if (r->last_sent == SENT_NOTICE)
+		r->lost_reported -= r->last_notice;
+	r->last_sent = SENT_NOTHING;
+}
+
+/*
+ * One datagram to a UDP collector. A closed port answers a datagram with
+ * an ICMP error, which fails the next send: a collector on this host
+ * answers before send() returns (asked for at once: this datagram is
+ * lost), one elsewhere later (the send it fails says the previous one was
+ * lost). Over a network a refusal may come later still, or never.
+ */
+static int udp_send(struct sink *s, const char *msg, size_t len)
+{
+	struct remote *r = s->remote;
+
+	if (send(s->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len) {
+		int err = errno;
+
+		if (err == ECONNREFUSED)
+			udp_last_refused(s);
+		s->lost++;
+		return -err;
+	}
+	if (udp_refused(s->fd)) {
+		r->last_sent = SENT_NOTHING;
+		s->lost++;
+		return -ECONNREFUSED;
+	}
+	r->last_sent = r->notice ? SENT_NOTICE : SENT_LINE;
+	r->last_notice = r->notice;
+	return 0;
+}
+
 /* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG (RFC 5424), then framed or sent. */
 static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body)
 {
@@ -493,21 +544,7 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 			s->lost++;
 			return -ENOTCONN;
 		}
-		if (send(s->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
-			s->lost++;
-			return -errno;
-		}
-		/*
-		 * A closed port answers with an ICMP error, which fails only the
-		 * next send: a local collector's comes back before send() returns,
-		 * so this line is known lost now (a remote one's later, counted
-		 * with the line it fails).
-		 */
-		if (udp_refused(s->fd)) {
-			s->lost++;
-			return -ECONNREFUSED;
-		}
-		return 0;
+		return udp_send(s, msg, (size_t)n);
 	}
 	f = snprintf(frame, sizeof(frame), "%d ", n);
 	/* full: what the collector acknowledged since the last pump makes room, without waiting */
@@ -631,8 +668,18 @@ static int write_all(const struct sink *s, const char *buf, size_t len, size_t *
 {
 	*done = 0;
 	while (*done < len) {
-		ssize_t n = s->sock ? send(s->fd, buf + *done, len - *done, MSG_DONTWAIT | MSG_NOSIGNAL)
-				    : write(s->fd, buf + *done, len - *done);
+		size_t chunk = len - *done;
+		ssize_t n;
+
+		/* whole lines of at most PIPE_BUF bytes: a pipe takes such a write whole or not at all */
+		if (s->pipe && chunk > PIPE_BUF) {
+			const char *nl = memrchr(buf + *done, '\n', PIPE_BUF);
+
+			if (nl)
+				chunk = (size_t)(nl - (buf + *done)) + 1;
+		}
+		n = s->sock ? send(s->fd, buf + *done, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
+			    : write(s->fd, buf + *done, chunk);
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -38,6 +38,7 @@ struct sink {
 	bool cut;	     /* files: the last write stopped inside a line */
 	bool nonblock;	     /* stdout that a reader drains (a pipe, a socket, a terminal): never waited for */
 	bool sock;	     /* stdout is a socket: send() rather than write() */
+	bool pipe;	     /* stdout is a pipe: written whole lines at a time, so a stalled one cuts none */
 	bool own_fd;	     /* stdout reopened as a description of our own (closed with the sink) */
 	bool failing;	     /* the last write lost lines; the next that works clears it */
 	size_t len;
