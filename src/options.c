@@ -437,7 +437,8 @@ int options_parse(struct options *o, int argc, char **argv)
 	static const char shortopts[] = ":f:o:c:nvVh";
 	struct option longopts[sizeof(settings) / sizeof(*settings) + 6];
 	unsigned nlong = 0;
-	int c, err, pass, asked = 0; /* 'h' or 'V': help or version asked for */
+	bool help = false, version = false; /* answered once the whole line is known good */
+	int c, err, pass;
 
 	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
 		if (settings[i].file_only)
@@ -498,10 +499,10 @@ int options_parse(struct options *o, int argc, char **argv)
 					o->verbose++;
 				break;
 			case 'V':
-				asked = asked ? asked : 'V'; /* answered once the whole line is known good */
+				version = true;
 				break;
 			case 'h':
-				asked = 'h';
+				help = true;
 				break;
 			case ':':
 				fprintf(stderr, "netlogd: option %s needs a value\n", name);
@@ -524,11 +525,11 @@ int options_parse(struct options *o, int argc, char **argv)
 			fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
 			return -EINVAL;
 		}
-		if (asked == 'h') {
+		if (help) {
 			fputs(usage, stdout);
 			return 1;
 		}
-		if (asked == 'V') {
+		if (version) {
 			printf("netlogd %s\n", NETLOG_VERSION);
 			return 1;
 		}

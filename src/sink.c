@@ -712,6 +712,16 @@ static bool unwrite_cut(int fd, const char *part, size_t len)
 	return ftruncate(fd, st.st_size - (off_t)len) == 0;
 }
 
+/* Lines (newlines) in @len bytes at @buf: the unit losses are counted in. */
+static uint64_t lines_in(const char *buf, size_t len)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\n';
+	return n;
+}
+
 int sink_flush(struct sink *s)
 {
 	size_t done = 0;
@@ -744,8 +754,7 @@ int sink_flush(struct sink *s)
 	}
 	if (err < 0) {
 		/* count whole lines, the cut one too, so the loss report is in the unit users read */
-		for (size_t i = done; i < s->len; i++)
-			s->lost += s->buf[i] == '\n';
+		s->lost += lines_in(s->buf + done, s->len - done);
 		if (done > 0 && s->buf[done - 1] != '\n') {
 			size_t start = done;
 
@@ -925,12 +934,11 @@ static void stdout_close(struct sink *s)
 {
 	uint64_t deadline = mono_ms() + 2000;
 	struct pollfd p = { .fd = s->fd, .events = POLLOUT };
-	uint64_t left = 0;
+	uint64_t left;
 
 	while (sink_flush(s) == -EAGAIN && mono_ms() < deadline)
 		poll(&p, 1, 100);
-	for (size_t i = 0; s->nonblock && i < s->len; i++)
-		left += s->buf[i] == '\n';
+	left = s->nonblock ? lines_in(s->buf, s->len) : 0;
 	if (left)
 		log_warnx("stdout: %llu lines could not be written at exit: its reader took nothing",
 			  (unsigned long long)left);
