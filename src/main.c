@@ -683,6 +683,22 @@ out:
 	return err;
 }
 
+/* -n: each output could be opened as it is now (nothing made); the errors printed. */
+static bool outputs_can_open(const struct options *o)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; i < o->noutputs; i++) {
+		char why[PATH_MAX + 128];
+
+		if (sink_check(o->outputs[i].target, why, sizeof(why))) {
+			fprintf(stderr, "netlogd: output %s\n", why);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct netlogd *d = calloc(1, sizeof(*d));
@@ -694,6 +710,8 @@ int main(int argc, char **argv)
 	log_init("netlogd", 0);
 	err = options_parse(&d->opt, argc, argv);
 	if (d->opt.check_only && err != -EINVAL && err <= 0) {
+		if (!err && !outputs_can_open(&d->opt))
+			err = -EBADMSG;
 		puts(err ? "configuration has errors" : "configuration OK");
 		return err ? 1 : 0;
 	}

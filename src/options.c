@@ -303,7 +303,7 @@ static char *trim(char *s)
 int options_load_text(struct options *o, const char *path, const char *textbuf)
 {
 	char *copy = strdup(textbuf), *line, *next;
-	unsigned lineno = 0;
+	unsigned lineno = 0, first[sizeof(settings) / sizeof(*settings)] = { 0 };
 	int errors = 0;
 
 	if (!copy) {
@@ -350,6 +350,14 @@ int options_load_text(struct options *o, const char *path, const char *textbuf)
 			errors++;
 			continue;
 		}
+		/* a key that holds one value, given twice: which one was meant? */
+		if (first[st - settings] && st->id != 'o' && st->id != OPT_IGNORE) {
+			fprintf(stderr, "netlogd: %s:%u: %s: given again (first on line %u)\n", path, lineno, key,
+				first[st - settings]);
+			errors++;
+			continue;
+		}
+		first[st - settings] = lineno;
 		if (set(o, st->id, key, value, why, sizeof(why))) {
 			fprintf(stderr, "netlogd: %s:%u: %s\n", path, lineno, why);
 			errors++;

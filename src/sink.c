@@ -631,6 +631,47 @@ static void remote_close(struct sink *s)
 	s->remote = NULL;
 }
 
+/* Whether a file can be made at @path: 0 or an errno, with the directory in @dir. */
+static int creatable(const char *path, char *dir, size_t size)
+{
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, size, "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, size, ".");
+	else
+		slash[slash == dir] = '\0'; /* "/log" is in "/" */
+	if (stat(dir, &st) < 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	return access(dir, W_OK | X_OK) < 0 ? errno : 0;
+}
+
+int sink_check(const char *spec, char *why, size_t whylen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (!strncmp(spec, "tcp://", 6) || !strncmp(spec, "udp://", 6) || !strcmp(spec, "stdout") ||
+	    !strcmp(spec, "-") || !strcmp(spec, "syslog"))
+		return 0;
+	if (stat(spec, &st) == 0)
+		err = S_ISDIR(st.st_mode) ? EISDIR : access(spec, W_OK) < 0 ? errno : 0;
+	else if (errno != ENOENT)
+		err = errno;
+	else if ((err = creatable(spec, dir, sizeof(dir)))) {
+		snprintf(why, whylen, "%s: cannot be made in %s: %s", spec, dir, strerror(err));
+		return -err;
+	}
+	if (err)
+		snprintf(why, whylen, "%s: %s", spec, strerror(err));
+	return -err;
+}
+
 int sink_open(struct sink *s, const char *spec, enum output_format format,
 	      const char *syslog_socket, size_t remote_buffer)
 {

@@ -55,6 +55,13 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	      const char *syslog_socket, size_t remote_buffer);
 
 /*
+ * Whether @spec could be opened, without opening or creating anything (for
+ * netlogd -n): a file output's directory must exist and be writable, an
+ * existing file must not be a directory. Returns 0, or -errno with @why.
+ */
+int sink_check(const char *spec, char *why, size_t whylen);
+
+/*
  * From now on, remote collectors' names are resolved without blocking (in
  * a thread of the C library's): call it once capabilities are dropped.
  */

@@ -31,6 +31,29 @@ def test_check_says_ok_or_names_each_error_with_its_line(tmp_path):
     assert errors[2].startswith(f"netlogd: {bad}:5: expected 'key = value'")
 
 
+def test_a_key_that_holds_one_value_given_twice_is_an_error_and_repeatable_ones_add(tmp_path):
+    conf = tmp_path / "twice.conf"
+    conf.write_text(f"format = json\noutput = {tmp_path}/a.log\noutput = {tmp_path}/b.log\n"
+                    "ignore = port 22\nignore = port 53\nformat = classic\n")
+    r = run("-n", "-c", str(conf))
+    assert r.returncode == 1 and r.stdout == "configuration has errors\n"
+    assert r.stderr == f"netlogd: {conf}:6: format: given again (first on line 1)\n"
+
+
+def test_check_says_which_output_file_could_not_be_opened_and_makes_none(tmp_path):
+    (tmp_path / "adir").mkdir()
+    made = tmp_path / "new.log"
+    r = run("-n", "-c", "/dev/null", "-o", str(made), "-o", f"{tmp_path}/nowhere/x.log", "-o", str(tmp_path / "adir"))
+    assert r.returncode == 1 and r.stdout == "configuration has errors\n"
+    assert r.stderr.splitlines() == [
+        f"netlogd: output {tmp_path}/nowhere/x.log: cannot be made in {tmp_path}/nowhere: No such file or directory",
+        f"netlogd: output {tmp_path}/adir: Is a directory"], r.stderr
+    assert not made.exists()
+    r = run("-n", "-c", "/dev/null", "-o", str(made), "-o", "syslog", "-o", "tcp://127.0.0.1:514")
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+    assert not made.exists()
+
+
 def test_a_missing_or_unreadable_file_given_with_c_is_an_error(tmp_path):
     r = run("-n", "-c", str(tmp_path / "nowhere.conf"))
     assert r.returncode == 1 and "nowhere.conf: No such file or directory" in r.stderr

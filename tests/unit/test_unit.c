@@ -800,8 +800,12 @@ static bool config_file_errors_are_each_counted(void)
 		ok = CHECK(load_quiet(&o, bad[i]) == 1, "accepted: %s", bad[i]);
 	}
 	parse(&o, NULL, NULL);
-	return ok && CHECK(load_quiet(&o, "format = xml\n# fine\nport = 1\nformat = json\nbogus\n") == 3,
-			   "three errors, one per bad line");
+	ok = ok && CHECK(load_quiet(&o, "format = xml\n# fine\nport = 1\nformat = json\nbogus\n") == 4,
+			 "four errors, one per bad line (the second format is one: given again)");
+	parse(&o, NULL, NULL);
+	return ok && CHECK(load_quiet(&o, "output = /a\nignore = port 1\noutput = /b\nignore = port 2\n") == 0 &&
+				   o.noutputs == 3 && !strcmp(o.outputs[2].target, "/b") && o.nignore == 2,
+			   "output and ignore add (to the default stdout, here)");
 }
 
 static bool ignore_rules_match_and_a_stop_follows_its_start(void)
