@@ -49,6 +49,7 @@ struct netlogd {
 	struct options opt;
 	struct loader loader;
 	sigset_t signals; /* held from the start; the loop reads them from a signalfd */
+	int pidfile;	  /* held locked while we run, or -1 */
 	struct ring_buffer *rb;
 	struct ring_buffer *rb_names; /* read before rb: events name what it reports */
 	struct exetab exes;
@@ -722,6 +723,7 @@ int main(int argc, char **argv)
 	log_init("netlogd", d->opt.verbose);
 	if (system_check())
 		return 1;
+	d->pidfile = system_pidfile(SYSTEM_PIDFILE);
 	hold_signals(&d->signals);
 
 	d->format_cache.time.sec = -1;
@@ -801,6 +803,7 @@ out:
 	loader_stop(&d->loader);
 	for (unsigned i = 0; i < d->nsinks; i++)
 		sink_close(&d->sinks[i]);
+	system_pidfile_remove(d->pidfile, SYSTEM_PIDFILE);
 	free(d);
 	return err ? 1 : 0;
 }

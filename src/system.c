@@ -2,8 +2,10 @@
 #include "system.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,4 +93,43 @@ int system_cgroup2_root(char *path, size_t size)
 	log_debug("mounted cgroup2 on %s", OWN_CGROUP2);
 	snprintf(path, size, "%s", OWN_CGROUP2);
 	return 0;
+}
+
+int system_pidfile(const char *path)
+{
+	char pid[32] = "";
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644), len;
+	ssize_t n;
+
+	if (fd < 0) {
+		log_debug("pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+			log_warnx("another netlogd%s%s%s is running (%s): both log every event", pid[0] ? " (pid " : "",
+				  pid, pid[0] ? ")" : "", path);
+		} else {
+			log_debug("pid file %s: %s", path, strerror(errno));
+		}
+		close(fd);
+		return -1;
+	}
+	len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		log_debug("pid file %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void system_pidfile_remove(int fd, const char *path)
+{
+	if (fd < 0)
+		return;
+	unlink(path);
+	close(fd);
 }

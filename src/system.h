@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#define SYSTEM_PIDFILE "/run/netlogd.pid"
+
 /* Root, BTF: returns 0, or -errno after saying what is missing. */
 int system_check(void);
 
@@ -13,5 +15,15 @@ int system_ensure_tracefs(void);
 
 /* Find (or mount) the cgroup v2 hierarchy; its root goes in @path. */
 int system_cgroup2_root(char *path, size_t size);
+
+/*
+ * Write our pid to @path, held with a lock while we run. Another netlogd
+ * holding it is said (both would log every event); a file that cannot be
+ * made is said with -v only. Returns the descriptor to keep, or -1.
+ */
+int system_pidfile(const char *path);
+
+/* Remove the pid file, if @fd holds it. */
+void system_pidfile_remove(int fd, const char *path);
 
 #endif

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,25 @@ def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
         while [i for i in held if program_name(i)]:
             assert time.monotonic() < deadline, [program_name(i) for i in held]
             time.sleep(0.1)
+
+
+def test_a_second_netlogd_is_told_of_the_first_and_the_pid_file_goes_with_its_owner(tmp_path):
+    pidfile = Path("/run/netlogd.pid")
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    first = Netlogd(tmp_path / "1").start()
+    second = None
+    try:
+        assert pidfile.read_text() == f"{first.proc.pid}\n"
+        second = Netlogd(tmp_path / "2").start()
+        second.wait_stderr(f"another netlogd (pid {first.proc.pid}) is running")
+        assert "another" not in first.stderr_path.read_text()
+    finally:
+        for d in (first, second):
+            if d:
+                d.proc.send_signal(signal.SIGTERM)
+                assert d.proc.wait(30) == 0
+    assert not pidfile.exists()
 
 
 def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
