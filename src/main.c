@@ -394,6 +394,14 @@ static void flush_all(struct netlogd *d)
 			d->stdout_gone = true;
 }
 
+/* A reader of stdout gone while nothing was written: seen once a second, not at the next event. */
+static void look_at_readers(struct netlogd *d)
+{
+	for (unsigned i = 0; i < d->nsinks; i++)
+		if (sink_reader_gone(&d->sinks[i]))
+			d->stdout_gone = true;
+}
+
 /* Every record from the kernel: UDP flow records go through the flow table. */
 static int on_record(const struct netlog_event *e, void *ctx)
 {
@@ -641,6 +649,7 @@ static int run_loop(struct netlogd *d)
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
+					look_at_readers(d);
 					if (d->held_looks)
 						forget_lost_stops(d);
 					ticks_since_report = 0;

@@ -596,6 +596,14 @@ static int remote_open(struct sink *s, const char *url, size_t buffer)
 	return 0;
 }
 
+bool sink_reader_gone(const struct sink *s)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = 0 };
+
+	return s->kind == SINK_STDOUT && s->nonblock && poll(&pfd, 1, 0) > 0 &&
+	       (pfd.revents & (POLLERR | POLLHUP));
+}
+
 bool sink_remote_up(const struct sink *s)
 {
 	return s->remote && (!s->remote->tcp || s->remote->state == LINK_UP);

@@ -82,6 +82,13 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
  */
 int sink_flush(struct sink *s);
 
+/*
+ * Standard output that a reader drains: whether the reader is gone (a pipe
+ * closed, a terminal hung up, a socket shut), asked without writing, so a
+ * quiet host notices it too.
+ */
+bool sink_reader_gone(const struct sink *s);
+
 /* Remote collectors: whether the link is up now. */
 bool sink_remote_up(const struct sink *s);
 

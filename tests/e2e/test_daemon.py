@@ -94,6 +94,21 @@ def test_a_second_netlogd_is_told_of_the_first_and_the_pid_file_goes_with_its_ow
     assert not pidfile.exists()
 
 
+def test_stdout_whose_reader_is_gone_is_noticed_on_a_quiet_host():
+    """No event to write: the reader's going is seen all the same, within a
+    second or two, so a service manager restarts netlogd before it is needed."""
+    p = subprocess.Popen([str(NETLOGD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "netlogd: logging to" not in p.stderr.readline():
+            assert p.poll() is None
+        p.stdout.close()  # the reader goes, and nothing happens on the host
+        assert p.wait(10) == 1
+        assert "stdout: its reader is gone (broken pipe): stopping" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
     p = subprocess.Popen([str(NETLOGD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
