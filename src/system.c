@@ -109,8 +109,10 @@ int system_pidfile(const char *path)
 		if (errno == EWOULDBLOCK) {
 			n = pread(fd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
-			log_warnx("another netlogd%s%s%s is running (%s): both log every event", pid[0] ? " (pid " : "",
-				  pid, pid[0] ? ")" : "", path);
+			if (pid[0])
+				log_warnx("another netlogd (pid %s) is running: both log every event", pid);
+			else
+				log_warnx("another netlogd is running (%s is locked): both log every event", path);
 		} else {
 			log_debug("pid file %s: %s", path, strerror(errno));
 		}
