@@ -184,8 +184,8 @@ bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
 		return !listen && e->direction == r->value;
 	case FILTER_LOOPBACK:
 		return listen ? is_loopback(e->laddr) : is_loopback(e->raddr);
-	case FILTER_PROTOCOL:
-		return e->protocol == r->value;
+	case FILTER_PROTOCOL: /* udp takes UDP-Lite in, as the classic format does */
+		return e->protocol == r->value || (r->value == IPPROTO_UDP && e->protocol == IPPROTO_UDPLITE);
 	case FILTER_EVENT:
 		return (r->value == NETLOG_LISTEN_START) == listen;
 	}

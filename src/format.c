@@ -253,7 +253,22 @@ static const char *proto_name(uint8_t protocol)
 	case IPPROTO_TCP:
 		return "TCP";
 	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE: /* the original format knows two; JSON tells them apart */
 		return "UDP";
+	}
+	return NULL;
+}
+
+/* ECS network.transport: the IANA keyword, lower case */
+static const char *transport_name(uint8_t protocol)
+{
+	switch (protocol) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_UDPLITE:
+		return "udplite";
 	}
 	return NULL;
 }
@@ -387,7 +402,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		const struct format_extra *x, uint64_t epoch_ns, struct format_cache *cache)
 {
 	const char *action = action_name(e->type);
-	const char *proto = e->protocol == IPPROTO_TCP ? "tcp" : e->protocol == IPPROTO_UDP ? "udp" : NULL;
+	const char *proto = transport_name(e->protocol);
 	const struct netlog_proc *p = &e->proc;
 	const struct netlog_traffic *t = &e->traffic;
 	struct out o = { dst, dst + size - 1, size == 0 };

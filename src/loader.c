@@ -553,6 +553,8 @@ static void list_sockets(void *arg)
 	diag_list(AF_INET6, IPPROTO_TCP, &warned[0]);
 	diag_list(AF_INET, IPPROTO_UDP, &warned[1]);
 	diag_list(AF_INET6, IPPROTO_UDP, &warned[1]);
+	diag_list(AF_INET, IPPROTO_UDPLITE, &warned[1]);
+	diag_list(AF_INET6, IPPROTO_UDPLITE, &warned[1]);
 }
 
 /*

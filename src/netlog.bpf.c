@@ -966,7 +966,8 @@ struct flow_info {
 	__u16 family;
 	__u8 direction;
 	__u8 flags;
-	__u8 pad[6];
+	__u8 protocol; /* IPPROTO_UDP or IPPROTO_UDPLITE; 0: UDP */
+	__u8 pad[5];
 };
 
 /* Every field written: ring buffer and iterator memory is not zeroed. */
@@ -986,7 +987,7 @@ static __always_inline void flow_event_fill(struct netlog_event *e, __u8 type,
 	e->rport = f->k.rport;
 	e->family = f->family;
 	e->type = type;
-	e->protocol = IPPROTO_UDP;
+	e->protocol = f->protocol ?: IPPROTO_UDP;
 	e->direction = f->direction;
 	e->flags = f->flags;
 	e->pad[0] = 0;
@@ -1034,7 +1035,7 @@ static __always_inline struct conn *udp_sock_get(const struct flow_info *f, bool
 		return s;
 	conn_init(s, cookie, 0, NETLOG_DIR_NONE);
 	s->t.family = f->family;
-	s->t.protocol = IPPROTO_UDP;
+	s->t.protocol = f->protocol ?: IPPROTO_UDP;
 	s->t.netns = f->netns;
 	proc_from_current(&s->owner);
 	return s;
@@ -1167,8 +1168,9 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data;
 
-		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP)
+		if ((void *)(ip + 1) > end || !proto_is_udp(ip->protocol))
 			return 1;
+		f.protocol = ip->protocol;
 		hl = ip->ihl * 4;
 		uh = data + hl;
 		if ((void *)(uh + 1) > end)
@@ -1178,8 +1180,9 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
 
-		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
+		if ((void *)(ip6 + 1) > end || !proto_is_udp(ip6->nexthdr))
 			return 1;
+		f.protocol = ip6->nexthdr;
 		hl = sizeof(*ip6);
 		uh = (void *)(ip6 + 1);
 		if ((void *)(uh + 1) > end)
@@ -1192,7 +1195,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != IPPROTO_UDP)
+	if (!sk || sk->protocol != f.protocol)
 		return 1;
 	f.k.rport = bpf_ntohs(egress ? uh->dest : uh->source);
 	f.lport = bpf_ntohs(egress ? uh->source : uh->dest);
@@ -1299,7 +1302,7 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	struct conn *s;
 	struct conn n = {};
 
-	if (ctx->protocol != IPPROTO_UDP || port_ignored(ctx->src_port) || kernel_sock(ctx))
+	if (!proto_is_udp(ctx->protocol) || port_ignored(ctx->src_port) || kernel_sock(ctx))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	conn_init(&n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
@@ -1356,7 +1359,7 @@ int sock_release(struct bpf_sock *ctx)
 		tcp_released((__u64)ctx);
 		return 1;
 	}
-	if (ctx->protocol != IPPROTO_UDP)
+	if (!proto_is_udp(ctx->protocol))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
@@ -1686,7 +1689,7 @@ static __always_inline bool sk_ptr_is_inet_udp(struct sock *sk)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	return (family == AF_INET || family == AF_INET6) &&
-	       BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP;
+	       proto_is_udp(BPF_CORE_READ(sk, sk_protocol));
 }
 
 static __noinline int on_udp_connect(long fd)
@@ -1703,6 +1706,7 @@ static __noinline int on_udp_connect(long fd)
 	if (!f.k.sock_id)
 		return 0; /* no cookie: its first datagram reports the flow */
 	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f.protocol = BPF_CORE_READ(sk, sk_protocol);
 	f.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	f.k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	f.netns = sock_netns(sk);
@@ -1755,7 +1759,7 @@ static __always_inline int on_connect_hook(struct bpf_sock_addr *ctx)
 	__s64 fd = -1;
 #endif
 
-	if (ctx->protocol != IPPROTO_UDP)
+	if (!proto_is_udp(ctx->protocol))
 		return 1;
 	bpf_get_socket_cookie(ctx);
 #ifndef NETLOG_COMPAT
@@ -1879,6 +1883,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	f->lport = n->t.lport;
 	f->netns = n->t.netns;
 	f->family = n->t.family;
+	f->protocol = n->t.protocol;
 	f->direction = NETLOG_DIR_OUT;
 	f->flags = NETLOG_F_PREEXISTING;
 	v->start_ns = bpf_ktime_get_boot_ns();

@@ -284,6 +284,12 @@ static __always_inline void tuple_from_bpf_sock(struct tuple *t, const struct bp
 	}
 }
 
+/* UDP, or UDP-Lite: the same sockets and headers, another protocol number */
+static __always_inline bool proto_is_udp(__u32 protocol)
+{
+	return protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE;
+}
+
 static __always_inline bool sk_is_inet_tcp(const struct sock *sk)
 {
 	__u16 family = KREAD(sk, __sk_common.skc_family);

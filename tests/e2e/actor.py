@@ -107,9 +107,12 @@ def cmd_thread_connect(thread_name, addr, port):
     return out
 
 
-def cmd_udp_bind(addr, port):
-    """A UDP socket bound with bind(): what netlog calls a UDP listen."""
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+IPPROTO_UDPLITE = 136
+
+
+def cmd_udp_bind(addr, port, lite=False):
+    """A UDP socket bound with bind(): what netlog calls a UDP listen. @lite: UDP-Lite."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM, IPPROTO_UDPLITE if lite else 0)
     s.bind((addr, port))
     return {"fd": keep(s), "port": s.getsockname()[1]}
 
@@ -124,9 +127,9 @@ def cmd_udp_sendto(addr, port):
 SO_RCVBUFFORCE = 33
 
 
-def cmd_udp_socket(addr, port=None, rcvbuf=None):
-    """A UDP socket of @addr's family; bound to @addr:@port only if @port is given."""
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+def cmd_udp_socket(addr, port=None, rcvbuf=None, lite=False):
+    """A UDP socket of @addr's family; bound to @addr:@port only if @port is given. @lite: UDP-Lite."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM, IPPROTO_UDPLITE if lite else 0)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
     if port is not None:

@@ -163,6 +163,27 @@ def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
     assert in_stop["process"]["pid"] == server.pid
 
 
+def test_udp_lite_is_its_own_transport_with_its_own_community_id(hosts, actors, netlogd):
+    log = netlogd("--format", "json")
+    server = actors(hosts.b, name="nl-json-lites")
+    client = actors(hosts.a, name="nl-json-litec")
+    sfd = server("udp_bind", B4, 7015, True)["fd"]
+    cfd = client("udp_socket", A4, None, None, True)["fd"]
+    lport = client("udp_send_to", cfd, B4, 7015, 4, 5)["lport"]
+    server("udp_recvfrom", sfd, 4)
+    client("close", cfd)
+    server("close", sfd)
+    one(log, event__action="listen-start", network__transport="udplite", network__iana_number="136",
+        destination__port=7015)
+    stop = one(log, event__action="connect-stop", network__transport="udplite", source__port=lport,
+               network__direction="egress")
+    assert stop["source"] == {"ip": A4, "port": lport, "bytes": 20, "packets": 4}
+    assert stop["network"]["community_id"] == community_id(A4, lport, B4, 7015, 136)
+    assert stop["process"]["pid"] == client.pid
+    one(log, event__action="connect-stop", network__transport="udplite", source__port=lport,
+        network__direction="ingress")
+
+
 def test_executable_is_the_programs_path_also_for_processes_older_than_netlogd(hosts, actors, netlogd):
     early = actors(hosts.a, name="nl-json-exe0")  # its exec happened before netlogd
     log = netlogd("--format", "json")

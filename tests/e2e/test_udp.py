@@ -124,6 +124,29 @@ def flow(log, what, local, direction, remote, **more):
                     remote=remote, **more)
 
 
+def test_udp_lite_is_logged_as_udp_both_ways_and_in_both_families(hosts, actors, netlogd):
+    """UDP-Lite (protocol 136) has UDP's sockets and headers: any process can
+    use it, so it must not be a way around the log."""
+    log = netlogd()
+    server = actors(hosts.b, name="nl-lite-srv")
+    client = actors(hosts.a, name="nl-lite-cli")
+    for local, remote, port in ((A4, B4, 5370), (A6, B6, 5371)):
+        sfd = server("udp_bind", remote, port, True)["fd"]
+        cfd = client("udp_socket", local, None, None, True)["fd"]
+        lport = client("udp_send_to", cfd, remote, port, 3)["lport"]
+        server("udp_recvfrom", sfd, 3, True)
+        client("udp_recvfrom", cfd, 3)
+        client("close", cfd)
+        server("close", sfd)
+        sep = (lambda a, p: f"[{a}]:{p}") if ":" in local else (lambda a, p: f"{a}:{p}")
+        srv, cli = sep(remote, port), sep(local, lport)
+        log.expect(kind="listen", what="start", proto="UDP", local=srv, **who(server))
+        log.expect(kind="listen", what="stop", proto="UDP", local=srv, **who(server))
+        for what in ("start", "stop"):
+            log.expect(kind="connect", what=what, proto="UDP", local=cli, dir="->", remote=srv, **who(client))
+            log.expect(kind="connect", what=what, proto="UDP", local=srv, dir="<-", remote=cli, **who(server))
+
+
 def test_three_destinations_ten_datagrams_each_are_three_flows(hosts, actors, netlogd):
     log = netlogd()
     client = actors(hosts.a, name="nl-udp-3x10")
