@@ -17,9 +17,18 @@ int cgtab_init(struct cgtab *t, const char *root, size_t max)
 	return nametab_init(&t->paths, max);
 }
 
-int cgtab_add(struct cgtab *t, uint64_t id, const char *path)
+int cgtab_add(struct cgtab *t, uint64_t id, const char *path, bool cut)
 {
-	return nametab_put(&t->paths, 0, id, path);
+	char shown[CGTAB_PATH_SHOWN + sizeof("...")];
+	size_t len = strlen(path);
+
+	if (!cut && len <= CGTAB_PATH_SHOWN)
+		return nametab_put(&t->paths, 0, id, path);
+	if (len > CGTAB_PATH_SHOWN)
+		len = CGTAB_PATH_SHOWN;
+	memcpy(shown, path, len);
+	memcpy(shown + len, "...", sizeof("..."));
+	return nametab_put(&t->paths, 0, id, shown);
 }
 
 static struct cgtab *walking; /* nftw() has no context argument */
@@ -31,7 +40,7 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
 	if (type != FTW_D)
 		return 0;
 	/* the root itself is "/", the rest their path below it */
-	cgtab_add(walking, (uint64_t)st->st_ino, path[rootlen] ? path + rootlen : "/");
+	cgtab_add(walking, (uint64_t)st->st_ino, path[rootlen] ? path + rootlen : "/", false);
 	return 0;
 }
 

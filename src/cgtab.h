@@ -16,6 +16,7 @@
 #include "nametab.h"
 
 #define CGTAB_ID_MAX 65 /* a container id: 64 hex digits and a NUL */
+#define CGTAB_PATH_SHOWN 511 /* the kernel's record holds that much of a path: longer ones are cut */
 
 struct cgtab {
 	struct nametab paths;	 /* by (0, id) */
@@ -25,8 +26,13 @@ struct cgtab {
 
 int cgtab_init(struct cgtab *t, const char *root, size_t max);
 
-/* Remember cgroup @id at @path ("/" first, below the root). Returns 0 or -errno. */
-int cgtab_add(struct cgtab *t, uint64_t id, const char *path);
+/*
+ * Remember cgroup @id at @path ("/" first, below the root). A path longer
+ * than CGTAB_PATH_SHOWN bytes, or @cut (the kernel cut it), is kept cut
+ * there with "..." after it, never passed off as whole (nor as its parent's
+ * when the cut falls on a "/"). Returns 0 or -errno.
+ */
+int cgtab_add(struct cgtab *t, uint64_t id, const char *path, bool cut);
 
 /* Walk the hierarchy and add every directory. Returns 0 or -errno. */
 int cgtab_walk(struct cgtab *t);

@@ -109,7 +109,7 @@ static int on_name_record(void *ctx, void *data, size_t size)
 	} else if (kind == NETLOG_NAME_CGROUP && size >= sizeof(cg)) {
 		memcpy(&cg, data, sizeof(cg));
 		cg.path[sizeof(cg.path) - 1] = '\0';
-		err = cgtab_add(&d->cgroups, cg.id, cg.path);
+		err = cgtab_add(&d->cgroups, cg.id, cg.path, cg.cut);
 	} else {
 		log_warnx("unknown name record: kind %u, %zu bytes", kind, size);
 	}
@@ -180,7 +180,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 			x.container_id = container;
 		have_json = format_json(json, sizeof(json), e, &x, epoch_ns, &d->format_cache) >= 0;
 		if (!have_json)
-			log_warnx("cannot format event of type %u as JSON", e->type);
+			log_warnx("cannot format event of type %u as JSON: counted as lost", e->type);
 	}
 	/* failed connects are classic lines only when asked: old parsers know four events */
 	if (any_output(d, FORMAT_CLASSIC) && (e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed)) {
@@ -196,6 +196,8 @@ static int log_event(const struct netlog_event *e, void *ctx)
 			err = sink_write_raw(s, epoch_ns, SINK_INFO, json);
 		else if (s->format == FORMAT_CLASSIC && have_classic)
 			err = sink_write(s, epoch_ns, SINK_INFO, classic);
+		else if (s->format == FORMAT_JSON || e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed)
+			s->lost++; /* no line for it: its output's log says so (bounded fields make it rare) */
 		if (err < 0)
 			log_debug("write to %s: %s", s->path, strerror(-err));
 	}

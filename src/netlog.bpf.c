@@ -350,6 +350,7 @@ SEC("tracepoint/cgroup/cgroup_mkdir")
 int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 {
 	struct netlog_cgroup *r;
+	long len;
 
 	if (ctx->root != 0)
 		return 0;
@@ -359,10 +360,11 @@ int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 		return 0;
 	}
 	r->kind = NETLOG_NAME_CGROUP;
-	r->pad = 0;
 	r->id = ctx->id;
-	if (bpf_probe_read_kernel_str(r->path, sizeof(r->path), (void *)ctx + (ctx->path_loc & 0xffff)) < 0)
+	len = bpf_probe_read_kernel_str(r->path, sizeof(r->path), (void *)ctx + (ctx->path_loc & 0xffff));
+	if (len < 0)
 		r->path[0] = 0;
+	r->cut = len == sizeof(r->path); /* filled: maybe more; said rather than passed off as whole */
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }

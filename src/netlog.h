@@ -158,7 +158,7 @@ struct netlog_exe_key {
 
 struct netlog_cgroup {
 	__u32 kind; /* NETLOG_NAME_CGROUP */
-	__u32 pad;
+	__u32 cut;  /* the path was longer than @path holds: cut */
 	__u64 id;
 	char path[NETLOG_CGROUP_PATH_LEN]; /* NUL-terminated, "/" first */
 };

@@ -242,6 +242,39 @@ def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, a
         os.rmdir(base)
 
 
+def test_long_cgroup_paths_are_cut_visibly_and_their_events_still_logged(tmp_path, hosts, actors, netlogd):
+    """Names of 255 bytes that escape to 6 each: one made before netlogd (found
+    by walking, 3 kB), one after (the kernel's record holds 511 bytes). Each
+    event is still a JSON line, its path cut with "..." after it."""
+    root = cgroup2_root(tmp_path)
+    base = os.path.join(root, f"nl-test-{secrets.token_hex(3)}")
+    name = "\x7f" * 255
+    paths = [os.path.join(base, "old", *[name] * 12), os.path.join(base, "new", *[name] * 3)]
+    os.makedirs(paths[0])
+    try:
+        log = netlogd("--format", "json")
+        os.makedirs(paths[1])
+        for i, path in enumerate(paths):
+            a = actors(hosts.a, name=f"nl-json-cglong{i}")
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(a.pid))
+            fd = a("listen", A4, 7040 + i)["fd"]
+            start = one(log, event__action="listen-start", destination__port=7040 + i)
+            shown = path[len(root):]
+            assert start["netlog"]["cgroup"] == shown[:511] + "...", start["netlog"]["cgroup"]
+            assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
+            with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                f.write(str(a.pid))
+            a("close", fd)
+            one(log, event__action="listen-stop", destination__port=7040 + i)
+        assert "cannot format" not in log.stderr_path.read_text()
+    finally:
+        for path in sorted((os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs),
+                           key=len, reverse=True):
+            os.rmdir(path)
+        os.rmdir(base)
+
+
 def test_udp_socket_handed_to_another_namespace_keeps_its_own(hosts, actors, netlogd):
     """A socket stays in the network namespace it was made in, whoever holds
     it: as systemd hands a service in a private namespace its sockets."""

@@ -662,6 +662,45 @@ static bool container_ids_are_found_in_the_usual_cgroup_layouts(void)
 }
 #pragma GCC diagnostic pop
 
+/*
+ * A cgroup path is cut where the kernel's record would cut it, and says so;
+ * then the largest fields an event can carry, every byte escaped, still fit
+ * a JSON line: no event is left out of a JSON log for its names' length.
+ */
+static bool long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits(void)
+{
+	static char path[3001], exe[2048], out[FORMAT_JSON_MAX];
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_OUT);
+	struct format_extra x = { exe, NULL, NULL };
+	struct cgtab t;
+	const char *got;
+	size_t n = 0;
+	bool ok;
+
+	path[0] = '/';
+	memset(path + 1, 0xff, sizeof(path) - 2);
+	if (cgtab_init(&t, NULL, 16) < 0 || cgtab_add(&t, 7, path, false) || cgtab_add(&t, 8, "/a/b", true))
+		return CHECK(false, "cgtab");
+	got = cgtab_get(&t, 7);
+	ok = CHECK(got && strlen(got) == CGTAB_PATH_SHOWN + 3 && !strncmp(got, path, CGTAB_PATH_SHOWN) &&
+			   !strcmp(got + CGTAB_PATH_SHOWN, "..."), "%s", got ? got : "(none)") &&
+	     CHECK_STR(cgtab_get(&t, 8), "/a/b...");
+	/* the executable as the daemon shows the deepest: "...", then 16 names cut at 63 bytes */
+	n += (size_t)sprintf(exe, "...");
+	for (int i = 0; i < 16; i++) {
+		exe[n++] = '/';
+		memset(exe + n, 0x01, 63);
+		n += 63;
+		n += (size_t)sprintf(exe + n, "...");
+	}
+	x.cgroup = got;
+	memset(e.proc.comm, 0xff, sizeof(e.proc.comm) - 1);
+	memset(e.proc.thread_comm, 0x01, sizeof(e.proc.thread_comm) - 1);
+	ok = ok && CHECK(format_json(out, sizeof(out), &e, &x, 0, NULL) > 0, "the largest line did not fit");
+	cgtab_free(&t);
+	return ok;
+}
+
 static bool community_id_matches_the_specification(void)
 {
 	uint8_t a[16], b[16], digest[20];
@@ -958,6 +997,8 @@ int main(void)
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
+	run("long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits",
+	    long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits);
 	run("community_id_matches_the_specification", community_id_matches_the_specification);
 	run("community_id_cache_gives_the_hash", community_id_cache_gives_the_hash);
 	run("config_file_sets_everything_it_names", config_file_sets_everything_it_names);
