@@ -48,12 +48,12 @@ int exetab_add(struct exetab *t, const struct netlog_exe *r)
 	char path[EXETAB_PATH_MAX];
 	int len = exetab_path(path, sizeof(path), r);
 
-	return len < 0 ? len : nametab_put(&t->names, r->dev, r->ino, path);
+	return len < 0 ? len : nametab_put(&t->names, 0, r->id, path);
 }
 
-const char *exetab_find(const struct exetab *t, uint32_t dev, uint64_t ino)
+const char *exetab_find(const struct exetab *t, uint64_t id)
 {
-	return ino ? nametab_get(&t->names, dev, ino) : NULL;
+	return id ? nametab_get(&t->names, 0, id) : NULL;
 }
 
 void exetab_free(struct exetab *t)

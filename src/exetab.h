@@ -17,7 +17,7 @@
 #define EXETAB_PATH_MAX (NETLOG_EXE_DEPTH * (NETLOG_EXE_NAME_LEN + 3) + 8)
 
 struct exetab {
-	struct nametab names; /* by (device, inode) */
+	struct nametab names; /* by (0, netlog_exe.id) */
 };
 
 int exetab_init(struct exetab *t, size_t max);
@@ -33,7 +33,7 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r);
 int exetab_add(struct exetab *t, const struct netlog_exe *r);
 
 /* The path of executable (@dev, @ino), or NULL if the kernel never reported it. */
-const char *exetab_find(const struct exetab *t, uint32_t dev, uint64_t ino);
+const char *exetab_find(const struct exetab *t, uint64_t id);
 
 void exetab_free(struct exetab *t);
 

@@ -347,9 +347,9 @@ int loader_untracked_fd(const struct loader *l)
 	return bpf_map__fd(l->skel->maps.untracked_seen);
 }
 
-void loader_forget_exe(const struct loader *l, uint32_t dev, uint64_t ino)
+void loader_forget_exe(const struct loader *l, uint64_t id)
 {
-	struct netlog_exe_key k = { .ino = ino, .dev = dev };
+	struct netlog_exe_key k = { .id = id };
 
 	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.exes_seen), &k); /* ENOENT: forgotten there too */
 }

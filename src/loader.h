@@ -38,7 +38,7 @@ int loader_events_fd(const struct loader *l);
 int loader_untracked_fd(const struct loader *l);
 
 /* Have the kernel report executable (@dev, @ino) again: the daemon let its path go. */
-void loader_forget_exe(const struct loader *l, uint32_t dev, uint64_t ino);
+void loader_forget_exe(const struct loader *l, uint64_t id);
 
 typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
 

@@ -83,12 +83,12 @@ static void update_clock_offset(struct netlogd *d)
 }
 
 /* The executables' table was full and let (@dev, @ino) go: the kernel reports it again when next used. */
-static void exe_forgotten(void *ctx, uint64_t dev, uint64_t ino)
+static void exe_forgotten(void *ctx, uint64_t zero, uint64_t id)
 {
 	struct netlogd *d = ctx;
 
-	log_debug("executables' table full: let %llu:%llu go", (unsigned long long)dev, (unsigned long long)ino);
-	loader_forget_exe(&d->loader, (uint32_t)dev, ino);
+	log_debug("executables' table full: let %016llx go", (unsigned long long)id);
+	loader_forget_exe(&d->loader, id);
 }
 
 /* A name the kernel reported: an executable's path, or a new cgroup's. */
@@ -126,11 +126,11 @@ static int on_name_record(void *ctx, void *data, size_t size)
  */
 static void event_names(struct netlogd *d, const struct netlog_proc *p, struct format_extra *x)
 {
-	x->executable = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+	x->executable = exetab_find(&d->exes, p->exe_id);
 	x->cgroup = cgtab_get(&d->cgroups, p->cgroup_id);
-	if ((!x->executable && p->exe_ino) || !x->cgroup) {
+	if ((!x->executable && p->exe_id) || !x->cgroup) {
 		ring_buffer__consume(d->rb_names);
-		x->executable = exetab_find(&d->exes, p->exe_dev, p->exe_ino);
+		x->executable = exetab_find(&d->exes, p->exe_id);
 		x->cgroup = cgtab_find(&d->cgroups, p->cgroup_id);
 	}
 }

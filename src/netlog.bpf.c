@@ -254,10 +254,10 @@ static __always_inline void count_drop(__u32 reason)
  * @root_mnt), or else the root of its mount namespace, crossing mount
  * points, and report it: one component per step, leaf first.
  */
-__noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry, __u64 root_mnt)
+__noinline int exe_report(__u64 exe_ptr, __u64 id, __u64 root_dentry, __u64 root_mnt)
 {
 	struct file *exe = (struct file *)exe_ptr;
-	struct netlog_exe_key k = { .ino = ino, .dev = dev };
+	struct netlog_exe_key k = { .id = id };
 	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 	struct netlog_exe *r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
 	struct dentry *d, *parent;
@@ -272,8 +272,8 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 		return 0;
 	}
 	r->kind = NETLOG_NAME_EXE;
-	r->ino = ino;
-	r->dev = dev;
+	r->pad = 0;
+	r->id = id;
 	r->truncated = 0;
 	r->cut = 0;
 	d = BPF_CORE_READ(exe, f_path.dentry);
@@ -310,29 +310,50 @@ __noinline int exe_report(__u64 exe_ptr, __u64 ino, __u32 dev, __u64 root_dentry
 	return 0;
 }
 
-/* Name @task's executable in @p: its device and inode, which the daemon knows the path of. */
+static __always_inline __u64 exe_mix(__u64 h, __u64 v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
+/*
+ * The id of executable @exe as @task sees it (see netlog_exe): what its
+ * path is known by. Direct loads where BTF allows; a kernel thread's NULL
+ * mm, or an exiting task's NULL fs, reads as 0.
+ */
+static __always_inline __u64 exe_id(struct task_struct *task, struct file *exe)
+{
+	__u64 h = KREAD(exe, f_inode, i_ino);
+
+	h = exe_mix(h, KREAD(exe, f_inode, i_sb, s_dev));
+	h = exe_mix(h, KREAD(exe, f_inode, i_generation));
+	h = exe_mix(h, (__u64)KREAD(exe, f_path.mnt));
+	h = exe_mix(h, (__u64)KREAD(task, fs, root.dentry));
+	h = exe_mix(h, (__u64)KREAD(task, fs, root.mnt));
+	return h ?: 1;
+}
+
+/* Name @task's executable in @p, by the id the daemon knows its path by. */
 static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p)
 {
-	/* direct loads where BTF allows: a kernel thread's NULL mm reads as 0 */
 	struct file *exe = KREAD(task, mm, exe_file);
 
-	p->exe_ino = exe ? KREAD(exe, f_inode, i_ino) : 0;
-	p->exe_dev = exe ? KREAD(exe, f_inode, i_sb, s_dev) : 0;
+	p->pad = 0;
+	p->exe_id = exe ? exe_id(task, exe) : 0;
 	return 0;
 }
 
 /* Report @task's executable's path, unless it was lately. */
 static __always_inline void exe_learn(struct task_struct *task)
 {
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct file *exe = KREAD(task, mm, exe_file);
 	struct netlog_exe_key k = {};
 
 	if (!exe)
 		return; /* a kernel thread */
-	k.ino = BPF_CORE_READ(exe, f_inode, i_ino);
-	k.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	k.id = exe_id(task, exe);
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
-		exe_report((__u64)exe, k.ino, k.dev, (__u64)BPF_CORE_READ(task, fs, root.dentry),
+		exe_report((__u64)exe, k.id, (__u64)BPF_CORE_READ(task, fs, root.dentry),
 			   (__u64)BPF_CORE_READ(task, fs, root.mnt));
 }
 

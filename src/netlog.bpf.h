@@ -195,14 +195,12 @@ static __always_inline bool closer_from_current(struct netlog_proc *p, const str
 	if (KREAD(task, flags) & PF_KTHREAD)
 		return false;
 	proc_from_task(p, task);
-	if (p->exe_ino || p->tgid != owner->tgid)
+	if (p->exe_id || p->tgid != owner->tgid)
 		return true;
 	__builtin_memcpy(a, p->comm, sizeof(a));
 	__builtin_memcpy(b, owner->comm, sizeof(b));
-	if (a[0] == b[0] && a[1] == b[1]) {
-		p->exe_dev = owner->exe_dev;
-		p->exe_ino = owner->exe_ino;
-	}
+	if (a[0] == b[0] && a[1] == b[1])
+		p->exe_id = owner->exe_id;
 	return true;
 }
 

@@ -86,8 +86,8 @@ struct netlog_proc {
 	__u32 uid;	 /* real user id, initial user namespace */
 	__u32 euid;	 /* effective user id */
 	__u32 auid;	 /* login (audit) user id, NETLOG_NO_AUID if none */
-	__u32 exe_dev;	 /* the executable's device, with exe_ino naming it (see netlog_exe) */
-	__u64 exe_ino;	 /* the executable's inode number; 0: none (a kernel thread) */
+	__u32 pad;
+	__u64 exe_id;	 /* the executable as the process sees it (see netlog_exe); 0: none (a kernel thread) */
 	char comm[NETLOG_COMM_LEN];	   /* thread-group leader's name, as ps -o comm */
 	char thread_comm[NETLOG_COMM_LEN]; /* the acting thread's own name */
 };
@@ -113,7 +113,7 @@ struct netlog_event {
 	__u16 rport;	   /* remote port, host byte order */
 	__u16 family;	   /* AF_INET or AF_INET6: the socket's own family */
 	__u8 type;	   /* enum netlog_event_type */
-	__u8 protocol;	   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 protocol;	   /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_UDPLITE */
 	__u8 direction;	   /* enum netlog_direction */
 	__u8 flags;	   /* enum netlog_event_flags */
 	__u8 pad[2];
@@ -129,17 +129,20 @@ enum netlog_name_kind {
 };
 
 /*
- * An executable's path, reported once per executable (dev, ino). Its
- * components are listed leaf first, relative to the root of the process's
- * mount namespace.
+ * An executable's path, reported once per id: the file (inode number,
+ * device, generation: a number reused after a delete is another file) as
+ * the process sees it (the mount it ran it through, its root), hashed; a
+ * bind mount or a chroot shows the same file at another path, and no
+ * process's view may name another's. Its components are listed leaf
+ * first, up to the process's root or its mount namespace's.
  */
 #define NETLOG_EXE_DEPTH 16
 #define NETLOG_EXE_NAME_LEN 64
 
 struct netlog_exe {
 	__u32 kind;	 /* NETLOG_NAME_EXE */
-	__u32 dev;
-	__u64 ino;
+	__u32 pad;
+	__u64 id;	 /* netlog_proc.exe_id */
 	__u16 ncomp;	 /* components filled, leaf first */
 	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH */
 	__u32 cut;	 /* bit i: comp[i] is the start of a longer name */
@@ -148,9 +151,7 @@ struct netlog_exe {
 
 /* What the kernel remembers of an executable it reported (exes_seen's key). */
 struct netlog_exe_key {
-	__u64 ino;
-	__u32 dev;
-	__u32 pad;
+	__u64 id;
 };
 
 /* A cgroup v2 directory, made while netlogd runs: its id and path below the root. */

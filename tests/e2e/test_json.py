@@ -197,6 +197,27 @@ def test_executable_is_the_programs_path_also_for_processes_older_than_netlogd(h
         assert start["process"]["executable"] == want
 
 
+def test_executable_is_named_as_each_process_sees_it_not_as_whoever_ran_it_first(tmp_path, netlogd):
+    """A file's path depends on where it is seen from: one process runs a new
+    program through a bind mount of its own (any user can, in a namespace of
+    their own), then another through its real path. Each must get its own
+    path: the first run must not name the program for everyone after it."""
+    log = netlogd("--format", "json")
+    real = tmp_path / "real" / "nl-prog"
+    fake = tmp_path / "fake" / "chosen-by-someone-else"
+    real.parent.mkdir()
+    fake.parent.mkdir()
+    shutil.copy(sys.executable, real)  # a file no process ran yet
+    fake.touch()
+    listen = "import socket; s = socket.socket(); s.bind(('127.0.0.1', {})); s.listen(); s.close()"
+    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    f"mount --bind {real} {fake} && exec {fake} -c \"{listen.format(7050)}\""], check=True)
+    subprocess.run([str(real), "-c", listen.format(7051)], check=True)
+    for port, path in ((7050, fake), (7051, real)):
+        start = one(log, event__action="listen-start", destination__port=port)
+        assert start["process"]["executable"] == str(path), (port, start["process"])
+
+
 def cgroup2_root(tmp_path):
     """Where cgroup v2 is mounted; mounted here if it is nowhere yet."""
     with open("/proc/self/mounts") as f:

@@ -582,9 +582,9 @@ static bool full_name_table_lets_the_oldest_go_and_says_which(void)
 	return ok;
 }
 
-static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
+static bool exe_path_is_built_root_first_and_found_by_its_id(void)
 {
-	struct netlog_exe r = { .ino = 42, .dev = 7, .ncomp = 3 };
+	struct netlog_exe r = { .id = 42, .ncomp = 3 };
 	struct exetab t;
 	char out[EXETAB_PATH_MAX];
 	bool ok;
@@ -620,10 +620,10 @@ static bool exe_path_is_built_root_first_and_found_by_dev_and_inode(void)
 	strcpy(r.comp[0], "sh");
 	strcpy(r.comp[1], "bin");
 	ok = ok && CHECK(exetab_add(&t, &r) == 0, "add") &&
-	     CHECK(exetab_find(&t, 7, 42) && !strcmp(exetab_find(&t, 7, 42), "/bin/sh"), "find") &&
-	     CHECK(!exetab_find(&t, 8, 42) && !exetab_find(&t, 7, 0), "found what was never added");
+	     CHECK(exetab_find(&t, 42) && !strcmp(exetab_find(&t, 42), "/bin/sh"), "find") &&
+	     CHECK(!exetab_find(&t, 43) && !exetab_find(&t, 0), "found what was never added");
 	strcpy(r.comp[0], "dash"); /* reported again after a change: replaced */
-	ok = ok && CHECK(exetab_add(&t, &r) == 0 && !strcmp(exetab_find(&t, 7, 42), "/bin/dash"), "replace") &&
+	ok = ok && CHECK(exetab_add(&t, &r) == 0 && !strcmp(exetab_find(&t, 42), "/bin/dash"), "replace") &&
 	     CHECK(t.names.count == 1, "%zu entries", t.names.count);
 	exetab_free(&t);
 	return ok;
@@ -995,7 +995,7 @@ int main(void)
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
 	run("json_loss_and_notice_records", json_loss_and_notice_records);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
-	run("exe_path_is_built_root_first_and_found_by_dev_and_inode", exe_path_is_built_root_first_and_found_by_dev_and_inode);
+	run("exe_path_is_built_root_first_and_found_by_its_id", exe_path_is_built_root_first_and_found_by_its_id);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	run("long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits",
 	    long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits);
