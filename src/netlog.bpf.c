@@ -323,13 +323,20 @@ static __always_inline __u64 exe_mix(__u64 h, __u64 v)
  */
 static __always_inline __u64 exe_id(struct task_struct *task, struct file *exe)
 {
+	struct fs_struct *fs = KREAD(task, fs);
+	struct path root = {};
+	struct vfsmount *mnt = NULL;
 	__u64 h = KREAD(exe, f_inode, i_ino);
 
+	/* pointers copied, so they are numbers to the verifier, which allows no arithmetic on pointers */
+	BPF_CORE_READ_INTO(&mnt, exe, f_path.mnt);
+	if (fs)
+		BPF_CORE_READ_INTO(&root, fs, root);
 	h = exe_mix(h, KREAD(exe, f_inode, i_sb, s_dev));
 	h = exe_mix(h, KREAD(exe, f_inode, i_generation));
-	h = exe_mix(h, (__u64)KREAD(exe, f_path.mnt));
-	h = exe_mix(h, (__u64)KREAD(task, fs, root.dentry));
-	h = exe_mix(h, (__u64)KREAD(task, fs, root.mnt));
+	h = exe_mix(h, (__u64)mnt);
+	h = exe_mix(h, (__u64)root.mnt);
+	h = exe_mix(h, (__u64)root.dentry);
 	return h ?: 1;
 }
 
@@ -352,8 +359,9 @@ static __always_inline void exe_learn(struct task_struct *task)
 	if (!exe)
 		return; /* a kernel thread */
 	k.id = exe_id(task, exe);
+	/* exe_report() takes numbers: probe reads give them */
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
-		exe_report((__u64)exe, k.id, (__u64)BPF_CORE_READ(task, fs, root.dentry),
+		exe_report((__u64)BPF_CORE_READ(task, mm, exe_file), k.id, (__u64)BPF_CORE_READ(task, fs, root.dentry),
 			   (__u64)BPF_CORE_READ(task, fs, root.mnt));
 }
 
@@ -1108,7 +1116,7 @@ static __always_inline void flow_insert(struct flow_info *f, const struct netlog
  * socket of its own (not one the kernel made for itself, which no release
  * hook would ever remove).
  */
-static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, bool add_sock)
+static __noinline int flow_new(struct flow_info *f, __u32 payload, __u32 segs, bool egress, bool add_sock)
 {
 	struct netlog_flow n = {};
 	struct conn *s;
@@ -1117,14 +1125,14 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, bool egress, 
 	n.last_ns = flow_clock();
 	s = udp_sock_get(f, add_sock);
 	if (egress) {
-		n.traffic.packets_sent = 1;
+		n.traffic.packets_sent = segs;
 		n.traffic.bytes_sent = payload;
 		n.claimed = 1;
 		proc_from_current(&n.owner);
 		f->direction = NETLOG_DIR_OUT;
 		udp_sock_used_by(s, &n.owner);
 	} else {
-		n.traffic.packets_received = 1;
+		n.traffic.packets_received = segs;
 		n.traffic.bytes_received = payload;
 		f->direction = NETLOG_DIR_IN;
 		/*
@@ -1170,6 +1178,33 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_DEST 60
+#define IPV6_EXT_MAX 4
+
+/*
+ * An IPv6 datagram whose UDP header comes after extension headers (any
+ * process may add destination options or a routing header to what it
+ * sends): their lengths, to the UDP-Lite or UDP header, or 0. Out of line:
+ * rare, and udp_packet() is per packet.
+ */
+static __noinline __u32 ipv6_past_ext(struct __sk_buff *skb, __u8 next, __u8 *protocol)
+{
+	__u32 off = sizeof(struct ipv6hdr);
+	__u8 h[2];
+
+	for (int i = 0; i < IPV6_EXT_MAX; i++) {
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST)
+			break;
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return 0;
+		next = h[0];
+		off += ((__u32)h[1] + 1) * 8;
+	}
+	*protocol = next;
+	return proto_is_udp(next) ? off : 0;
+}
 
 /*
  * Every datagram a local UDP socket sends or receives. The headers are in
@@ -1184,7 +1219,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	struct netlog_flow *v;
 	struct flow_info f;
 	struct udphdr *uh;
-	__u32 payload, hl;
+	__u32 payload, segs, hl;
 
 	/* the header first: most packets are TCP, and this is cheaper than the socket */
 	__builtin_memset(&f, 0, sizeof(f));
@@ -1203,11 +1238,18 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
 
-		if ((void *)(ip6 + 1) > end || !proto_is_udp(ip6->nexthdr))
+		if ((void *)(ip6 + 1) > end)
 			return 1;
 		f.protocol = ip6->nexthdr;
 		hl = sizeof(*ip6);
-		uh = (void *)(ip6 + 1);
+		if (!proto_is_udp(f.protocol)) {
+			if (f.protocol != NEXTHDR_HOP && f.protocol != NEXTHDR_ROUTING && f.protocol != NEXTHDR_DEST)
+				return 1; /* TCP, mostly */
+			hl = ipv6_past_ext(skb, f.protocol, &f.protocol);
+			if (!hl || hl > 1024)
+				return 1;
+		}
+		uh = data + hl;
 		if ((void *)(uh + 1) > end)
 			return 1;
 		__builtin_memcpy(f.k.raddr, egress ? &ip6->daddr : &ip6->saddr, 16);
@@ -1226,6 +1268,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		return 1;
 	f.k.sock_id = bpf_get_socket_cookie(skb);
 	payload = skb->len > hl + 8 ? skb->len - hl - 8 : 0;
+	segs = skb->gso_segs ?: 1; /* UDP_SEGMENT: one buffer here, that many datagrams on the wire */
 
 	v = bpf_map_lookup_elem(&udp_flows, &f.k);
 	if (!v) {
@@ -1234,17 +1277,17 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 
 		f.family = sk->family;
 		f.netns = sock_netns(ksk);
-		flow_new(&f, payload, egress, egress && !kernel_sock(ksk));
+		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 		return 1;
 	}
 	v->last_ns = flow_clock();
 	if (egress) {
-		__sync_fetch_and_add(&v->traffic.packets_sent, 1);
+		__sync_fetch_and_add(&v->traffic.packets_sent, segs);
 		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
 		if (v->owner.tgid != current_tgid()) /* the socket changed hands */
 			flow_handed_over(v, f.k.sock_id);
 	} else {
-		__sync_fetch_and_add(&v->traffic.packets_received, 1);
+		__sync_fetch_and_add(&v->traffic.packets_received, segs);
 		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
 	}
 	return 1;

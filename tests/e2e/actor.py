@@ -151,6 +151,22 @@ def cmd_udp_send_to(fd, addr, port, count=1, size=5):
     return {"laddr": local[0], "lport": local[1]}
 
 
+def cmd_udp_gso_send_to(fd, addr, port, size, segment):
+    """One sendto() of @size bytes that the kernel sends as datagrams of @segment bytes (UDP_SEGMENT)."""
+    socks[fd].setsockopt(17, 103, segment)  # SOL_UDP, UDP_SEGMENT
+    socks[fd].sendto(b"x" * size, (addr, port))
+    return {"lport": socks[fd].getsockname()[1]}
+
+
+def cmd_udp_ipv6_ext(fd):
+    """Put a hop-by-hop and a destination options header (a PadN option each)
+    before the UDP header of every datagram IPv6 socket @fd sends."""
+    padn = b"\x00\x00\x01\x04\x00\x00\x00\x00"
+    socks[fd].setsockopt(socket.IPPROTO_IPV6, 54, padn)  # IPV6_HOPOPTS
+    socks[fd].setsockopt(socket.IPPROTO_IPV6, 59, padn)  # IPV6_DSTOPTS
+    return {}
+
+
 def cmd_udp_connect(fd, addr, port):
     socks[fd].connect((addr, port))
     local = socks[fd].getsockname()

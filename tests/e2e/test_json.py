@@ -163,6 +163,41 @@ def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
     assert in_stop["process"]["pid"] == server.pid
 
 
+def test_ipv6_datagrams_behind_extension_headers_are_flows_at_both_ends(hosts, actors, netlogd):
+    """Any process may put options before the UDP header of what it sends:
+    that must not hide its flows, out at the sender or in at the receiver."""
+    log = netlogd("--format", "json")
+    server = actors(hosts.b, name="nl-udp-ext-srv")
+    client = actors(hosts.a, name="nl-udp-ext-cli")
+    sfd = server("udp_socket", B6, 5380)["fd"]
+    cfd = client("udp_socket", A6)["fd"]
+    client("udp_ipv6_ext", cfd)
+    lport = client("udp_send_to", cfd, B6, 5380, 3, 5)["lport"]
+    server("udp_recvfrom", sfd, 3)
+    client("close", cfd)
+    server("close", sfd)
+    for direction, who in (("egress", client), ("ingress", server)):
+        stop = one(log, event__action="connect-stop", network__direction=direction, source__port=lport)
+        assert stop["process"]["pid"] == who.pid
+        assert stop["source"] == {"ip": A6, "port": lport, "bytes": 15, "packets": 3}
+
+
+def test_udp_segmentation_offload_counts_each_datagram(hosts, actors, netlogd):
+    """UDP_SEGMENT: one send() of 1000 bytes leaves as 10 datagrams of 100."""
+    log = netlogd("--format", "json")
+    server = actors(hosts.b, name="nl-json-gsos")
+    client = actors(hosts.a, name="nl-json-gsoc")
+    sfd = server("udp_socket", B4, 7016)["fd"]
+    cfd = client("udp_socket", A4)["fd"]
+    lport = client("udp_gso_send_to", cfd, B4, 7016, 1000, 100)["lport"]
+    server("udp_recv", sfd, 10)
+    client("close", cfd)
+    server("close", sfd)
+    for direction in ("egress", "ingress"):
+        stop = one(log, event__action="connect-stop", network__direction=direction, source__port=lport)
+        assert stop["source"] == {"ip": A4, "port": lport, "bytes": 1000, "packets": 10}, direction
+
+
 def test_udp_lite_is_its_own_transport_with_its_own_community_id(hosts, actors, netlogd):
     log = netlogd("--format", "json")
     server = actors(hosts.b, name="nl-json-lites")
