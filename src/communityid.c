@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "communityid.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static uint32_t rol(uint32_t x, int n)
@@ -76,14 +77,17 @@ static int is_v4_mapped(const uint8_t a[16])
 /*
  * The bytes hashed: seed, the smaller end's address, the other's, protocol,
  * a zero, the ports; the two ends ordered so both directions hash the same.
- * Returns their length; the rest of @buf (40 bytes) is zeroed.
+ * The specification has ports for TCP, UDP and SCTP only: for another
+ * protocol (UDP-Lite) the hash ends at the zero. Returns their length; the
+ * rest of @buf (40 bytes) is zeroed.
  */
 static size_t communityid_input(uint8_t buf[40], const uint8_t a[16], uint16_t aport,
 				const uint8_t b[16], uint16_t bport, uint8_t proto)
 {
 	size_t alen = is_v4_mapped(a) && is_v4_mapped(b) ? 4 : 16, n = 0;
 	const uint8_t *x = a + 16 - alen, *y = b + 16 - alen;
-	uint16_t xp = aport, yp = bport;
+	bool ports = proto == 6 || proto == 17 || proto == 132;
+	uint16_t xp = ports ? aport : 0, yp = ports ? bport : 0;
 	int c = memcmp(x, y, alen);
 
 	if (c > 0 || (c == 0 && xp > yp)) {
@@ -104,6 +108,8 @@ static size_t communityid_input(uint8_t buf[40], const uint8_t a[16], uint16_t a
 	n += alen;
 	buf[n++] = proto;
 	buf[n++] = 0;
+	if (!ports)
+		return n;
 	buf[n++] = (uint8_t)(xp >> 8);
 	buf[n++] = (uint8_t)xp;
 	buf[n++] = (uint8_t)(yp >> 8);

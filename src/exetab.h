@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Executables' paths, as the kernel reported them (struct netlog_exe), by
- * device and inode: events carry only those two numbers.
+ * their id: events carry only that number.
  */
 #ifndef NETLOG_EXETAB_H
 #define NETLOG_EXETAB_H
@@ -32,7 +32,7 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r);
 /* Remember @r (replacing what was known of its executable). Returns 0 or -errno. */
 int exetab_add(struct exetab *t, const struct netlog_exe *r);
 
-/* The path of executable (@dev, @ino), or NULL if the kernel never reported it. */
+/* The path of executable @id, or NULL if the kernel never reported it. */
 const char *exetab_find(const struct exetab *t, uint64_t id);
 
 void exetab_free(struct exetab *t);

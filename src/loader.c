@@ -435,7 +435,7 @@ static int by_sock_id(const void *a, const void *b)
 
 /*
  * List every @family @protocol socket of this network namespace, and forget
- * them; say once (*@warned) if the kernel cannot.
+ * them; say once (*@warned) if the kernel cannot, or nothing (@warned NULL).
  */
 static void diag_list(int family, int protocol, bool *warned)
 {
@@ -466,7 +466,7 @@ static void diag_list(int family, int protocol, bool *warned)
 		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			const struct nlmsgerr *e = NLMSG_DATA(h);
 
-			if (h->nlmsg_type == NLMSG_ERROR && e->error && !*warned) {
+			if (h->nlmsg_type == NLMSG_ERROR && e->error && warned && !*warned) {
 				*warned = true;
 				log_warnx("sock_diag of %s sockets: %s (is the %s_diag module there?): "
 					  "those open before netlogd started are logged with id 0",
@@ -553,8 +553,9 @@ static void list_sockets(void *arg)
 	diag_list(AF_INET6, IPPROTO_TCP, &warned[0]);
 	diag_list(AF_INET, IPPROTO_UDP, &warned[1]);
 	diag_list(AF_INET6, IPPROTO_UDP, &warned[1]);
-	diag_list(AF_INET, IPPROTO_UDPLITE, &warned[1]);
-	diag_list(AF_INET6, IPPROTO_UDPLITE, &warned[1]);
+	/* a kernel without UDP-Lite (gone from 7.1) has none to list: nothing to say */
+	diag_list(AF_INET, IPPROTO_UDPLITE, NULL);
+	diag_list(AF_INET6, IPPROTO_UDPLITE, NULL);
 }
 
 /*

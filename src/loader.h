@@ -37,7 +37,7 @@ int loader_events_fd(const struct loader *l);
 /* The kernel's table of untracked UDP flows lately reported (struct netlog_flow_key, time). */
 int loader_untracked_fd(const struct loader *l);
 
-/* Have the kernel report executable (@dev, @ino) again: the daemon let its path go. */
+/* Have the kernel report executable @id again: the daemon let its path go. */
 void loader_forget_exe(const struct loader *l, uint64_t id);
 
 typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);

@@ -82,7 +82,7 @@ static void update_clock_offset(struct netlogd *d)
 	d->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 }
 
-/* The executables' table was full and let (@dev, @ino) go: the kernel reports it again when next used. */
+/* The executables' table was full and let @id go: the kernel reports it again when next used. */
 static void exe_forgotten(void *ctx, uint64_t zero, uint64_t id)
 {
 	struct netlogd *d = ctx;
@@ -491,6 +491,8 @@ static void report_drops(struct netlogd *d, bool last)
 			"UDP flows not counted: flow table full (raise --max-udp-flows)",
 		[NETLOG_DROP_NAMES] = "program or cgroup paths lost: their events go without them "
 				      "(raise --ring-buffer: a quarter of it holds paths)",
+		[NETLOG_DROP_V6EXT] = "UDP datagrams not looked at: more than 8 IPv6 extension headers "
+				      "before the UDP header (their flows may be missing)",
 	};
 	uint64_t now[NETLOG_DROP_MAX];
 
@@ -695,10 +697,19 @@ out:
 	return err;
 }
 
-/* -n: each output could be opened as it is now (nothing made); the errors printed. */
+/*
+ * -n: each output could be opened as it is now (nothing made); the errors
+ * printed. As root only: netlogd opens them as root, and another user's
+ * rights would say nothing of that.
+ */
 static bool outputs_can_open(const struct options *o)
 {
 	bool ok = true;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "netlogd: output files not checked: not root\n");
+		return true;
+	}
 
 	for (unsigned i = 0; i < o->noutputs; i++) {
 		char why[PATH_MAX + 128];

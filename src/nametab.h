@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Names by number: what events refer to by a key of two numbers (an
- * executable's device and inode, a cgroup's id) and the daemon resolves to
+ * Names by number: what events refer to by a key of two numbers (0 and an
+ * executable's id, 0 and a cgroup's id) and the daemon resolves to
  * a string. Bounded: when full, the key put first goes, and @forget (if
  * set) hears of it, so that whoever reports names can report it again. A
  * key put again replaces its name and keeps its place.

@@ -143,7 +143,7 @@ __u64 wakeup_forced_ns; /* CLOCK_MONOTONIC */
 const volatile bool accept_hook = true;
 
 /*
- * Executables' paths: each (device, inode) is reported once on the exes
+ * Executables' paths: each id (see netlog_exe) is reported once on the names
  * ring buffer, which the daemon reads before events; then only remembered
  * here, until the LRU forgets it (or the daemon, out of room, deletes it)
  * and it is reported again.
@@ -250,11 +250,13 @@ static __always_inline void count_drop(__u32 reason)
 
 /*
  * Global, so the verifier checks it once rather than at each of its
- * callers. Walk @exe's path up to the process's root (@root_dentry in
- * @root_mnt), or else the root of its mount namespace, crossing mount
- * points, and report it: one component per step, leaf first.
+ * callers. Walk @exe's path up to the root of its mount namespace (a
+ * container's own root; a chroot's is no stop: it would make the path the
+ * chrooted process sees, shorter than where the file lies, and a chroot
+ * after the exec would not be seen), crossing mount points, and report it:
+ * one component per step, leaf first.
  */
-__noinline int exe_report(__u64 exe_ptr, __u64 id, __u64 root_dentry, __u64 root_mnt)
+__noinline int exe_report(__u64 exe_ptr, __u64 id)
 {
 	struct file *exe = (struct file *)exe_ptr;
 	struct netlog_exe_key k = { .id = id };
@@ -282,8 +284,7 @@ __noinline int exe_report(__u64 exe_ptr, __u64 id, __u64 root_dentry, __u64 root
 	/* one component per step, so the verifier sees a single counter */
 	for (n = 0; n < NETLOG_EXE_DEPTH; n++) {
 		/* at the root of a mount, continue from where it is mounted (twice: stacked mounts) */
-		for (int m = 0; m < 2 && d == BPF_CORE_READ(vmnt, mnt_root) &&
-				(__u64)vmnt != root_mnt; m++) {
+		for (int m = 0; m < 2 && d == BPF_CORE_READ(vmnt, mnt_root); m++) {
 			up = BPF_CORE_READ(mnt, mnt_parent);
 			if (up == mnt)
 				break; /* the namespace's root */
@@ -291,8 +292,6 @@ __noinline int exe_report(__u64 exe_ptr, __u64 id, __u64 root_dentry, __u64 root
 			mnt = up;
 			vmnt = (void *)mnt + mnt_off;
 		}
-		if ((__u64)d == root_dentry && (__u64)vmnt == root_mnt)
-			break; /* the process's own root: a chroot's, say */
 		parent = BPF_CORE_READ(d, d_parent);
 		if (d == parent || d == BPF_CORE_READ(vmnt, mnt_root))
 			break;
@@ -316,27 +315,31 @@ static __always_inline __u64 exe_mix(__u64 h, __u64 v)
 	return h ^ (h >> 32);
 }
 
-/*
- * The id of executable @exe as @task sees it (see netlog_exe): what its
- * path is known by. Direct loads where BTF allows; a kernel thread's NULL
- * mm, or an exiting task's NULL fs, reads as 0.
- */
-static __always_inline __u64 exe_id(struct task_struct *task, struct file *exe)
-{
-	struct fs_struct *fs = KREAD(task, fs);
-	struct path root = {};
-	struct vfsmount *mnt = NULL;
-	__u64 h = KREAD(exe, f_inode, i_ino);
+/* Before 6.8 a mount has no id that is never reused: its namespace's sequence number is. */
+struct mnt_namespace___seq {
+	u64 seq;
+} __attribute__((preserve_access_index));
 
-	/* pointers copied, so they are numbers to the verifier, which allows no arithmetic on pointers */
+/*
+ * The id of executable @exe (see netlog_exe): what its path is known by.
+ * The mount is read as a number (the verifier allows no arithmetic on
+ * pointers), then what tells it from a later one at the same address.
+ */
+static __always_inline __u64 exe_id(struct file *exe)
+{
+	__u64 h = KREAD(exe, f_inode, i_ino), mnt = 0;
+	struct mnt_namespace___seq *ns;
+	struct mount *m;
+
 	BPF_CORE_READ_INTO(&mnt, exe, f_path.mnt);
-	if (fs)
-		BPF_CORE_READ_INTO(&root, fs, root);
+	m = (struct mount *)(mnt - bpf_core_field_offset(struct mount, mnt));
 	h = exe_mix(h, KREAD(exe, f_inode, i_sb, s_dev));
 	h = exe_mix(h, KREAD(exe, f_inode, i_generation));
-	h = exe_mix(h, (__u64)mnt);
-	h = exe_mix(h, (__u64)root.mnt);
-	h = exe_mix(h, (__u64)root.dentry);
+	h = exe_mix(h, mnt);
+	if (bpf_core_field_exists(struct mount, mnt_id_unique))
+		h = exe_mix(h, BPF_CORE_READ(m, mnt_id_unique));
+	else if ((ns = (void *)BPF_CORE_READ(m, mnt_ns)))
+		h = exe_mix(h, BPF_CORE_READ(ns, seq));
 	return h ?: 1;
 }
 
@@ -346,7 +349,7 @@ static __always_inline int exe_note(struct task_struct *task, struct netlog_proc
 	struct file *exe = KREAD(task, mm, exe_file);
 
 	p->pad = 0;
-	p->exe_id = exe ? exe_id(task, exe) : 0;
+	p->exe_id = exe ? exe_id(exe) : 0;
 	return 0;
 }
 
@@ -358,11 +361,10 @@ static __always_inline void exe_learn(struct task_struct *task)
 
 	if (!exe)
 		return; /* a kernel thread */
-	k.id = exe_id(task, exe);
-	/* exe_report() takes numbers: probe reads give them */
+	k.id = exe_id(exe);
+	/* exe_report() takes a number: a probe read gives it */
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
-		exe_report((__u64)BPF_CORE_READ(task, mm, exe_file), k.id, (__u64)BPF_CORE_READ(task, fs, root.dentry),
-			   (__u64)BPF_CORE_READ(task, fs, root.mnt));
+		exe_report((__u64)BPF_CORE_READ(task, mm, exe_file), k.id);
 }
 
 /* cgroup:cgroup_mkdir's record */
@@ -393,7 +395,7 @@ int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 	len = bpf_probe_read_kernel_str(r->path, sizeof(r->path), (void *)ctx + (ctx->path_loc & 0xffff));
 	if (len < 0)
 		r->path[0] = 0;
-	r->cut = len == sizeof(r->path); /* filled: maybe more; said rather than passed off as whole */
+	r->cut = (ctx->path_loc >> 16) > sizeof(r->path); /* its length, NUL included: cut, said */
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -1181,15 +1183,18 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 #define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
 #define NEXTHDR_DEST 60
-#define IPV6_EXT_MAX 4
+#define IPV6_EXT_MAX 8
 
 /*
- * An IPv6 datagram whose UDP header comes after extension headers (any
- * process may add destination options or a routing header to what it
- * sends): their lengths, to the UDP-Lite or UDP header, or 0. Out of line:
- * rare, and udp_packet() is per packet.
+ * An IPv6 datagram whose UDP header comes after extension headers (a
+ * process may add a routing header to what it sends, or options with
+ * CAP_NET_RAW in its own network namespace, and a remote sender anything):
+ * the UDP (or UDP-Lite) header's ports, read past them, in @ports. Returns
+ * the headers' length, or 0: no UDP, or more headers than followed
+ * (counted: a datagram not looked at). Out of line: rare, and udp_packet()
+ * runs for every packet.
  */
-static __noinline __u32 ipv6_past_ext(struct __sk_buff *skb, __u8 next, __u8 *protocol)
+static __noinline __u32 ipv6_past_ext(struct __sk_buff *skb, __u8 next, __u8 *protocol, __be16 ports[2])
 {
 	__u32 off = sizeof(struct ipv6hdr);
 	__u8 h[2];
@@ -1202,14 +1207,20 @@ static __noinline __u32 ipv6_past_ext(struct __sk_buff *skb, __u8 next, __u8 *pr
 		next = h[0];
 		off += ((__u32)h[1] + 1) * 8;
 	}
+	if (next == NEXTHDR_HOP || next == NEXTHDR_ROUTING || next == NEXTHDR_DEST) {
+		count_drop(NETLOG_DROP_V6EXT);
+		return 0;
+	}
 	*protocol = next;
-	return proto_is_udp(next) ? off : 0;
+	if (!proto_is_udp(next) || bpf_skb_load_bytes(skb, off, ports, 2 * sizeof(__be16)))
+		return 0;
+	return off;
 }
 
 /*
  * Every datagram a local UDP socket sends or receives. The headers are in
  * the linear part of the buffer here: UDP built them (egress) or pulled
- * them (ingress). IPv6 extension headers before UDP are not followed.
+ * them (ingress). IPv6 extension headers before UDP are followed (up to 8).
  */
 static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 {
@@ -1218,7 +1229,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	struct bpf_sock *sk = skb->sk;
 	struct netlog_flow *v;
 	struct flow_info f;
-	struct udphdr *uh;
+	__be16 ports[2]; /* source, destination */
 	__u32 payload, segs, hl;
 
 	/* the header first: most packets are TCP, and this is cheaper than the socket */
@@ -1230,9 +1241,9 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 			return 1;
 		f.protocol = ip->protocol;
 		hl = ip->ihl * 4;
-		uh = data + hl;
-		if ((void *)(uh + 1) > end)
+		if (data + hl + sizeof(struct udphdr) > end)
 			return 1;
+		__builtin_memcpy(ports, data + hl, sizeof(ports));
 		addr_from_v4(f.k.raddr, egress ? ip->daddr : ip->saddr);
 		addr_from_v4(f.laddr, egress ? ip->saddr : ip->daddr);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
@@ -1242,16 +1253,17 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 			return 1;
 		f.protocol = ip6->nexthdr;
 		hl = sizeof(*ip6);
-		if (!proto_is_udp(f.protocol)) {
+		if (proto_is_udp(f.protocol)) {
+			if ((void *)(ip6 + 1) + sizeof(struct udphdr) > end)
+				return 1;
+			__builtin_memcpy(ports, ip6 + 1, sizeof(ports));
+		} else {
 			if (f.protocol != NEXTHDR_HOP && f.protocol != NEXTHDR_ROUTING && f.protocol != NEXTHDR_DEST)
 				return 1; /* TCP, mostly */
-			hl = ipv6_past_ext(skb, f.protocol, &f.protocol);
-			if (!hl || hl > 1024)
+			hl = ipv6_past_ext(skb, f.protocol, &f.protocol, ports);
+			if (!hl)
 				return 1;
 		}
-		uh = data + hl;
-		if ((void *)(uh + 1) > end)
-			return 1;
 		__builtin_memcpy(f.k.raddr, egress ? &ip6->daddr : &ip6->saddr, 16);
 		__builtin_memcpy(f.laddr, egress ? &ip6->saddr : &ip6->daddr, 16);
 	} else {
@@ -1262,8 +1274,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != f.protocol)
 		return 1;
-	f.k.rport = bpf_ntohs(egress ? uh->dest : uh->source);
-	f.lport = bpf_ntohs(egress ? uh->source : uh->dest);
+	f.k.rport = bpf_ntohs(egress ? ports[1] : ports[0]);
+	f.lport = bpf_ntohs(egress ? ports[0] : ports[1]);
 	if (ports_ignored(f.lport, f.k.rport) || addrs_ignored(f.laddr, f.k.raddr))
 		return 1;
 	f.k.sock_id = bpf_get_socket_cookie(skb);

@@ -48,6 +48,7 @@ enum netlog_drop_reason {
 	NETLOG_DROP_TABLE = 1,	 /* socket table full: a socket is not tracked */
 	NETLOG_DROP_FLOWS = 2,	 /* UDP flow table full: a flow is not counted */
 	NETLOG_DROP_NAMES = 3,	 /* names ring full: an executable's or cgroup's path was lost */
+	NETLOG_DROP_V6EXT = 4,	 /* a UDP datagram behind too many IPv6 extension headers: not looked at */
 	NETLOG_DROP_MAX,
 };
 
@@ -130,11 +131,10 @@ enum netlog_name_kind {
 
 /*
  * An executable's path, reported once per id: the file (inode number,
- * device, generation: a number reused after a delete is another file) as
- * the process sees it (the mount it ran it through, its root), hashed; a
- * bind mount or a chroot shows the same file at another path, and no
- * process's view may name another's. Its components are listed leaf
- * first, up to the process's root or its mount namespace's.
+ * device, generation: a number reused after a delete is another file) and
+ * the mount it was run through (a bind mount shows the same file at
+ * another path, and no process's view may name another's), hashed. Its
+ * components are listed leaf first, up to its mount namespace's root.
  */
 #define NETLOG_EXE_DEPTH 16
 #define NETLOG_EXE_NAME_LEN 64

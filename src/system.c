@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -95,18 +96,33 @@ int system_cgroup2_root(char *path, size_t size)
 	return 0;
 }
 
+/* Whether @fd is still the file at @path: its owner may have removed it between our open and our lock. */
+static bool still_there(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int system_pidfile(const char *path)
 {
 	char pid[32] = "";
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644), len;
+	int fd, len, err, tries = 0;
 	ssize_t n;
 
+again:
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		log_debug("pid file %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK) {
+	err = flock(fd, LOCK_EX | LOCK_NB) < 0 ? errno : 0;
+	if (!err && !still_there(fd, path) && ++tries < 3) {
+		close(fd); /* a file its owner removed on its way out: a new one is ours */
+		goto again;
+	}
+	if (err) {
+		if (err == EWOULDBLOCK) {
 			n = pread(fd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
 			if (pid[0])
@@ -114,7 +130,7 @@ int system_pidfile(const char *path)
 			else
 				log_warnx("another netlogd is running (%s is locked): both log every event", path);
 		} else {
-			log_debug("pid file %s: %s", path, strerror(errno));
+			log_debug("pid file %s: %s", path, strerror(err));
 		}
 		close(fd);
 		return -1;

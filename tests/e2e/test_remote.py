@@ -260,7 +260,7 @@ def test_a_small_buffer_loses_nothing_while_the_collector_keeps_up(hosts, actors
     listens(a, 6700, n)
     log.expect(kind="listen", what="stop", local=f"{A4}:{6700 + n - 1}")
     got, want = c.wait_ours([(6700, n)])
-    assert got == want, f"missing: {sorted(want - got)}"
+    assert got == want, f"missing: {sorted(want - got)}\nnetlogd said: {log.stderr_path.read_text()}"
     assert not [l for l in c.lines() if "events lost" in l]
     assert "lines were dropped" not in log.stderr_path.read_text()
 
