@@ -1,5 +1,6 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -321,69 +322,68 @@ def cgroup2_root(tmp_path):
     return str(mnt)
 
 
-def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, actors, netlogd, tmp_path):
+@contextlib.contextmanager
+def cgroup_tree(tmp_path):
+    """The cgroup v2 root and a directory of the test's own in it, removed after."""
     root = cgroup2_root(tmp_path)
-    ids = [secrets.token_hex(32), secrets.token_hex(32)]
     base = os.path.join(root, f"nl-test-{secrets.token_hex(3)}")
-    # one made before netlogd starts (found by walking), one after (reported by the kernel)
-    paths = [os.path.join(base, "system.slice", f"docker-{ids[0]}.scope"),
-             os.path.join(base, "kubepods", "besteffort", f"pod{secrets.token_hex(4)}", ids[1])]
-    os.makedirs(paths[0])
     try:
-        log = netlogd("--format", "json")
-        os.makedirs(paths[1])
-        for i, path in enumerate(paths):
-            a = actors(hosts.a, name=f"nl-json-ctr{i}")
-            with open(os.path.join(path, "cgroup.procs"), "w") as f:
-                f.write(str(a.pid))
-            fd = a("listen", A4, 7030 + i)["fd"]
-            start = one(log, event__action="listen-start", destination__port=7030 + i)
-            assert start["container"]["id"] == ids[i]
-            assert start["netlog"]["cgroup"] == path[len(root):]
-            assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
-            with open(os.path.join(root, "cgroup.procs"), "w") as f:
-                f.write(str(a.pid))  # back to the root, so the cgroup can go
-            a("close", fd)
-        plain = one(log, event__action="listen-stop", destination__port=7030)
-        assert "container" not in plain and plain["netlog"]["cgroup"] == "/"
+        yield root, base
     finally:
         for path in sorted((os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs),
                            key=len, reverse=True):
             os.rmdir(path)
-        os.rmdir(base)
+        if os.path.exists(base):
+            os.rmdir(base)
+
+
+def listen_in_cgroup(log, root, path, actor, port):
+    """@actor listens on @port from cgroup @path, then goes back to the root (so the
+    cgroup can go) and closes it; the listen start."""
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(actor.pid))
+    fd = actor("listen", A4, port)["fd"]
+    start = one(log, event__action="listen-start", destination__port=port)
+    with open(os.path.join(root, "cgroup.procs"), "w") as f:
+        f.write(str(actor.pid))
+    actor("close", fd)
+    return start
+
+
+def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, actors, netlogd, tmp_path):
+    ids = [secrets.token_hex(32), secrets.token_hex(32)]
+    with cgroup_tree(tmp_path) as (root, base):
+        # one made before netlogd starts (found by walking), one after (reported by the kernel)
+        paths = [os.path.join(base, "system.slice", f"docker-{ids[0]}.scope"),
+                 os.path.join(base, "kubepods", "besteffort", f"pod{secrets.token_hex(4)}", ids[1])]
+        os.makedirs(paths[0])
+        log = netlogd("--format", "json")
+        os.makedirs(paths[1])
+        for i, path in enumerate(paths):
+            start = listen_in_cgroup(log, root, path, actors(hosts.a, name=f"nl-json-ctr{i}"), 7030 + i)
+            assert start["container"]["id"] == ids[i]
+            assert start["netlog"]["cgroup"] == path[len(root):]
+            assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
+        plain = one(log, event__action="listen-stop", destination__port=7030)
+        assert "container" not in plain and plain["netlog"]["cgroup"] == "/"
 
 
 def test_long_cgroup_paths_are_cut_visibly_and_their_events_still_logged(tmp_path, hosts, actors, netlogd):
     """Names of 255 bytes that escape to 6 each: one made before netlogd (found
     by walking, 3 kB), one after (the kernel's record holds 511 bytes). Each
     event is still a JSON line, its path cut with "..." after it."""
-    root = cgroup2_root(tmp_path)
-    base = os.path.join(root, f"nl-test-{secrets.token_hex(3)}")
     name = "\x7f" * 255
-    paths = [os.path.join(base, "old", *[name] * 12), os.path.join(base, "new", *[name] * 3)]
-    os.makedirs(paths[0])
-    try:
+    with cgroup_tree(tmp_path) as (root, base):
+        paths = [os.path.join(base, "old", *[name] * 12), os.path.join(base, "new", *[name] * 3)]
+        os.makedirs(paths[0])
         log = netlogd("--format", "json")
         os.makedirs(paths[1])
         for i, path in enumerate(paths):
-            a = actors(hosts.a, name=f"nl-json-cglong{i}")
-            with open(os.path.join(path, "cgroup.procs"), "w") as f:
-                f.write(str(a.pid))
-            fd = a("listen", A4, 7040 + i)["fd"]
-            start = one(log, event__action="listen-start", destination__port=7040 + i)
-            shown = path[len(root):]
-            assert start["netlog"]["cgroup"] == shown[:511] + "...", start["netlog"]["cgroup"]
+            start = listen_in_cgroup(log, root, path, actors(hosts.a, name=f"nl-json-cglong{i}"), 7040 + i)
+            assert start["netlog"]["cgroup"] == path[len(root):][:511] + "...", start["netlog"]["cgroup"]
             assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
-            with open(os.path.join(root, "cgroup.procs"), "w") as f:
-                f.write(str(a.pid))
-            a("close", fd)
             one(log, event__action="listen-stop", destination__port=7040 + i)
         assert "cannot format" not in log.stderr_path.read_text()
-    finally:
-        for path in sorted((os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs),
-                           key=len, reverse=True):
-            os.rmdir(path)
-        os.rmdir(base)
 
 
 def test_udp_socket_handed_to_another_namespace_keeps_its_own(hosts, actors, netlogd):
