@@ -281,14 +281,14 @@ def test_executable_is_named_as_each_process_sees_it_not_as_whoever_ran_it_first
     their own), then another through its real path. Each must get its own
     path: the first run must not name the program for everyone after it."""
     log = netlogd("--format", "json")
-    real = tmp_path / "real" / "nl-prog"
-    fake = tmp_path / "fake" / "chosen-by-someone-else"
-    real.parent.mkdir()
-    fake.parent.mkdir()
+    real = tmp_path / "nl-prog"
     shutil.copy(sys.executable, real)  # a file no process ran yet
-    fake.touch()
+    fake = "/sys/fs/chosen-by-someone-else"
     listen = "import socket; s = socket.socket(); s.bind(('127.0.0.1', {})); s.listen(); s.close()"
-    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+    # in a mount namespace of its own, on a tmpfs of its own under /sys, which
+    # can be made private also in a chroot (whose / is no mount point)
+    subprocess.run(["unshare", "-m", "--propagation", "unchanged", "sh", "-c",
+                    f"mount --make-rprivate /sys && mount -t tmpfs none /sys/fs && touch {fake} && "
                     f"mount --bind {real} {fake} && exec {fake} -c \"{listen.format(7050)}\""], check=True)
     subprocess.run([str(real), "-c", listen.format(7051)], check=True)
     for port, path in ((7050, fake), (7051, real)):
