@@ -247,30 +247,36 @@ const char *format_event_name(uint8_t type)
 	return NULL;
 }
 
-static const char *proto_name(uint8_t protocol)
+/* A protocol's names: in the classic format, which knows two, and in JSON (ECS network.transport, the IANA keyword) */
+static const struct protocol_names {
+	uint8_t protocol;
+	const char *classic, *transport;
+} protocols[] = {
+	{ IPPROTO_TCP, "TCP", "tcp" },
+	{ IPPROTO_UDP, "UDP", "udp" },
+	{ IPPROTO_UDPLITE, "UDP", "udplite" },
+};
+
+static const struct protocol_names *protocol_names(uint8_t protocol)
 {
-	switch (protocol) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE: /* the original format knows two; JSON tells them apart */
-		return "UDP";
-	}
+	for (size_t i = 0; i < sizeof(protocols) / sizeof(*protocols); i++)
+		if (protocols[i].protocol == protocol)
+			return &protocols[i];
 	return NULL;
 }
 
-/* ECS network.transport: the IANA keyword, lower case */
+static const char *proto_name(uint8_t protocol)
+{
+	const struct protocol_names *n = protocol_names(protocol);
+
+	return n ? n->classic : NULL;
+}
+
 static const char *transport_name(uint8_t protocol)
 {
-	switch (protocol) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_UDPLITE:
-		return "udplite";
-	}
-	return NULL;
+	const struct protocol_names *n = protocol_names(protocol);
+
+	return n ? n->transport : NULL;
 }
 
 int format_classic(char *dst, size_t size, const struct netlog_event *e)

@@ -170,6 +170,8 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	char json[FORMAT_JSON_MAX], classic[FORMAT_JSON_MAX], container[CGTAB_ID_MAX];
 	bool have_json = false, have_classic = false;
 	struct format_extra x = { 0 };
+	/* failed connects are classic lines only when asked: old parsers know four events */
+	bool classic_wanted = e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed;
 
 	if (repeated_start(d, e) || !filters_pass(&d->filters, e))
 		return 0;
@@ -182,8 +184,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 		if (!have_json)
 			log_warnx("cannot format event of type %u as JSON: counted as lost", e->type);
 	}
-	/* failed connects are classic lines only when asked: old parsers know four events */
-	if (any_output(d, FORMAT_CLASSIC) && (e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed)) {
+	if (any_output(d, FORMAT_CLASSIC) && classic_wanted) {
 		have_classic = format_classic(classic, sizeof(classic), e) >= 0;
 		if (!have_classic)
 			log_warnx("cannot format event of type %u", e->type);
@@ -196,7 +197,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 			err = sink_write_raw(s, epoch_ns, SINK_INFO, json);
 		else if (s->format == FORMAT_CLASSIC && have_classic)
 			err = sink_write(s, epoch_ns, SINK_INFO, classic);
-		else if (s->format == FORMAT_JSON || e->type != NETLOG_CONNECT_FAIL || d->opt.log_failed)
+		else if (s->format == FORMAT_JSON || classic_wanted)
 			s->lost++; /* no line for it: its output's log says so (bounded fields make it rare) */
 		if (err < 0)
 			log_debug("write to %s: %s", s->path, strerror(-err));

@@ -1185,6 +1185,12 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 #define NEXTHDR_DEST 60
 #define IPV6_EXT_MAX 8
 
+/* The extension headers followed to a UDP header: hop-by-hop, routing, destination options */
+static __always_inline bool ipv6_ext_followed(__u8 next)
+{
+	return next == NEXTHDR_HOP || next == NEXTHDR_ROUTING || next == NEXTHDR_DEST;
+}
+
 /*
  * An IPv6 datagram whose UDP header comes after extension headers (a
  * process may add a routing header to what it sends, or options with
@@ -1200,14 +1206,14 @@ static __noinline __u32 ipv6_past_ext(struct __sk_buff *skb, __u8 next, __u8 *pr
 	__u8 h[2];
 
 	for (int i = 0; i < IPV6_EXT_MAX; i++) {
-		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST)
+		if (!ipv6_ext_followed(next))
 			break;
 		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 			return 0;
 		next = h[0];
 		off += ((__u32)h[1] + 1) * 8;
 	}
-	if (next == NEXTHDR_HOP || next == NEXTHDR_ROUTING || next == NEXTHDR_DEST) {
+	if (ipv6_ext_followed(next)) {
 		count_drop(NETLOG_DROP_V6EXT);
 		return 0;
 	}
@@ -1258,7 +1264,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 				return 1;
 			__builtin_memcpy(ports, ip6 + 1, sizeof(ports));
 		} else {
-			if (f.protocol != NEXTHDR_HOP && f.protocol != NEXTHDR_ROUTING && f.protocol != NEXTHDR_DEST)
+			if (!ipv6_ext_followed(f.protocol))
 				return 1; /* TCP, mostly */
 			hl = ipv6_past_ext(skb, f.protocol, &f.protocol, ports);
 			if (!hl)
