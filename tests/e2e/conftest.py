@@ -229,6 +229,16 @@ class Netlogd:
                 return found
             time.sleep(0.05)
 
+    def wait_total(self, pattern, at_least, timeout=10):
+        """A count said over several warnings (one report a second): wait
+        until the numbers @pattern captures add up to @at_least; return the sum."""
+        deadline = time.monotonic() + timeout
+        while True:
+            total = sum(map(int, re.findall(pattern, self.text(), re.M)))
+            if total >= at_least or time.monotonic() > deadline:
+                return total
+            time.sleep(0.05)
+
     def expect(self, timeout=10, **want):
         found = self.find(timeout, **want)
         assert len(found) == 1, f"want exactly one line with {want}, got {found}\nlog:\n{self.text()}"
