@@ -261,27 +261,44 @@ static bool same_outputs(const struct options *a, const struct options *b)
 	return true;
 }
 
-/* Whether output @target is opened the same under @a and @b: each depends only on its own settings. */
+/* Whether output @target is opened the same under @a and @b (its format aside). */
 static bool same_settings_for(const struct options *a, const struct options *b, const char *target)
 {
 	if (!strcmp(target, "syslog"))
 		return !strcmp(a->syslog_socket, b->syslog_socket);
-	if (!strncmp(target, "tcp://", 6) || !strncmp(target, "udp://", 6))
-		return a->remote_buffer_kb == b->remote_buffer_kb;
 	return true;
 }
 
 /*
  * Open every output of @o in @sinks; on failure close those opened and say
- * why. On a reload, @was and @old are the outputs in force: one that stays
- * the same is carried over (@from[i]: the index it had, else -1), with what
- * it holds, such as the lines waiting for a collector.
+ * why. On a reload, @was and @old are the outputs in force: one whose
+ * target stays is carried over (@from[i]: the index it had, else -1), with
+ * what it holds, such as the lines waiting for a collector, in its new
+ * format and, for a collector, with its new buffer size.
  */
+/* Whether two file outputs of @o are one file: each line would be written twice, or two formats mixed. */
+static bool outputs_distinct(const struct options *o)
+{
+	for (unsigned i = 0; i < o->noutputs; i++)
+		for (unsigned j = i + 1; j < o->noutputs; j++)
+			if (options_output_is_file(o->outputs[i].target) &&
+			    options_output_is_file(o->outputs[j].target) &&
+			    sink_same_file(o->outputs[i].target, o->outputs[j].target)) {
+				log_warnx("outputs %s and %s are one file", o->outputs[i].target,
+					  o->outputs[j].target);
+				return false;
+			}
+	return true;
+}
+
 static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n,
 			const struct options *was, struct sink *old, int *from)
 {
 	bool taken[OPTIONS_MAX_OUTPUTS] = { false };
 
+	*n = 0;
+	if (!outputs_distinct(o))
+		return -EINVAL;
 	for (*n = 0; *n < o->noutputs; (*n)++) {
 		const struct output_spec *out = &o->outputs[*n];
 		struct sink *s = &sinks[*n];
@@ -290,11 +307,11 @@ static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n
 		if (from)
 			from[*n] = -1;
 		for (unsigned j = 0; was && j < was->noutputs; j++) {
-			if (taken[j] || was->outputs[j].format != out->format ||
-			    strcmp(was->outputs[j].target, out->target) ||
+			if (taken[j] || strcmp(was->outputs[j].target, out->target) ||
 			    !same_settings_for(was, o, out->target))
 				continue;
 			memcpy(s, &old[j], sizeof(*s));
+			s->format = out->format;
 			taken[j] = true;
 			from[*n] = (int)j;
 			break;
@@ -304,15 +321,19 @@ static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n
 		err = sink_open(s, out->target, out->format, o->syslog_socket,
 				(size_t)o->remote_buffer_kb << 10);
 		if (err) {
+			char why[PATH_MAX + 128];
+
 			if (s->kind == SINK_SYSLOG)
 				log_warnx("open output syslog: %s: %s (is a syslog daemon running?)", s->path,
 					  strerror(-err));
+			else if (s->kind == SINK_FILE && sink_check(out->target, o->syslog_socket, why, sizeof(why)))
+				log_warnx("open output %s", why);
 			else
 				log_warnx("open output %s: %s", out->target, strerror(-err));
 			/* those carried over stay where they were */
 			for (unsigned i = 0; i <= *n; i++)
 				if (!from || from[i] < 0)
-					sink_close(&sinks[i]);
+					sink_close(&sinks[i], false);
 			*n = 0;
 			return err;
 		}
@@ -363,12 +384,18 @@ static void reload(struct netlogd *d)
 			goto out;
 		}
 		memcpy(reported, d->sink_lost_reported, sizeof(reported));
-		for (unsigned i = 0; i < nfresh; i++)
-			if (from[i] >= 0)
-				carried[from[i]] = true;
+		for (unsigned i = 0; i < nfresh; i++) {
+			if (from[i] < 0)
+				continue;
+			carried[from[i]] = true;
+			err = sink_resize(&fresh[i], (size_t)d->opt.remote_buffer_kb << 10);
+			if (err)
+				log_warnx("reload: %s keeps its buffer's size: %s", fresh[i].path,
+					  strerror(-err));
+		}
 		for (unsigned i = 0; i < d->nsinks; i++)
 			if (!carried[i])
-				sink_close(&d->sinks[i]);
+				sink_close(&d->sinks[i], false);
 		memcpy(d->sinks, fresh, nfresh * sizeof(*fresh));
 		d->nsinks = nfresh;
 		for (unsigned i = 0; i < nfresh; i++)
@@ -655,6 +682,8 @@ static int run_loop(struct netlogd *d)
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
 					look_at_readers(d);
+					if (d->pidfile == -EWOULDBLOCK) /* another netlogd's: gone now? */
+						d->pidfile = system_pidfile(SYSTEM_PIDFILE, true);
 					if (d->held_looks)
 						forget_lost_stops(d);
 					ticks_since_report = 0;
@@ -715,12 +744,12 @@ static bool outputs_can_open(const struct options *o)
 	for (unsigned i = 0; i < o->noutputs; i++) {
 		char why[PATH_MAX + 128];
 
-		if (sink_check(o->outputs[i].target, why, sizeof(why))) {
+		if (sink_check(o->outputs[i].target, o->syslog_socket, why, sizeof(why))) {
 			fprintf(stderr, "netlogd: output %s\n", why);
 			ok = false;
 		}
 	}
-	return ok;
+	return outputs_distinct(o) && ok;
 }
 
 int main(int argc, char **argv)
@@ -729,6 +758,7 @@ int main(int argc, char **argv)
 	struct loader_opts lo;
 	int err;
 
+	system_std_fds();
 	if (!d)
 		return 1;
 	log_init("netlogd", 0);
@@ -746,7 +776,7 @@ int main(int argc, char **argv)
 	log_init("netlogd", d->opt.verbose);
 	if (system_check())
 		return 1;
-	d->pidfile = system_pidfile(SYSTEM_PIDFILE);
+	d->pidfile = system_pidfile(SYSTEM_PIDFILE, false);
 	hold_signals(&d->signals);
 
 	d->format_cache.time.sec = -1;
@@ -825,7 +855,7 @@ out:
 	cgtab_free(&d->cgroups);
 	loader_stop(&d->loader);
 	for (unsigned i = 0; i < d->nsinks; i++)
-		sink_close(&d->sinks[i]);
+		sink_close(&d->sinks[i], true);
 	system_pidfile_remove(d->pidfile, SYSTEM_PIDFILE);
 	free(d);
 	return err ? 1 : 0;

@@ -160,6 +160,12 @@ static int boolean(const char *name, const char *arg, bool *out, char *why, size
 	return -EINVAL;
 }
 
+bool options_output_is_file(const char *target)
+{
+	return strcmp(target, "stdout") && strcmp(target, "-") && strcmp(target, "syslog") &&
+	       strncmp(target, "tcp://", 6) && strncmp(target, "udp://", 6);
+}
+
 static bool same_target(const char *a, const char *b)
 {
 	bool out_a = !strcmp(a, "stdout") || !strcmp(a, "-"), out_b = !strcmp(b, "stdout") || !strcmp(b, "-");

@@ -67,6 +67,9 @@ int options_reload(struct options *o);
  */
 int options_load_text(struct options *o, const char *path, const char *text);
 
+/* Whether output @target is a file path (not stdout, syslog or a collector). */
+bool options_output_is_file(const char *target);
+
 /* Strict unsigned parse: all digits, in [min, max]. Returns 0 or -EINVAL/-ERANGE. */
 int options_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 

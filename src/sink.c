@@ -4,16 +4,19 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,9 +55,15 @@ static int syslog_connect(struct sink *s)
 	return 0;
 }
 
+/*
+ * A file output. A path that is a named pipe or a device (a reader at the
+ * other end) is written to like standard output to a pipe: never waited
+ * for (see stdout_open()); the description is netlogd's own. A pipe is
+ * opened for reading too, so opening it does not wait for a reader.
+ */
 static int file_open(struct sink *s)
 {
-	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	struct stat st;
 	char last = '\n';
 
@@ -63,8 +72,17 @@ static int file_open(struct sink *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = fd;
+	s->nonblock = s->pipe = false;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		s->nonblock = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0;
+		s->pipe = S_ISFIFO(st.st_mode);
+		s->cut = false;
+		return 0;
+	}
 	/* a file that ends inside a line (a full disk, a crash): the next line starts on its own */
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
+	if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
 		last = '\n';
 	s->cut = last != '\n';
 	return 0;
@@ -127,6 +145,10 @@ struct resolving {
 struct remote {
 	bool tcp;
 	struct resolving *resolving; /* a lookup under way, or NULL */
+	struct addrinfo *addrs;	     /* the name's addresses, the last time it resolved */
+	struct addrinfo *next_addr;  /* the next of them to try; NULL: resolve again */
+	bool complained;	     /* UDP: said that lines are being lost */
+	bool tried_in_place;	     /* the name was looked up before the background resolver could be */
 	char host[256], port[8], hostname[256];
 	int pid;
 	enum link_state state;
@@ -146,6 +168,14 @@ struct remote {
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t mono_ms(void)
 {
@@ -231,21 +261,46 @@ static int resolve_failed(struct sink *s, int gai_err)
 }
 
 /*
- * Resolve the collector (in the background: the first calls return
- * -EAGAIN until the answer is in), then connect without waiting. Returns
- * 0, -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
+ * In place (at start-up), a nameserver that does not answer is given a
+ * second, once, rather than the resolver's usual 5 s, twice, per name: the
+ * daemon is not logging yet, and a SIGTERM waits too. This thread's
+ * resolver settings only: the background lookups keep the system's.
  */
-static int remote_socket(struct sink *s)
+static int resolve_in_place(struct remote *r, struct addrinfo **ai)
+{
+	struct addrinfo hints = { .ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM };
+	static bool init; /* once: a second res_init() brings back the usual timeouts */
+
+	if (!init)
+		init = res_init() == 0;
+	if (init) {
+		_res.retrans = 1;
+		_res.retry = 1;
+	}
+	return getaddrinfo(r->host, r->port, &hints, ai);
+}
+
+/*
+ * The collector's next address to try: resolved when none is left to try
+ * (in the background: the first calls return -EAGAIN until the answer is
+ * in). Every address a name has is tried in turn (a name with an IPv6 and
+ * an IPv4 address, the collector listening on one of them). Returns 0 or
+ * -errno.
+ */
+static int remote_address(struct sink *s, const struct addrinfo **out)
 {
 	struct remote *r = s->remote;
 	struct resolving *q = r->resolving;
 	struct addrinfo *ai;
-	int fd, err;
+	int err;
 
+	if (r->next_addr)
+		goto next;
 	if (!q && !resolve_in_background) {
-		struct addrinfo hints = { .ai_socktype = r->tcp ? SOCK_STREAM : SOCK_DGRAM };
-
-		err = getaddrinfo(r->host, r->port, &hints, &ai);
+		if (r->tried_in_place)
+			return -EAGAIN; /* once: the lines of the sockets found at start-up each asked again */
+		r->tried_in_place = true;
+		err = resolve_in_place(r, &ai);
 		if (err)
 			return resolve_failed(s, err);
 		goto resolved;
@@ -277,14 +332,38 @@ static int remote_socket(struct sink *s)
 	if (err)
 		return resolve_failed(s, err);
 resolved:
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = -errno;
-		freeaddrinfo(ai);
+	if (r->addrs)
+		freeaddrinfo(r->addrs);
+	r->addrs = r->next_addr = ai;
+next:
+	*out = r->next_addr;
+	r->next_addr = r->next_addr->ai_next;
+	return 0;
+}
+
+/* Whether the collector's name has addresses not tried yet: if so, the next is tried at once. */
+static bool more_addresses(const struct remote *r)
+{
+	return r->next_addr != NULL;
+}
+
+/*
+ * Connect to the collector's next address, without waiting. Returns 0,
+ * -EINPROGRESS (connecting), -EAGAIN (resolving) or -errno.
+ */
+static int remote_socket(struct sink *s)
+{
+	struct remote *r = s->remote;
+	const struct addrinfo *ai = NULL;
+	int fd, err;
+
+	err = remote_address(s, &ai);
+	if (err)
 		return err;
-	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
 	err = connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
-	freeaddrinfo(ai);
 	if (err && err != -EINPROGRESS) {
 		close(fd);
 		return err;
@@ -332,11 +411,13 @@ static void back_off(struct remote *r)
 static void link_down(struct sink *s, const char *why, int err)
 {
 	struct remote *r = s->remote;
+	/* a connect that failed: the name's next address, at once */
+	bool more = r->state != LINK_UP && more_addresses(r);
 
 	if (r->state == LINK_UP)
 		log_warnx("%s: collector link lost (%s%s%s); keeping lines, retrying", s->path, why,
 			  err ? ": " : "", err ? strerror(-err) : "");
-	else if (r->backoff_ms == BACKOFF_MIN_MS)
+	else if (!more && r->backoff_ms == BACKOFF_MIN_MS)
 		log_warnx("%s: cannot reach the collector (%s%s%s); keeping lines, retrying", s->path, why,
 			  err ? ": " : "", err ? strerror(-err) : "");
 	if (s->fd >= 0)
@@ -344,7 +425,10 @@ static void link_down(struct sink *s, const char *why, int err)
 	s->fd = -1;
 	r->state = LINK_DOWN;
 	r->sent = r->tail; /* again from the first frame not known to have arrived */
-	back_off(r);
+	if (more)
+		r->next_try_ms = 0;
+	else
+		back_off(r);
 }
 
 static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, const char *body);
@@ -353,7 +437,7 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 static void report_remote_loss(struct sink *s)
 {
 	struct remote *r = s->remote;
-	uint64_t now = (uint64_t)time(NULL) * 1000000000ull, n = s->lost - r->lost_reported;
+	uint64_t now = realtime_ns(), n = s->lost - r->lost_reported;
 	const char *what = r->tcp ? "events lost: the collector was unreachable or slow and "
 				    "netlogd's buffer full (raise --remote-buffer)"
 				  : "events lost: they could not be sent to the collector";
@@ -375,8 +459,13 @@ static void report_remote_loss(struct sink *s)
 	r->notice = 0;
 	if (err == 0) {
 		r->lost_reported += n;
-		log_warnx("%s: %llu lines were dropped: the collector was away or slow and the buffer "
-			  "full (raise --remote-buffer)", s->path, (unsigned long long)n);
+		if (r->tcp)
+			log_warnx("%s: %llu lines were dropped: the collector was away or slow and the "
+				  "buffer full (raise --remote-buffer)", s->path, (unsigned long long)n);
+		else
+			log_warnx("%s: %llu lines could not be sent; the collector takes them again",
+				  s->path, (unsigned long long)n);
+		r->complained = false;
 	} else if (s->lost > lost_before) {
 		s->lost--; /* the notice is no line of the log: tried again later */
 	}
@@ -426,6 +515,7 @@ static int remote_pump(struct sink *s)
 			log_warnx("%s: collector reached again", s->path);
 		r->state = LINK_UP;
 		r->backoff_ms = BACKOFF_MIN_MS;
+		r->next_addr = NULL; /* when the link breaks, the name is asked again */
 	}
 	/* a collector never talks: readable means it closed or reset */
 	pfd = (struct pollfd){ .fd = s->fd, .events = POLLIN | POLLRDHUP };
@@ -491,6 +581,33 @@ static void udp_last_refused(struct sink *s)
 	r->last_sent = SENT_NOTHING;
 }
 
+/* A UDP collector does not take lines: said once, until one is sent again (report_remote_loss()). */
+static void udp_failing(struct sink *s, const char *why, int err)
+{
+	struct remote *r = s->remote;
+
+	if (r->complained)
+		return;
+	r->complained = true;
+	log_warnx("%s: cannot send to the collector (%s%s%s); counting the lines lost until it takes "
+		  "them", s->path, why, err ? ": " : "", err ? strerror(err) : "");
+}
+
+/*
+ * A UDP collector refused a datagram: a name with several addresses has
+ * the next tried with the next line (and is asked again after the last).
+ */
+static void udp_next_address(struct sink *s)
+{
+	struct remote *r = s->remote;
+
+	if (!r->addrs || !r->addrs->ai_next)
+		return;
+	close(s->fd);
+	s->fd = -1;
+	r->next_try_ms = 0;
+}
+
 /*
  * One datagram to a UDP collector. A closed port answers a datagram with
  * an ICMP error, which fails the next send: a collector on this host
@@ -508,11 +625,16 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 		if (err == ECONNREFUSED)
 			udp_last_refused(s);
 		s->lost++;
+		udp_failing(s, "send", err);
+		if (err == ECONNREFUSED)
+			udp_next_address(s);
 		return -err;
 	}
 	if (udp_refused(s->fd)) {
 		r->last_sent = SENT_NOTHING;
 		s->lost++;
+		udp_failing(s, "send", ECONNREFUSED);
+		udp_next_address(s);
 		return -ECONNREFUSED;
 	}
 	r->last_sent = r->notice ? SENT_NOTICE : SENT_LINE;
@@ -534,14 +656,20 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENOSPC;
 	if (!r->tcp) {
-		if (s->fd < 0 && mono_ms() >= r->next_try_ms) {
-			int err = remote_socket(s);
+		int err = -EAGAIN;
 
+		if (s->fd < 0 && mono_ms() >= r->next_try_ms) {
+			r->unresolved[0] = '\0';
+			err = remote_socket(s);
 			if (err && err != -EAGAIN && s->fd < 0)
 				back_off(r);
 		}
 		if (s->fd < 0) {
 			s->lost++;
+			if (r->unresolved[0])
+				udp_failing(s, r->unresolved, 0);
+			else if (err != -EAGAIN)
+				udp_failing(s, "connect", -err);
 			return -ENOTCONN;
 		}
 		return udp_send(s, msg, (size_t)n);
@@ -609,25 +737,34 @@ bool sink_remote_up(const struct sink *s)
 	return s->remote && (!s->remote->tcp || s->remote->state == LINK_UP);
 }
 
-static void remote_close(struct sink *s)
+/* The frames from @from to the ring's head: lines not known to have arrived. */
+static uint64_t frames_from(const struct remote *r, uint64_t from)
+{
+	uint64_t lines = 0;
+
+	for (uint64_t p = from; p < r->head; p = frame_end(r, p))
+		lines++;
+	return lines;
+}
+
+static void remote_close(struct sink *s, bool at_exit)
 {
 	struct remote *r = s->remote;
-	uint64_t deadline = mono_ms() + 2000;
+	uint64_t deadline = mono_ms() + (at_exit ? 2000 : 0);
 
-	/* a last chance for what waits, bounded: stopping must not hang */
-	while (r->tcp && r->tail < r->head && mono_ms() < deadline) {
+	/* a last chance for what waits, bounded: stopping must not hang, a reload not wait */
+	while (r->tcp && r->tail < r->head) {
 		remote_pump(s);
-		if (r->tail < r->head)
-			usleep(10000);
+		if (r->tail >= r->head || mono_ms() >= deadline)
+			break;
+		usleep(10000);
 	}
-	if (r->tcp && r->tail < r->head) {
-		uint64_t lines = 0;
-
-		for (uint64_t p = r->tail; p < r->head; p = frame_end(r, p))
-			lines++;
-		log_warnx("%s: %llu lines not delivered at exit (the collector was away or slow)", s->path,
-			  (unsigned long long)lines);
-	}
+	if (r->tcp && r->tail < r->head)
+		log_warnx("%s: %llu lines not delivered %s (the collector was away or slow)", s->path,
+			  (unsigned long long)frames_from(r, r->tail),
+			  at_exit ? "at exit" : "when the reload removed the output");
+	if (r->addrs)
+		freeaddrinfo(r->addrs);
 	/* a lookup the resolver cannot drop keeps its memory: it writes there when done */
 	if (r->resolving && gai_cancel(&r->resolving->req) != EAI_NOTCANCELED) {
 		if (r->resolving->req.ar_result)
@@ -637,6 +774,34 @@ static void remote_close(struct sink *s)
 	free(r->ring);
 	free(r);
 	s->remote = NULL;
+}
+
+int sink_resize(struct sink *s, size_t bytes)
+{
+	struct remote *r = s->remote;
+	uint64_t keep = r ? r->tail : 0;
+	size_t cap;
+	char *ring;
+
+	if (!r || !r->tcp || bytes == r->cap)
+		return 0;
+	/* whole frames from the oldest while they fit, and all TCP was given */
+	while (keep < r->head && (frame_end(r, keep) - r->tail <= bytes || keep < r->sent))
+		keep = frame_end(r, keep);
+	cap = (size_t)(keep - r->tail) > bytes ? (size_t)(keep - r->tail) : bytes;
+	ring = malloc(cap);
+	if (!ring)
+		return -ENOMEM;
+	for (uint64_t p = r->tail; p < keep; p++)
+		ring[p - r->tail] = r->ring[p % r->cap];
+	s->lost += frames_from(r, keep);
+	free(r->ring);
+	r->ring = ring;
+	r->cap = cap;
+	r->head = keep - r->tail;
+	r->sent -= r->tail;
+	r->tail = 0;
+	return 0;
 }
 
 /* Whether a file can be made at @path: 0 or an errno, with the directory in @dir. */
@@ -658,15 +823,35 @@ static int creatable(const char *path, char *dir, size_t size)
 	return access(dir, W_OK | X_OK) < 0 ? errno : 0;
 }
 
-int sink_check(const char *spec, char *why, size_t whylen)
+/*
+ * Whether @path (or, not made yet, its directory @dir) is in /proc or
+ * /sys: kernel files, which take no log lines (each write would fail).
+ */
+static bool kernel_file(const char *path, const char *dir)
+{
+	struct statfs fs;
+
+	if (statfs(path, &fs) < 0 && statfs(dir, &fs) < 0)
+		return false;
+	return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
+}
+
+int sink_check(const char *spec, const char *syslog_socket, char *why, size_t whylen)
 {
 	char dir[PATH_MAX];
 	struct stat st;
 	int err;
 
 	if (!strncmp(spec, "tcp://", 6) || !strncmp(spec, "udp://", 6) || !strcmp(spec, "stdout") ||
-	    !strcmp(spec, "-") || !strcmp(spec, "syslog"))
+	    !strcmp(spec, "-"))
 		return 0;
+	if (!strcmp(spec, "syslog")) {
+		err = stat(syslog_socket, &st) < 0 ? errno : S_ISSOCK(st.st_mode) ? 0 : ENOTSOCK;
+		if (err)
+			snprintf(why, whylen, "syslog: %s: %s (is a syslog daemon running?)", syslog_socket,
+				 strerror(err));
+		return -err;
+	}
 	if (stat(spec, &st) == 0)
 		err = S_ISDIR(st.st_mode) ? EISDIR : access(spec, W_OK) < 0 ? errno : 0;
 	else if (errno != ENOENT)
@@ -675,9 +860,31 @@ int sink_check(const char *spec, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: cannot be made in %s: %s", spec, dir, strerror(err));
 		return -err;
 	}
+	if (!err) {
+		creatable(spec, dir, sizeof(dir));
+		if (kernel_file(spec, dir)) {
+			snprintf(why, whylen, "%s: a kernel file (in /proc or /sys), not a log", spec);
+			return -EINVAL;
+		}
+	}
 	if (err)
 		snprintf(why, whylen, "%s: %s", spec, strerror(err));
 	return -err;
+}
+
+bool sink_same_file(const char *a, const char *b)
+{
+	char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	struct stat sa, sb;
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	/* one not made yet: the same name in the same directory */
+	creatable(a, da, sizeof(da));
+	creatable(b, db, sizeof(db));
+	return realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb) &&
+	       !strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b);
 }
 
 int sink_open(struct sink *s, const char *spec, enum output_format format,
@@ -709,6 +916,13 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	s->kind = SINK_FILE;
 	if (snprintf(s->path, sizeof(s->path), "%s", spec) >= (int)sizeof(s->path))
 		return -ENAMETOOLONG;
+	{
+		char dir[PATH_MAX];
+
+		creatable(spec, dir, sizeof(dir));
+		if (kernel_file(spec, dir))
+			return -EINVAL; /* said by sink_check() */
+	}
 	return file_open(s);
 }
 
@@ -978,10 +1192,14 @@ int sink_reopen(struct sink *s)
 	return err;
 }
 
-/* At exit, a stalled reader gets two seconds to take what waits: stopping must not hang. */
-static void stdout_close(struct sink *s)
+/*
+ * A reader (stdout, a named pipe) that takes nothing gets two seconds at
+ * exit to take what waits: stopping must not hang, and a reload does not
+ * wait at all.
+ */
+static void reader_close(struct sink *s, bool at_exit)
 {
-	uint64_t deadline = mono_ms() + 2000;
+	uint64_t deadline = mono_ms() + (at_exit ? 2000 : 0);
 	struct pollfd p = { .fd = s->fd, .events = POLLOUT };
 	uint64_t left;
 
@@ -989,17 +1207,17 @@ static void stdout_close(struct sink *s)
 		poll(&p, 1, 100);
 	left = s->nonblock ? lines_in(s->buf, s->len) : 0;
 	if (left)
-		log_warnx("stdout: %llu lines could not be written at exit: its reader took nothing",
-			  (unsigned long long)left);
+		log_warnx("%s: %llu lines could not be written %s: its reader took nothing", s->path,
+			  (unsigned long long)left, at_exit ? "at exit" : "when the reload removed it");
 	s->len = 0;
 }
 
-void sink_close(struct sink *s)
+void sink_close(struct sink *s, bool at_exit)
 {
 	if (s->remote)
-		remote_close(s);
-	else if (s->kind == SINK_STDOUT)
-		stdout_close(s);
+		remote_close(s, at_exit);
+	else if (s->kind == SINK_STDOUT || s->nonblock)
+		reader_close(s, at_exit);
 	else
 		sink_flush(s);
 	if (s->fd >= 0 && (s->kind != SINK_STDOUT || s->own_fd))

@@ -57,9 +57,13 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 /*
  * Whether @spec could be opened, without opening or creating anything (for
  * netlogd -n): a file output's directory must exist and be writable, an
- * existing file must not be a directory. Returns 0, or -errno with @why.
+ * existing file must not be a directory nor in /proc or /sys; syslog needs
+ * @syslog_socket. Returns 0, or -errno with @why.
  */
-int sink_check(const char *spec, char *why, size_t whylen);
+int sink_check(const char *spec, const char *syslog_socket, char *why, size_t whylen);
+
+/* Whether file outputs @a and @b are one file (two spellings of a path, a link). */
+bool sink_same_file(const char *a, const char *b);
 
 /*
  * From now on, remote collectors' names are resolved without blocking (in
@@ -95,6 +99,18 @@ bool sink_remote_up(const struct sink *s);
 /* Reopen a file sink (after rotation); other sinks reconnect. */
 int sink_reopen(struct sink *s);
 
-void sink_close(struct sink *s);
+/*
+ * Close @s, writing what waits. At exit (@at_exit) a collector or a reader
+ * that takes nothing is waited for, two seconds at most; on a reload, not
+ * at all. Lines left undelivered are said on standard error.
+ */
+void sink_close(struct sink *s, bool at_exit);
+
+/*
+ * A reload gave a remote collector @bytes of buffer: what waits is kept,
+ * oldest first; lines that no longer fit are dropped (counted), except
+ * those TCP was given already. Returns 0 or -errno (nothing changed).
+ */
+int sink_resize(struct sink *s, size_t bytes);
 
 #endif

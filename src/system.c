@@ -104,7 +104,14 @@ static bool still_there(int fd, const char *path)
 	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int system_pidfile(const char *path)
+void system_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+			break; /* nothing better to do: it is the lowest free descriptor */
+}
+
+int system_pidfile(const char *path, bool quiet)
 {
 	char pid[32] = "";
 	int fd, len, err, tries = 0;
@@ -122,7 +129,9 @@ again:
 		goto again;
 	}
 	if (err) {
-		if (err == EWOULDBLOCK) {
+		if (err == EWOULDBLOCK && quiet) {
+			; /* still running */
+		} else if (err == EWOULDBLOCK) {
 			n = pread(fd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
 			if (pid[0])
@@ -133,7 +142,7 @@ again:
 			log_debug("pid file %s: %s", path, strerror(err));
 		}
 		close(fd);
-		return -1;
+		return -err;
 	}
 	len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {

@@ -3,6 +3,7 @@
 #ifndef NETLOG_SYSTEM_H
 #define NETLOG_SYSTEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SYSTEM_PIDFILE "/run/netlogd.pid"
@@ -17,11 +18,21 @@ int system_ensure_tracefs(void);
 int system_cgroup2_root(char *path, size_t size);
 
 /*
- * Write our pid to @path, held with a lock while we run. Another netlogd
- * holding it is said (both would log every event); a file that cannot be
- * made is said with -v only. Returns the descriptor to keep, or -1.
+ * Descriptors 0, 1 and 2 that whoever started netlogd left closed are
+ * opened on /dev/null: else the files opened next (the pid file, an
+ * output) would take them, and what is said on stderr would go there.
  */
-int system_pidfile(const char *path);
+void system_std_fds(void);
+
+/*
+ * Write our pid to @path, held with a lock while we run. Another netlogd
+ * holding it is said (both would log every event) unless @quiet; a file
+ * that cannot be made is said with -v only. Returns the descriptor to
+ * keep, or < 0: -EWOULDBLOCK when another holds it. A netlogd started
+ * second tries again now and then (@quiet), to hold it once the first is
+ * gone.
+ */
+int system_pidfile(const char *path, bool quiet);
 
 /* Remove the pid file, if @fd holds it. */
 void system_pidfile_remove(int fd, const char *path);
