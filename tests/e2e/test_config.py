@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -49,9 +50,33 @@ def test_check_says_which_output_file_could_not_be_opened_and_makes_none(tmp_pat
         f"netlogd: output {tmp_path}/nowhere/x.log: cannot be made in {tmp_path}/nowhere: No such file or directory",
         f"netlogd: output {tmp_path}/adir: Is a directory"], r.stderr
     assert not made.exists()
-    r = run("-n", "-c", "/dev/null", "-o", str(made), "-o", "syslog", "-o", "tcp://127.0.0.1:514")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as log:
+        log.bind(str(tmp_path / "log"))
+        r = run("-n", "-c", "/dev/null", "-o", str(made), "-o", "syslog", "--syslog-socket", str(tmp_path / "log"),
+                "-o", "tcp://127.0.0.1:514")
     assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
     assert not made.exists()
+
+
+def test_check_refuses_kernel_files_one_file_twice_and_a_missing_syslog_socket(tmp_path):
+    """Each would fail at start, or lose every line, or write each line twice."""
+    for args, said in (
+            (["-o", "/proc/version"], "netlogd: output /proc/version: a kernel file (in /proc or /sys), not a log"),
+            (["-o", "/sys/kernel/netlog.log"],
+             "netlogd: output /sys/kernel/netlog.log: a kernel file (in /proc or /sys), not a log"),
+            (["-o", f"{tmp_path}/a.log", "-o", f"{tmp_path}//a.log"],
+             f"netlogd: outputs {tmp_path}/a.log and {tmp_path}//a.log are one file"),
+            (["-o", "syslog", "--syslog-socket", f"{tmp_path}/none"],
+             f"netlogd: output syslog: {tmp_path}/none: No such file or directory (is a syslog daemon running?)")):
+        r = run("-n", "-c", "/dev/null", *args)
+        assert (r.returncode, r.stdout, r.stderr) == (1, "configuration has errors\n", said + "\n"), args
+    (tmp_path / "b.log").write_text("")
+    os.link(tmp_path / "b.log", tmp_path / "c.log")
+    r = run("-n", "-c", "/dev/null", "-o", f"{tmp_path}/b.log", "-o", f"{tmp_path}/c.log")
+    assert r.returncode == 1 and "are one file" in r.stderr, r.stderr
+    # and at start, with the same words
+    r = run("-c", "/dev/null", "-o", "/proc/version")
+    assert r.returncode == 1 and "open output /proc/version: a kernel file" in r.stderr, r.stderr
 
 
 def test_a_missing_or_unreadable_file_given_with_c_is_an_error(tmp_path):

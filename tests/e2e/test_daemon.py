@@ -86,12 +86,55 @@ def test_a_second_netlogd_is_told_of_the_first_and_the_pid_file_goes_with_its_ow
         second = Netlogd(tmp_path / "2").start()
         second.wait_stderr(f"another netlogd (pid {first.proc.pid}) is running")
         assert "another" not in first.stderr_path.read_text()
+        # the first goes: the second, still running, takes the file (and a third would hear of it)
+        assert first.stop() == 0
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() or pidfile.read_text() != f"{second.proc.pid}\n":
+            assert time.monotonic() < deadline, "the second netlogd did not take the pid file"
+            time.sleep(0.1)
+        assert second.stderr_path.read_text().count("another netlogd") == 1
     finally:
         for d in (first, second):
             if d:
-                d.proc.send_signal(signal.SIGTERM)
-                assert d.proc.wait(30) == 0
+                assert d.stop() == 0
     assert not pidfile.exists()
+
+
+def test_with_stderr_closed_nothing_meant_for_it_lands_in_the_pid_file_or_the_log(tmp_path, hosts):
+    """Started with descriptor 2 closed (an init script's 2>&-), while another
+    netlogd runs: its warning must not go into the file that took fd 2."""
+    pidfile = Path("/run/netlogd.pid")
+    first = Netlogd(tmp_path).start()
+    log = tmp_path / "second.log"
+    p = subprocess.Popen([str(NETLOGD), "-c", "/dev/null", "-o", str(log)], stderr=subprocess.DEVNULL,
+                         preexec_fn=lambda: os.close(2))
+    try:
+        deadline = time.monotonic() + 60
+        # nothing says when it is ready: listen until it logs one
+        while f"listen stop TCP {A4}:12345 " not in (log.read_text() if log.exists() else ""):
+            assert p.poll() is None and time.monotonic() < deadline, p.returncode
+            listen_once(hosts.a, 12345)
+            time.sleep(0.5)
+        assert pidfile.read_text() == f"{first.proc.pid}\n"
+        assert all(LINE.match(l) for l in log.read_text().splitlines()), log.read_text()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+        assert first.stop() == 0
+
+
+def test_a_named_pipe_nobody_reads_holds_up_neither_the_other_outputs_nor_sigterm(tmp_path, hosts):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    d = Netlogd(tmp_path, "--output", str(fifo)).start()
+    try:
+        out = ns_sh(hosts.a, "python3", "-c", CHURN, "600", "close").stdout.split()
+        port = out[1]
+        d.wait_count(600, kind="connect", what="stop", local=f"127.0.0.1:{port}", timeout=60)
+        d.wait_stderr(f"lines could not be written to {fifo}")
+    finally:
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(30) == 0
 
 
 def test_stdout_whose_reader_is_gone_is_noticed_on_a_quiet_host(tmp_path):

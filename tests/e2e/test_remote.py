@@ -214,6 +214,53 @@ def test_a_reload_that_changes_only_the_local_syslog_socket_keeps_the_lines_wait
     assert got == want, c.lines()
 
 
+def test_a_reload_that_shrinks_the_buffer_or_changes_the_format_keeps_what_fits_and_counts_the_rest(
+        tmp_path, hosts, actors, netlogd, collector):
+    """The collector is down; 80 lines wait in 64 KiB. A reload to 4 KiB and
+    JSON keeps the oldest that fit, as they were written, counts the others
+    to the collector, and writes the new lines as JSON."""
+    c = collector("tcp", start=False)
+    conf = tmp_path / "netlog.conf"
+    log = netlogd("-c", str(conf), start=False)
+    conf.write_text(f"output = tcp://127.0.0.1:{c.port}\noutput = {log.log}\nremote-buffer = 64\n")
+    log.args = ["-c", str(conf)]  # the file names every output
+    log.start()
+    a = actors(hosts.a, name="nl-remote-shrink")
+    listens(a, 6800, 40)
+    log.expect(kind="listen", what="stop", local=f"{A4}:6839")
+    conf.write_text(f"output = json:tcp://127.0.0.1:{c.port}\noutput = {log.log}\nremote-buffer = 4\n")
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("reload: ")
+    c.start()
+    warning = c.wait_for(r'"message":"\d+ events lost: the collector was unreachable')
+    assert warning, c.lines()
+    lost = int(re.search(r'"message":"(\d+) events lost', warning[0]).group(1))
+    listens(a, 6840, 1)
+    assert c.wait_for(r'"action":"listen-stop".*"port":6840\b'), c.lines()
+    got = ours(c.lines(), 6800, 40)
+    want = [(w, p) for p in range(6800, 6840) for w in ("start", "stop")]
+    # the oldest, in order, then the count of what did not fit (others' lines may be among both)
+    assert 0 < len(got) < 80 and got == want[:len(got)] and len(got) + lost >= 80, (len(got), lost)
+
+
+def test_every_address_of_the_collectors_name_is_tried(tmp_path, hosts, actors, netlogd, collector):
+    """The name has an IPv6 and an IPv4 address, the collector listens on the
+    IPv4 one: the IPv6 one, tried first, is refused, and the next is tried."""
+    if subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True).returncode:
+        pytest.skip("no mount namespace of our own here (a chroot): /etc/hosts cannot be given")
+    hosts_file = tmp_path / "hosts"
+    hosts_file.write_text("::1 nl-collector\n127.0.0.1 nl-collector\n")
+    c = collector("tcp")
+    log = netlogd("--output", f"tcp://nl-collector:{c.port}", start=False)
+    log.prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                  'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts_file)]
+    log.start()
+    listens(actors(hosts.a, name="nl-remote-names"), 6900, 5)
+    got, want = c.wait_ours([(6900, 5)])
+    assert got == want, c.lines()
+    assert "cannot reach" not in log.stderr_path.read_text()
+
+
 def test_a_connect_the_kernel_gives_the_collectors_own_port_is_no_collector(hosts, actors, netlogd, collector):
     """The collector is local and down, its port in the ephemeral range, and the
     kernel gives netlogd's connect that very port: TCP then connects the socket
@@ -299,6 +346,7 @@ def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, ac
     a = actors(hosts.a, name="nl-remote-udp-lost")
     listens(a, 6600, 10)
     log.expect(kind="listen", what="stop", local=f"{A4}:6609")  # written, and sent nowhere
+    log.wait_stderr("cannot send to the collector (send: Connection refused)")  # said at once, locally
     c.start()
     listens(a, 6610, 1)  # a line that can be sent, and with it the count
     warning = c.wait_for(r"warning: \d+ events lost: they could not be sent to the collector")
