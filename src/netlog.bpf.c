@@ -1278,7 +1278,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != f.protocol)
+	/* a raw socket of protocol UDP sees (and sends) datagrams of other sockets' ports: none of its own */
+	if (!sk || sk->protocol != f.protocol || sk->type != SOCK_DGRAM)
 		return 1;
 	f.k.rport = bpf_ntohs(egress ? ports[1] : ports[0]);
 	f.lport = bpf_ntohs(egress ? ports[0] : ports[1]);

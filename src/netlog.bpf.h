@@ -28,6 +28,7 @@
 
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_DGRAM 2
 #define SHUTDOWN_MASK 3
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000

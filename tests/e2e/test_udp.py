@@ -453,3 +453,30 @@ def test_busy_untracked_flow_is_not_ended_as_idle(hosts, actors, netlogd):
     stamp = datetime.datetime.strptime(stop["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     assert stamp.timestamp() >= closed - 0.05, "stopped while datagrams still flowed"
     assert log.wait_text(r"netlog: warning: (\d+) UDP flows not counted")
+
+
+def test_a_raw_socket_of_protocol_udp_makes_no_flow(hosts, netlogd):
+    """A raw socket (CAP_NET_RAW) of protocol UDP writes UDP headers of its
+    choosing and gets a copy of every UDP datagram: it is no UDP socket, and
+    must not start flows in its name with other sockets' ports."""
+    log = netlogd()
+    ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import socket, struct, time
+        import ctypes; ctypes.CDLL(None).prctl(15, b"nl-raw-udp", 0, 0, 0)
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        raw.settimeout(5)
+        raw.sendto(struct.pack("!HHHH", 5353, 27099, 9, 0) + b"x", ("{B4}", 0))
+        # plain sockets' datagrams, which the raw socket gets a copy of
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("{A4}", 27010))
+        v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.bind(("{A4}", 27011))
+        u.sendto(b"y", ("{A4}", 27011))
+        v.recvfrom(10)
+        raw.recv(100)
+    """))
+    log.wait_count(1, kind="connect", what="stop", local=f"{A4}:27011")
+    time.sleep(0.5)  # for any more
+    ours = sorted((l["what"], l["local"], l["dir"], l["remote"]) for l in log.lines()
+                  if l["comm"] == "nl-raw-udp" and l["kind"] == "connect")
+    # the plain sockets' flow, at both ends, and nothing in the raw socket's name
+    assert ours == sorted((w, *f) for w in ("start", "stop") for f in (
+        (f"{A4}:27010", "->", f"{A4}:27011"), (f"{A4}:27011", "<-", f"{A4}:27010"))), ours
