@@ -735,14 +735,60 @@ static __always_inline void listener_remove(const struct sock *sk, __u64 key,
 	bpf_map_delete_elem(&listeners, k);
 }
 
+/*
+ * The cookie of a socket reached by following pointers (a descriptor's
+ * file): 0 if nothing asked for one yet. The kernel refuses such a pointer
+ * to helpers (since 6.18.y it is untrusted), so the cookie is read; the
+ * hooks make one for every socket they see, and netlogd has sock_diag make
+ * those of the sockets open before it (make_cookies()).
+ */
+static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/* Connections in a listener's accept queue looked at when it closes */
+#define ACCEPT_QUEUE_LOOK 256
+
+/*
+ * The listener @sk closes, in @closer's close() or shutdown(): the kernel
+ * aborts the connections waiting in its accept queue right after, in that
+ * call. Nobody accepted them: they start and stop in the name of the
+ * process that held the listener last, @closer (the one that listened may
+ * have handed it over long before). Probe reads: the queue is a list.
+ */
+static __always_inline void queue_closed_by(const struct sock *sk, const struct netlog_proc *closer)
+{
+	struct request_sock *req =
+		BPF_CORE_READ((const struct inet_connection_sock *)sk, icsk_accept_queue.rskq_accept_head);
+
+	for (int i = 0; i < ACCEPT_QUEUE_LOOK && req; i++) {
+		struct sock *child = BPF_CORE_READ(req, sk);
+		__u64 key = (__u64)child;
+		struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+		if (c && c->role == ROLE_PASSIVE && !(c->bits & CONN_ACCEPTED) &&
+		    !conn_stale(key, c, walked_sock_cookie(child))) {
+			__builtin_memcpy(&c->closer, closer, sizeof(c->closer));
+			c->has_closer = 1;
+		}
+		req = BPF_CORE_READ(req, dl_next);
+	}
+}
+
 /* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
 static __always_inline void on_listen_close(const struct sock *sk, __u64 key, struct conn *c)
 {
 	struct listener_key k;
-	struct netlog_proc closer;
 	struct listen_owner *l;
 
-	emit(key, NETLOG_LISTEN_STOP, c, closer_from_current(&closer, &c->owner) ? &closer : &c->owner);
+	/* the closer kept in the listener's entry (going now), not on the stack */
+	if (closer_from_current(&c->closer, &c->owner)) {
+		emit(key, NETLOG_LISTEN_STOP, c, &c->closer);
+		queue_closed_by(sk, &c->closer);
+	} else {
+		emit(key, NETLOG_LISTEN_STOP, c, &c->owner);
+	}
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
 	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
@@ -931,18 +977,6 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		break;
 	}
 	return 1;
-}
-
-/*
- * The cookie of a socket reached by following pointers (a descriptor's
- * file): 0 if nothing asked for one yet. The kernel refuses such a pointer
- * to helpers (since 6.18.y it is untrusted), so the cookie is read; the
- * hooks make one for every socket they see, and netlogd has sock_diag make
- * those of the sockets open before it (make_cookies()).
- */
-static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
-{
-	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
 /*

@@ -170,6 +170,27 @@ def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, 
     log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote)
 
 
+@pytest.mark.parametrize("accept_hook", [True, False])
+def test_connection_never_accepted_by_a_handed_over_listener_is_its_last_holders(hosts, actors, netlogd, accept_hook):
+    """The listener went to another process (SCM_RIGHTS), the one that
+    listened let it go, and nobody accepts: the listener's close aborts the
+    queued connection, which starts and stops in the name of that closer."""
+    log = netlogd(*([] if accept_hook else ["--no-accept-hook"]))
+    owner = actors(hosts.a, name="nl-first-owner")
+    holder = actors(hosts.a, name="nl-last-holder")
+    client = actors(hosts.b, name="nl-client")
+    lfd = owner("listen", A4, 5021)["fd"]
+    hfd = hand_over(owner, holder, lfd, hosts.a)
+    owner("close", lfd)
+    c = client("connect", A4, 5021)
+    remote = f"{B4}:{c['lport']}"
+    holder("close", hfd)
+    log.expect(kind="listen", what="stop", local=f"{A4}:5021", **who(holder))
+    if accept_hook:  # else it started at its handshake, when only the first owner was known
+        log.expect(kind="connect", what="start", local=f"{A4}:5021", dir="<-", remote=remote, **who(holder))
+    log.expect(kind="connect", what="stop", local=f"{A4}:5021", dir="<-", remote=remote, **who(holder))
+
+
 def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
