@@ -147,15 +147,23 @@ static bool any_output(const struct netlogd *d, enum output_format format)
  * Whether @e repeats a TCP start just logged. The compat programs (kernels
  * before 5.12, no compare-and-swap) can emit a start twice when accept()
  * and the handshake race; the two come within microseconds of each other.
+ * A stop (or a failure) ends that: the socket may connect again
+ * (connect(AF_UNSPEC) undoes a connection), and its next start is new.
  */
 static bool repeated_start(struct netlogd *d, const struct netlog_event *e)
 {
 	uint64_t *slot;
 
-	if (!d->loader.compat || e->type != NETLOG_CONNECT_START || e->protocol != IPPROTO_TCP ||
-	    !e->sock_id)
+	if (!d->loader.compat || e->protocol != IPPROTO_TCP || !e->sock_id)
 		return false;
 	slot = &d->recent_starts[(e->sock_id * 0x9e3779b97f4a7c15ull) >> 54];
+	if (e->type == NETLOG_CONNECT_STOP || e->type == NETLOG_CONNECT_FAIL) {
+		if (*slot == e->sock_id)
+			*slot = 0;
+		return false;
+	}
+	if (e->type != NETLOG_CONNECT_START)
+		return false;
 	if (*slot == e->sock_id)
 		return true;
 	*slot = e->sock_id;

@@ -3,6 +3,7 @@ import os
 import platform
 import re
 import subprocess
+import textwrap
 import time
 
 import pytest
@@ -189,6 +190,30 @@ def test_connection_never_accepted_by_a_handed_over_listener_is_its_last_holders
     if accept_hook:  # else it started at its handshake, when only the first owner was known
         log.expect(kind="connect", what="start", local=f"{A4}:5021", dir="<-", remote=remote, **who(holder))
     log.expect(kind="connect", what="stop", local=f"{A4}:5021", dir="<-", remote=remote, **who(holder))
+
+
+@pytest.mark.parametrize("programs", ["default", "compat"])
+def test_a_socket_that_connects_again_after_undoing_its_connection_starts_each_time(hosts, netlogd, programs):
+    """connect(AF_UNSPEC) undoes a TCP connection, and the same socket can
+    connect again: each connection has its start and its stop."""
+    log = netlogd(*(["--compat"] if programs == "compat" else []))
+    out = ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import ctypes, socket, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        s = socket.socket(); s.bind(("{A4}", 5022)); s.listen()
+        c = socket.socket()
+        for _ in range(3):
+            c.connect(("{A4}", 5022)); a = s.accept()[0]
+            print(c.getsockname()[1], flush=True)
+            time.sleep(0.05)
+            assert libc.connect(c.fileno(), bytes(16), 16) == 0  # AF_UNSPEC
+            a.close()
+        c.close()
+    """)).stdout.split()
+    assert len(set(out)) == 3, out
+    for port in out:
+        for what in ("start", "stop"):
+            log.expect(kind="connect", what=what, local=f"{A4}:{port}", dir="->", remote=f"{A4}:5022")
 
 
 def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors, netlogd):
