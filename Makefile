@@ -132,6 +132,9 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 LOGDIR ?= /var/log/netlog
+# systemd makes the log directory when it is under /var/log (LogsDirectory= is relative to it)
+LOGSDIRECTORY = $(patsubst /var/log/%,%,$(filter /var/log/%,$(LOGDIR)))
+UNIT_LOGSDIR = $(if $(LOGSDIRECTORY),-e 's|^LogsDirectory=.*|LogsDirectory=$(LOGSDIRECTORY)|',-e '/^LogsDirectory/d')
 
 # The daemon, its manual pages, a systemd unit, a logrotate rule, and a
 # configuration file unless one is there already (it is never overwritten).
@@ -140,7 +143,7 @@ install: $(OUT)/netlogd
 	install -D -m 644 man/netlogd.8 $(DESTDIR)$(MANDIR)/man8/netlogd.8
 	install -D -m 644 man/netlog.conf.5 $(DESTDIR)$(MANDIR)/man5/netlog.conf.5
 	mkdir -p $(DESTDIR)$(UNITDIR)
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/netlogd.service.in > $(DESTDIR)$(UNITDIR)/netlogd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $(UNIT_LOGSDIR) dist/netlogd.service.in > $(DESTDIR)$(UNITDIR)/netlogd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/netlogd.service
 	sed 's|/var/log/netlog/|$(LOGDIR)/|' dist/netlog.logrotate > $(OUT)/netlog.logrotate
 	install -D -m 644 $(OUT)/netlog.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/netlog
