@@ -755,13 +755,18 @@ static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
  * aborts the connections waiting in its accept queue right after, in that
  * call. Nobody accepted them: they start and stop in the name of the
  * process that held the listener last, @closer (the one that listened may
- * have handed it over long before). Probe reads: the queue is a list.
+ * have handed it over long before). Probe reads: the queue is a list. A
+ * SO_REUSEPORT listener with siblings may have its queue moved to one of
+ * them (net.ipv4.tcp_migrate_req) rather than aborted: left as it is.
  */
 static __always_inline void queue_closed_by(const struct sock *sk, const struct netlog_proc *closer)
 {
+	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
 	struct request_sock *req =
 		BPF_CORE_READ((const struct inet_connection_sock *)sk, icsk_accept_queue.rskq_accept_head);
 
+	if (reuse && BPF_CORE_READ(reuse, num_socks) > 1)
+		return;
 	for (int i = 0; i < ACCEPT_QUEUE_LOOK && req; i++) {
 		struct sock *child = BPF_CORE_READ(req, sk);
 		__u64 key = (__u64)child;
@@ -771,6 +776,7 @@ static __always_inline void queue_closed_by(const struct sock *sk, const struct 
 		    !conn_stale(key, c, walked_sock_cookie(child))) {
 			__builtin_memcpy(&c->closer, closer, sizeof(c->closer));
 			c->has_closer = 1;
+			c->flags |= NETLOG_F_NOT_ACCEPTED;
 		}
 		req = BPF_CORE_READ(req, dl_next);
 	}

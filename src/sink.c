@@ -63,7 +63,8 @@ static int syslog_connect(struct sink *s)
  */
 static int file_open(struct sink *s)
 {
-	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	/* O_NONBLOCK: a device's open (a serial line's carrier) must not wait either; no effect on files */
+	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
 	struct stat st;
 	char last = '\n';
 
@@ -76,7 +77,7 @@ static int file_open(struct sink *s)
 	if (fstat(fd, &st) < 0)
 		return 0;
 	if (!S_ISREG(st.st_mode)) {
-		s->nonblock = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0;
+		s->nonblock = true;
 		s->pipe = S_ISFIFO(st.st_mode);
 		s->cut = false;
 		return 0;
@@ -148,6 +149,8 @@ struct remote {
 	struct addrinfo *addrs;	     /* the name's addresses, the last time it resolved */
 	struct addrinfo *next_addr;  /* the next of them to try; NULL: resolve again */
 	bool complained;	     /* UDP: said that lines are being lost */
+	uint64_t complained_ms;	     /* UDP: when it was last said */
+	bool said;		     /* UDP: and said this time (else its end is not said either) */
 	bool tried_in_place;	     /* the name was looked up before the background resolver could be */
 	char host[256], port[8], hostname[256];
 	int pid;
@@ -462,10 +465,7 @@ static void report_remote_loss(struct sink *s)
 		if (r->tcp)
 			log_warnx("%s: %llu lines were dropped: the collector was away or slow and the "
 				  "buffer full (raise --remote-buffer)", s->path, (unsigned long long)n);
-		else
-			log_warnx("%s: %llu lines could not be sent; the collector takes them again",
-				  s->path, (unsigned long long)n);
-		r->complained = false;
+		/* UDP: said once a line went after the notice, unrefused (udp_send()) */
 	} else if (s->lost > lost_before) {
 		s->lost--; /* the notice is no line of the log: tried again later */
 	}
@@ -585,17 +585,23 @@ static void udp_last_refused(struct sink *s)
 static void udp_failing(struct sink *s, const char *why, int err)
 {
 	struct remote *r = s->remote;
+	uint64_t now = mono_ms();
 
 	if (r->complained)
 		return;
 	r->complained = true;
+	if (r->complained_ms && now - r->complained_ms < 60000)
+		return;
+	r->complained_ms = now;
+	r->said = true;
 	log_warnx("%s: cannot send to the collector (%s%s%s); counting the lines lost until it takes "
 		  "them", s->path, why, err ? ": " : "", err ? strerror(err) : "");
 }
 
 /*
  * A UDP collector refused a datagram: a name with several addresses has
- * the next tried with the next line (and is asked again after the last).
+ * the next tried with the next line; after the last, it is asked again
+ * when the backoff says (not at every line: a lookup each).
  */
 static void udp_next_address(struct sink *s)
 {
@@ -605,7 +611,10 @@ static void udp_next_address(struct sink *s)
 		return;
 	close(s->fd);
 	s->fd = -1;
-	r->next_try_ms = 0;
+	if (more_addresses(r))
+		r->next_try_ms = 0;
+	else
+		back_off(r);
 }
 
 /*
@@ -636,6 +645,17 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 		udp_failing(s, "send", ECONNREFUSED);
 		udp_next_address(s);
 		return -ECONNREFUSED;
+	}
+	/*
+	 * A line after the notice, and neither refused: the collector takes
+	 * lines again. (One on another host may refuse later still: its
+	 * refusals are then said at most once a minute.)
+	 */
+	if (!r->notice && r->last_sent == SENT_NOTICE && r->complained) {
+		if (r->said)
+			log_warnx("%s: %llu lines could not be sent; the collector takes them again",
+				  s->path, (unsigned long long)r->last_notice);
+		r->complained = r->said = false;
 	}
 	r->last_sent = r->notice ? SENT_NOTICE : SENT_LINE;
 	r->last_notice = r->notice;
@@ -753,14 +773,14 @@ static void remote_close(struct sink *s, bool at_exit)
 	uint64_t deadline = mono_ms() + (at_exit ? 2000 : 0);
 
 	/* a last chance for what waits, bounded: stopping must not hang, a reload not wait */
-	while (r->tcp && r->tail < r->head) {
+	while (r->tcp && r->tail < r->head && (at_exit || r->state == LINK_UP)) {
 		remote_pump(s);
 		if (r->tail >= r->head || mono_ms() >= deadline)
 			break;
 		usleep(10000);
 	}
 	if (r->tcp && r->tail < r->head)
-		log_warnx("%s: %llu lines not delivered %s (the collector was away or slow)", s->path,
+		log_warnx("%s: %llu lines not known to be delivered %s (the collector was away or slow)", s->path,
 			  (unsigned long long)frames_from(r, r->tail),
 			  at_exit ? "at exit" : "when the reload removed the output");
 	if (r->addrs)
@@ -1175,6 +1195,9 @@ int sink_write_raw(struct sink *s, uint64_t epoch_ns, enum sink_severity sev, co
 int sink_reopen(struct sink *s)
 {
 	int err = sink_flush(s);
+
+	if (err == -EAGAIN && s->nonblock)
+		err = 0; /* a reader that takes nothing now: said by the loss count */
 
 	if (s->remote)
 		return 0; /* a collector that is down says so itself, once, not at every rotation */

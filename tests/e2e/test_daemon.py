@@ -132,6 +132,10 @@ def test_a_named_pipe_nobody_reads_holds_up_neither_the_other_outputs_nor_sigter
         port = out[1]
         d.wait_count(600, kind="connect", what="stop", local=f"127.0.0.1:{port}", timeout=60)
         d.wait_stderr(f"lines could not be written to {fifo}")
+        d.proc.send_signal(signal.SIGHUP)  # logrotate: a reader that takes nothing is no reopen error
+        d.wait_stderr("reload: ")
+        time.sleep(0.5)
+        assert "reopen" not in d.stderr_path.read_text(), d.stderr_path.read_text()
     finally:
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(30) == 0

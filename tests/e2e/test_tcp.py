@@ -1,4 +1,5 @@
 """TCP connections and listeners between two namespaces, as netlogd logs them."""
+import json
 import os
 import platform
 import re
@@ -158,8 +159,9 @@ def test_sockets_the_kernel_frees_stop_with_their_last_owner_not_a_kernel_thread
     log.expect(kind="connect", what="stop", local=listener, dir="<-", remote=out, **who(server))
 
 
-def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, netlogd):
-    log = netlogd()
+def test_connection_never_accepted_is_attributed_to_the_listener(tmp_path, hosts, actors, netlogd):
+    js = tmp_path / "netlog.json"
+    log = netlogd("--output", f"json:{js}")
     server = actors(hosts.a, name="nl-lazy")
     client = actors(hosts.b, name="nl-client")
     lfd = server("listen", A4, 5005)["fd"]
@@ -169,6 +171,16 @@ def test_connection_never_accepted_is_attributed_to_the_listener(hosts, actors, 
     server("close", lfd)
     log.expect(kind="connect", what="start", local=f"{A4}:5005", dir="<-", remote=remote, **who(server))
     log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote)
+    # structured output says so: nobody accepted it (the listener's close aborted it)
+    deadline = time.monotonic() + 10
+    while True:  # the JSON file is written just after the classic one
+        ours = [o for o in map(json.loads, js.read_text().splitlines())
+                if o["event"]["action"].startswith("connect-") and o["network"]["direction"] == "ingress"
+                and (o["source"]["ip"], o["source"]["port"]) == (B4, c["lport"])]
+        if len(ours) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(ours) == 2 and all(o["netlog"].get("not_accepted") for o in ours), ours
 
 
 @pytest.mark.parametrize("accept_hook", [True, False])
