@@ -640,6 +640,14 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 		return -err;
 	}
 	if (udp_refused(s->fd)) {
+		/*
+		 * This datagram's refusal, or the one before's arriving during
+		 * this send (the kernel's softirq deferred): no telling. A loss
+		 * notice sent just before is said again rather than taken as
+		 * told: a count may then come twice, never go unsaid.
+		 */
+		if (r->last_sent == SENT_NOTICE)
+			r->lost_reported -= r->last_notice;
 		r->last_sent = SENT_NOTHING;
 		s->lost++;
 		udp_failing(s, "send", ECONNREFUSED);
