@@ -599,6 +599,23 @@ static void udp_failing(struct sink *s, const char *why, int err)
 }
 
 /*
+ * The loss notice went, and neither it nor what followed was refused: the
+ * collector takes lines again. (One on another host may refuse later
+ * still: its refusals are then said at most once a minute.)
+ */
+static void udp_taken_again(struct sink *s)
+{
+	struct remote *r = s->remote;
+
+	if (!r->complained)
+		return;
+	if (r->said)
+		log_warnx("%s: %llu lines could not be sent; the collector takes them again", s->path,
+			  (unsigned long long)r->last_notice);
+	r->complained = r->said = false;
+}
+
+/*
  * A UDP collector refused a datagram: a name with several addresses has
  * the next tried with the next line; after the last, it is asked again
  * when the backoff says (not at every line: a lookup each).
@@ -654,17 +671,8 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 		udp_next_address(s);
 		return -ECONNREFUSED;
 	}
-	/*
-	 * A line after the notice, and neither refused: the collector takes
-	 * lines again. (One on another host may refuse later still: its
-	 * refusals are then said at most once a minute.)
-	 */
-	if (!r->notice && r->last_sent == SENT_NOTICE && r->complained) {
-		if (r->said)
-			log_warnx("%s: %llu lines could not be sent; the collector takes them again",
-				  s->path, (unsigned long long)r->last_notice);
-		r->complained = r->said = false;
-	}
+	if (!r->notice && r->last_sent == SENT_NOTICE)
+		udp_taken_again(s);
 	r->last_sent = r->notice ? SENT_NOTICE : SENT_LINE;
 	r->last_notice = r->notice;
 	return 0;
@@ -1021,8 +1029,17 @@ int sink_flush(struct sink *s)
 	if (s->kind == SINK_REMOTE_TCP)
 		return remote_pump(s);
 	if (s->kind == SINK_REMOTE_UDP) {
+		struct remote *r = s->remote;
+
+		/* the notice that went last (a flush ago, at least): refused since, or taken */
+		if (r->last_sent == SENT_NOTICE && r->complained && s->fd >= 0) {
+			if (udp_refused(s->fd))
+				udp_last_refused(s);
+			else
+				udp_taken_again(s);
+		}
 		/* lines that could not be sent: say so with the first that can */
-		if (s->lost != s->remote->lost_reported)
+		if (s->lost != r->lost_reported)
 			report_remote_loss(s);
 		return 0;
 	}
