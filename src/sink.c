@@ -366,6 +366,14 @@ static int remote_socket(struct sink *s)
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (!r->tcp) { /* each refusal queued, counted by udp_refusals() */
+		int one = 1;
+
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+	}
 	err = connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
 	if (err && err != -EINPROGRESS) {
 		close(fd);
@@ -560,24 +568,49 @@ static int remote_pump(struct sink *s)
 	return 0;
 }
 
-/* Whether the kernel holds an error for UDP socket @fd, a refusal most likely (and clears it). */
-static bool udp_refused(int fd)
+/*
+ * The datagrams UDP socket @fd had refused since last asked: with
+ * IP_RECVERR the kernel queues one error for each (its pending error
+ * alone, which this clears too, says one however many came: refusals
+ * that arrive after a burst, the softirq deferred, would go uncounted).
+ */
+static unsigned udp_refusals(int fd)
 {
+	char data[64], ctl[512];
+	unsigned n = 0;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
+	for (;;) {
+		struct iovec iov = { data, sizeof(data) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+				    .msg_controllen = sizeof(ctl) };
+
+		if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+		n++;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err && !n)
+		n = 1; /* the queue overflowed, or holds nothing: one at least */
+	return n;
 }
 
-/* The datagram that went last was refused after all: it was a line (lost) or a loss notice (say it again). */
-static void udp_last_refused(struct sink *s)
+/*
+ * @n datagrams sent were refused: lines lost. A loss notice sent last
+ * among them is said again rather than taken as told (which of them were
+ * refused is not known: a count may then come twice, never go unsaid).
+ */
+static void udp_refused(struct sink *s, unsigned n)
 {
 	struct remote *r = s->remote;
 
-	if (r->last_sent == SENT_LINE)
-		s->lost++;
-	else if (r->last_sent == SENT_NOTICE)
+	if (!n)
+		return;
+	if (r->last_sent == SENT_NOTICE) {
 		r->lost_reported -= r->last_notice;
+		n--;
+	}
+	s->lost += n;
 	r->last_sent = SENT_NOTHING;
 }
 
@@ -645,28 +678,27 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 {
 	struct remote *r = s->remote;
 
+	unsigned refused;
+
 	if (send(s->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len) {
 		int err = errno;
 
-		if (err == ECONNREFUSED)
-			udp_last_refused(s);
+		/* an earlier datagram's refusal failed this send: this one is lost too */
+		udp_refused(s, udp_refusals(s->fd));
 		s->lost++;
 		udp_failing(s, "send", err);
 		if (err == ECONNREFUSED)
 			udp_next_address(s);
 		return -err;
 	}
-	if (udp_refused(s->fd)) {
+	refused = udp_refusals(s->fd);
+	if (refused) {
 		/*
-		 * This datagram's refusal, or the one before's arriving during
-		 * this send (the kernel's softirq deferred): no telling. A loss
-		 * notice sent just before is said again rather than taken as
-		 * told: a count may then come twice, never go unsaid.
+		 * This one's (a local collector answers before send() returns)
+		 * or earlier ones': each counted once. If this is a notice,
+		 * report_remote_loss() takes one back (no line) and says it again.
 		 */
-		if (r->last_sent == SENT_NOTICE)
-			r->lost_reported -= r->last_notice;
-		r->last_sent = SENT_NOTHING;
-		s->lost++;
+		udp_refused(s, refused);
 		udp_failing(s, "send", ECONNREFUSED);
 		udp_next_address(s);
 		return -ECONNREFUSED;
@@ -1031,11 +1063,13 @@ int sink_flush(struct sink *s)
 	if (s->kind == SINK_REMOTE_UDP) {
 		struct remote *r = s->remote;
 
-		/* the notice that went last (a flush ago, at least): refused since, or taken */
-		if (r->last_sent == SENT_NOTICE && r->complained && s->fd >= 0) {
-			if (udp_refused(s->fd))
-				udp_last_refused(s);
-			else
+		/* refusals since the last send; the notice that went last, if none: taken */
+		if (s->fd >= 0) {
+			unsigned refused = udp_refusals(s->fd);
+
+			if (refused)
+				udp_refused(s, refused);
+			else if (r->last_sent == SENT_NOTICE)
 				udp_taken_again(s);
 		}
 		/* lines that could not be sent: say so with the first that can */
