@@ -892,13 +892,15 @@ static int creatable(const char *path, char *dir, size_t size)
 }
 
 /*
- * Whether @path (or, not made yet, its directory @dir) is in /proc or
- * /sys: kernel files, which take no log lines (each write would fail).
+ * Whether @path (or, not made yet, its directory) is in /proc or /sys:
+ * kernel files, which take no log lines (each write would fail).
  */
-static bool kernel_file(const char *path, const char *dir)
+static bool kernel_file(const char *path)
 {
+	char dir[PATH_MAX];
 	struct statfs fs;
 
+	creatable(path, dir, sizeof(dir));
 	if (statfs(path, &fs) < 0 && statfs(dir, &fs) < 0)
 		return false;
 	return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
@@ -928,12 +930,9 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 		snprintf(why, whylen, "%s: cannot be made in %s: %s", spec, dir, strerror(err));
 		return -err;
 	}
-	if (!err) {
-		creatable(spec, dir, sizeof(dir));
-		if (kernel_file(spec, dir)) {
-			snprintf(why, whylen, "%s: a kernel file (in /proc or /sys), not a log", spec);
-			return -EINVAL;
-		}
+	if (!err && kernel_file(spec)) {
+		snprintf(why, whylen, "%s: a kernel file (in /proc or /sys), not a log", spec);
+		return -EINVAL;
 	}
 	if (err)
 		snprintf(why, whylen, "%s: %s", spec, strerror(err));
@@ -984,13 +983,8 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	s->kind = SINK_FILE;
 	if (snprintf(s->path, sizeof(s->path), "%s", spec) >= (int)sizeof(s->path))
 		return -ENAMETOOLONG;
-	{
-		char dir[PATH_MAX];
-
-		creatable(spec, dir, sizeof(dir));
-		if (kernel_file(spec, dir))
-			return -EINVAL; /* said by sink_check() */
-	}
+	if (kernel_file(spec))
+		return -EINVAL; /* said by sink_check() */
 	return file_open(s);
 }
 
