@@ -571,16 +571,20 @@ static int remote_pump(struct sink *s)
 /*
  * The datagrams UDP socket @fd had refused since last asked: with
  * IP_RECVERR the kernel queues one error for each (its pending error
- * alone, which this clears too, says one however many came: refusals
- * that arrive after a burst, the softirq deferred, would go uncounted).
+ * alone says one however many came: refusals that arrive after a burst,
+ * the softirq deferred, would go uncounted). Each also sets that pending
+ * error, asked first (and cleared), so a send that went costs one call;
+ * a send it failed (@failed: ECONNREFUSED) took it already.
  */
-static unsigned udp_refusals(int fd)
+static unsigned udp_refusals(int fd, bool failed)
 {
 	char data[64], ctl[512];
 	unsigned n = 0;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	if (!failed && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || !err))
+		return 0;
 	for (;;) {
 		struct iovec iov = { data, sizeof(data) };
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
@@ -590,9 +594,7 @@ static unsigned udp_refusals(int fd)
 			break;
 		n++;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err && !n)
-		n = 1; /* the queue overflowed, or holds nothing: one at least */
-	return n;
+	return n ?: 1; /* the queue overflowed: one at least */
 }
 
 /*
@@ -684,14 +686,15 @@ static int udp_send(struct sink *s, const char *msg, size_t len)
 		int err = errno;
 
 		/* an earlier datagram's refusal failed this send: this one is lost too */
-		udp_refused(s, udp_refusals(s->fd));
+		if (err == ECONNREFUSED)
+			udp_refused(s, udp_refusals(s->fd, true));
 		s->lost++;
 		udp_failing(s, "send", err);
 		if (err == ECONNREFUSED)
 			udp_next_address(s);
 		return -err;
 	}
-	refused = udp_refusals(s->fd);
+	refused = udp_refusals(s->fd, false);
 	if (refused) {
 		/*
 		 * This one's (a local collector answers before send() returns)
@@ -1059,7 +1062,7 @@ int sink_flush(struct sink *s)
 
 		/* refusals since the last send; the notice that went last, if none: taken */
 		if (s->fd >= 0) {
-			unsigned refused = udp_refusals(s->fd);
+			unsigned refused = udp_refusals(s->fd, false);
 
 			if (refused)
 				udp_refused(s, refused);
