@@ -39,6 +39,13 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r)
 			len += 3;
 		}
 	}
+	if (r->flags & NETLOG_EXE_PSEUDO) {
+		/* as the kernel writes it: a file of no directory is always deleted */
+		if (len + sizeof(" (deleted)") > size)
+			return -ENOSPC;
+		memcpy(dst + len, " (deleted)", sizeof(" (deleted)") - 1);
+		len += sizeof(" (deleted)") - 1;
+	}
 	dst[len] = '\0';
 	return (int)len;
 }

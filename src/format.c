@@ -311,16 +311,46 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e)
 	return out_finish(&o, dst);
 }
 
-static void put_json_str(struct out *o, const char *s, size_t maxlen)
+static bool json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* What byte @c takes written inside a JSON string. */
+static size_t json_width(unsigned char c)
+{
+	return json_plain(c) ? 1 : c == '"' || c == '\\' ? 2 : 6;
+}
+
+/*
+ * A JSON string of @s (at most @maxlen bytes of it). When written whole it
+ * would take more than @budget bytes between its quotes, only its end is
+ * written, after "...", cut between two bytes' escapes: a path's end says
+ * the most, and a line must stay within what a syslog collector takes.
+ */
+static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t budget)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, plain = 0; /* where the bytes not yet put, all plain, begin */
+	size_t i, n = strnlen(s, maxlen), from = 0, plain, width = 0;
 
+	for (i = 0; i < n; i++)
+		width += json_width((unsigned char)s[i]);
 	put(o, "\"", 1);
-	for (i = 0; i < maxlen && s[i]; i++) {
+	if (width > budget) {
+		/* the longest end that fits behind "..." */
+		for (width = 3, from = n; from > 0; from--) {
+			size_t w = json_width((unsigned char)s[from - 1]);
+
+			if (width + w > budget)
+				break;
+			width += w;
+		}
+		put(o, "...", 3);
+	}
+	for (i = plain = from; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+		if (json_plain(c))
 			continue;
 		put(o, s + plain, i - plain);
 		plain = i + 1;
@@ -337,6 +367,11 @@ static void put_json_str(struct out *o, const char *s, size_t maxlen)
 	}
 	put(o, s + plain, i - plain);
 	put(o, "\"", 1);
+}
+
+static void put_json_str(struct out *o, const char *s, size_t maxlen)
+{
+	put_json_str_max(o, s, maxlen, SIZE_MAX);
 }
 
 static inline __attribute__((always_inline)) void put_key(struct out *o, const char *key)
@@ -487,7 +522,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_json_str(&o, p->comm, sizeof(p->comm));
 	if (x && x->executable) {
 		put_key(&o, "executable");
-		put_json_str(&o, x->executable, SIZE_MAX);
+		put_json_str_max(&o, x->executable, SIZE_MAX, FORMAT_JSON_PATH_MAX);
 	}
 	put_str(&o, ",\"thread\":{\"id\":");
 	put_u32(&o, p->tid);
@@ -510,7 +545,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put(&o, "}", 1);
 	if (x && x->container_id) {
 		put_str(&o, ",\"container\":{\"id\":");
-		put_json_str(&o, x->container_id, SIZE_MAX);
+		put_json_str_max(&o, x->container_id, SIZE_MAX, FORMAT_JSON_ID_MAX);
 		put(&o, "}", 1);
 	}
 	put_str(&o, ",\"netlog\":{\"sock_cookie\":");
@@ -521,7 +556,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_u64(&o, p->cgroup_id);
 	if (x && x->cgroup) {
 		put_key(&o, "cgroup");
-		put_json_str(&o, x->cgroup, SIZE_MAX);
+		put_json_str_max(&o, x->cgroup, SIZE_MAX, FORMAT_JSON_PATH_MAX);
 	}
 	if (e->flags & NETLOG_F_PREEXISTING)
 		put_str(&o, ",\"preexisting\":true");

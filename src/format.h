@@ -25,7 +25,18 @@ enum output_format {
 #define FORMAT_COMM_MAX (NETLOG_COMM_LEN * 4 + 1)
 #define FORMAT_LINE_MAX 512
 /* one JSON event: every field at its longest, names escaped six-fold */
-#define FORMAT_JSON_MAX 16384 /* room for an executable's path, every byte escaped */
+#define FORMAT_JSON_MAX 16384
+/*
+ * What an executable's or cgroup's path takes in a JSON line at most, and
+ * a container id: a longer one is written as "..." and its end. So a line
+ * stays under 8 KiB, which syslog daemons take as one message (rsyslog's
+ * default limit: a longer one is cut, and over TCP its rest read as a
+ * message of its own, whose text the process that named its path chose).
+ */
+#define FORMAT_JSON_PATH_MAX 2048
+#define FORMAT_JSON_ID_MAX 128
+/* the longest JSON event line, with both paths at their longest */
+#define FORMAT_JSON_LONGEST 6144
 /* "2026-11-27T08:52:22.123456Z" plus NUL */
 #define FORMAT_TIME_MAX 32
 

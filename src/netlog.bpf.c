@@ -274,7 +274,7 @@ __noinline int exe_report(__u64 exe_ptr, __u64 id)
 		return 0;
 	}
 	r->kind = NETLOG_NAME_EXE;
-	r->pad = 0;
+	r->flags = 0;
 	r->id = id;
 	r->truncated = 0;
 	r->cut = 0;
@@ -293,13 +293,23 @@ __noinline int exe_report(__u64 exe_ptr, __u64 id)
 			vmnt = (void *)mnt + mnt_off;
 		}
 		parent = BPF_CORE_READ(d, d_parent);
-		if (d == parent || d == BPF_CORE_READ(vmnt, mnt_root))
+		if (d == BPF_CORE_READ(vmnt, mnt_root))
 			break;
+		if (d == parent) {
+			if (n > 0)
+				break;
+			/* a file of no directory, a memfd's: its own name (fileless code says so) */
+			r->flags = NETLOG_EXE_PSEUDO;
+		}
 		name = BPF_CORE_READ(d, d_name.name);
 		bpf_probe_read_kernel_str(r->comp[n], NETLOG_EXE_NAME_LEN, name);
 		if (BPF_CORE_READ(d, d_name.len) >= NETLOG_EXE_NAME_LEN)
 			r->cut |= 1u << n;
 		d = parent;
+		if (r->flags) {
+			n++;
+			break;
+		}
 	}
 	if (n == NETLOG_EXE_DEPTH && d != BPF_CORE_READ(d, d_parent))
 		r->truncated = 1;

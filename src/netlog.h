@@ -139,9 +139,19 @@ enum netlog_name_kind {
 #define NETLOG_EXE_DEPTH 16
 #define NETLOG_EXE_NAME_LEN 64
 
+/* netlog_exe.flags */
+enum netlog_exe_flags {
+	/*
+	 * A file no directory holds (memfd_create(), a pseudo file of the
+	 * kernel's): comp[0] is its name, and its path is what the kernel
+	 * writes for it, "/memfd:NAME (deleted)"
+	 */
+	NETLOG_EXE_PSEUDO = 1,
+};
+
 struct netlog_exe {
 	__u32 kind;	 /* NETLOG_NAME_EXE */
-	__u32 pad;
+	__u32 flags;	 /* enum netlog_exe_flags */
 	__u64 id;	 /* netlog_proc.exe_id */
 	__u16 ncomp;	 /* components filled, leaf first */
 	__u16 truncated; /* deeper than NETLOG_EXE_DEPTH */

@@ -461,3 +461,41 @@ def test_an_executable_name_longer_than_the_kernel_reports_is_marked_cut(hosts, 
     ns_sh(hosts.a, str(exe), "-c", f"import socket; s=socket.socket(); s.bind(('{A4}', 7040)); s.listen()")
     start = one(log, event__action="listen-start", destination__port=7040)
     assert same_program(start["process"]["executable"], f"{tmp_path}/{name[:63]}..."), start["process"]
+
+
+def test_a_program_run_from_memory_is_named_as_the_kernel_names_it(netlogd):
+    """Fileless code (memfd_create() and an exec of the descriptor, as droppers
+    run it) has no path: it is named as /proc/PID/exe shows it, memfd name and
+    all, not as "/"."""
+    log = netlogd("--format", "json")
+    code = ("import os, sys; fd = os.memfd_create('nl-dropper'); "
+            "os.write(fd, open(os.path.realpath(sys.executable), 'rb').read()); "
+            "os.execv(f'/proc/self/fd/{fd}', ['x', '-c', "
+            "\"import socket; s = socket.socket(); s.bind(('127.0.0.1', 7053)); s.listen(); s.close()\"])")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    start = one(log, event__action="listen-start", destination__port=7053)
+    assert start["process"].get("executable") == "/memfd:nl-dropper (deleted)", start["process"]
+
+
+def test_a_deep_path_of_escaped_bytes_is_cut_to_keep_a_line_one_syslog_message(tmp_path, netlogd):
+    """Any user can make directories whose names escape six-fold in JSON: a
+    program 16 such directories deep would make a line of 7 KiB and more,
+    which a syslog collector (rsyslog: 8 KiB) cuts, reading its rest over
+    TCP as a message of its own. The path is cut at its start instead, at a
+    whole escape, and keeps its end: the program's own name."""
+    log = netlogd("--format", "json")
+    d = tmp_path
+    for i in range(15):
+        d = d / (chr(1) * 61 + f"{i:02d}")
+    d.mkdir(parents=True)
+    exe = d / "nl-deep-prog"
+    shutil.copy(os.path.realpath(sys.executable), exe)
+    subprocess.run([str(exe), "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 7054)); s.listen()"],
+                   check=True)
+    one(log, event__action="listen-start", destination__port=7054)
+    line = next(l for l in log.text().splitlines() if '"port":7054' in l)
+    assert len(line.encode()) <= 6144, len(line)
+    path = json.loads(line)["process"]["executable"]
+    assert path.startswith("...") and path.endswith(f"{chr(1) * 61}14/nl-deep-prog"), path[-200:]
+    raw = line[line.index('"executable":"') + len('"executable":"'):]
+    assert raw.startswith("...\\u0001") and len(raw[:raw.index('"')]) <= 2048, raw[:100]

@@ -297,6 +297,50 @@ static bool json_and_classic_fit_or_refuse_at_every_size(void)
 	return ok;
 }
 
+/*
+ * Every field at its longest and every byte of the names escaped: the line
+ * stays within what a syslog collector takes as one message, and a long
+ * path is written as "..." and its end, cut between two bytes' escapes.
+ */
+static bool json_longest_line_stays_within_a_syslog_message(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_IN);
+	static char exe[1200], cg[4096], out[FORMAT_JSON_MAX];
+	struct format_extra x = { exe, cg, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" };
+	const char *p, *want_end = "\\u0001z\"";
+	int n;
+
+	memset(exe, 1, sizeof(exe) - 2);
+	exe[sizeof(exe) - 2] = 'z';
+	memset(cg, '"', sizeof(cg) - 1);
+	memset(e.laddr, 0xfe, 16);
+	memset(e.raddr, 0xfe, 16);
+	e.family = AF_INET6;
+	e.lport = e.rport = 65535;
+	e.sock_id = e.ts_ns = UINT64_MAX;
+	e.start_ns = 1;
+	e.netns = e.proc.tgid = e.proc.tid = e.proc.sid = e.proc.ppid = UINT32_MAX - 1;
+	e.proc.uid = e.proc.euid = e.proc.auid = UINT32_MAX - 1;
+	e.proc.cgroup_id = UINT64_MAX;
+	memset(e.proc.comm, 0xff, sizeof(e.proc.comm) - 1);
+	memset(e.proc.thread_comm, 0xff, sizeof(e.proc.thread_comm) - 1);
+	e.traffic.bytes_sent = e.traffic.bytes_received = UINT64_MAX;
+	e.traffic.packets_sent = e.traffic.packets_received = UINT32_MAX;
+	e.flags = 0xff;
+	n = format_json(out, sizeof(out), &e, &x, UINT64_MAX, NULL);
+	if (!CHECK(n > 0 && n <= FORMAT_JSON_LONGEST, "%d bytes: %.200s", n, out))
+		return false;
+	p = strstr(out, "\"executable\":\"...\\u0001");
+	if (!CHECK(p != NULL, "no cut executable in %.300s", out))
+		return false;
+	p += strlen("\"executable\":\"");
+	/* "..." then whole escapes, as many as fit, then the end */
+	return CHECK(strncmp(p + 3 + (FORMAT_JSON_PATH_MAX - 3 - 1) / 6 * 6 - 6, want_end, strlen(want_end)) == 0,
+		     "not cut at an escape: %.80s", p + FORMAT_JSON_PATH_MAX - 80) &&
+	       CHECK(strstr(out, "\"cgroup\":\"...\\\"\\\"") != NULL, "no cut cgroup") &&
+	       CHECK(strstr(out, "\\\"\"") != NULL && (size_t)n > 2 * FORMAT_JSON_PATH_MAX, "%d bytes", n);
+}
+
 static bool json_refuses_a_short_buffer(void)
 {
 	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
@@ -595,6 +639,13 @@ static bool exe_path_is_built_root_first_and_found_by_its_id(void)
 	ok = CHECK(exetab_path(out, sizeof(out), &r) == 19, "length") && CHECK_STR(out, "/usr/bin/python3.11");
 	r.ncomp = 0;
 	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) == 1, "root") && CHECK_STR(out, "/");
+	/* a memfd's: as /proc/PID/exe shows it */
+	r.ncomp = 1;
+	r.flags = NETLOG_EXE_PSEUDO;
+	strcpy(r.comp[0], "memfd:x");
+	ok = ok && CHECK(exetab_path(out, sizeof(out), &r) == 18, "memfd") && CHECK_STR(out, "/memfd:x (deleted)") &&
+	     CHECK(exetab_path(out, 18, &r) == -ENOSPC, "memfd, short buffer");
+	r.flags = 0;
 	r.ncomp = NETLOG_EXE_DEPTH;
 	r.truncated = 1;
 	for (int i = 0; i < NETLOG_EXE_DEPTH; i++)
@@ -984,6 +1035,7 @@ int main(void)
 	run("json_names_the_initiator_source_and_escapes_every_byte", json_names_the_initiator_source_and_escapes_every_byte);
 	run("json_writes_numbers_of_every_length", json_writes_numbers_of_every_length);
 	run("json_and_classic_fit_or_refuse_at_every_size", json_and_classic_fit_or_refuse_at_every_size);
+	run("json_longest_line_stays_within_a_syslog_message", json_longest_line_stays_within_a_syslog_message);
 	run("json_refuses_a_short_buffer", json_refuses_a_short_buffer);
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
