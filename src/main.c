@@ -251,8 +251,12 @@ static void reopen_all(struct netlogd *d)
 {
 	for (unsigned i = 0; i < d->nsinks; i++) {
 		int err = sink_reopen(&d->sinks[i]);
+		char why[PATH_MAX + 128];
 
-		if (err < 0)
+		if (err < 0 && d->sinks[i].kind == SINK_FILE && err != -EAGAIN &&
+		    sink_check(d->sinks[i].path, d->opt.syslog_socket, why, sizeof(why)))
+			log_warnx("reopen %s", why);
+		else if (err < 0)
 			log_warnx("reopen %s: %s", d->sinks[i].path, strerror(-err));
 	}
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +58,54 @@ static int syslog_connect(struct sink *s)
 }
 
 /*
+ * Whether a user other than root could change what @path names: a
+ * directory on its way that another user owns, or that its group or
+ * everyone may write (sticky or not: a name not made yet can be taken
+ * there). netlogd writes as root: a symbolic link put on such a path would
+ * have it append lines, whose text processes choose in part, to any file.
+ */
+static bool others_control(const char *path)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		return true;
+	memcpy(p, path, n + 1);
+	if (p[0] != '/' && (stat(".", &st) < 0 || st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH)))
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '/' || (i > 0 && p[i - 1] == '/'))
+			continue;
+		p[i] = '\0';
+		if (stat(i == 0 ? "/" : p, &st) < 0 || st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH)) {
+			/* not there yet: made by whoever may, so no safer */
+			return true;
+		}
+		p[i] = '/';
+	}
+	return false;
+}
+
+/*
+ * open(2) of an output's @path, following no symbolic link on its way
+ * when another user could have put one there (others_control()).
+ */
+static int open_output(const char *path, int flags, mode_t mode)
+{
+	struct open_how how = { .flags = (unsigned)flags, .mode = mode, .resolve = RESOLVE_NO_SYMLINKS };
+	int fd;
+
+	if (!others_control(path))
+		return open(path, flags, mode);
+	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* before 5.6: the last name at least */
+		fd = open(path, flags | O_NOFOLLOW, mode);
+	return fd;
+}
+
+/*
  * A file output. A path that is a named pipe or a device (a reader at the
  * other end) is written to like standard output to a pipe: never waited
  * for (see stdout_open()); the description is netlogd's own. A pipe is
@@ -64,7 +114,7 @@ static int syslog_connect(struct sink *s)
 static int file_open(struct sink *s)
 {
 	/* O_NONBLOCK: a device's open (a serial line's carrier) must not wait either; no effect on files */
-	int fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	int fd = open_output(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
 	struct stat st;
 	char last = '\n';
 
@@ -909,6 +959,22 @@ static bool kernel_file(const char *path)
 	return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
 }
 
+/* 0, or ELOOP if a symbolic link lies on @path (or on its directory's, when it is not made yet). */
+static int link_on_the_way(const char *path)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+	char dir[PATH_MAX];
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOENT) {
+		creatable(path, dir, sizeof(dir));
+		fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+	}
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 && errno == ELOOP ? ELOOP : 0;
+}
+
 int sink_check(const char *spec, const char *syslog_socket, char *why, size_t whylen)
 {
 	char dir[PATH_MAX];
@@ -923,6 +989,12 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 		if (err)
 			snprintf(why, whylen, "syslog: %s: %s (is a syslog daemon running?)", syslog_socket,
 				 strerror(err));
+		return -err;
+	}
+	if (others_control(spec) && (err = link_on_the_way(spec))) {
+		snprintf(why, whylen, "%s: %s on its way, where another user than root may write: "
+			 "netlogd would follow it as root (name the file itself)", spec,
+			 err == ELOOP ? "a symbolic link" : strerror(err));
 		return -err;
 	}
 	if (stat(spec, &st) == 0)

@@ -1,9 +1,11 @@
 """The configuration file: checked with -n, read with -c, reloaded on SIGHUP."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,6 +79,47 @@ def test_check_refuses_kernel_files_one_file_twice_and_a_missing_syslog_socket(t
     # and at start, with the same words
     r = run("-c", "/dev/null", "-o", "/proc/version")
     assert r.returncode == 1 and "open output /proc/version: a kernel file" in r.stderr, r.stderr
+
+
+def test_a_symbolic_link_where_other_users_may_write_is_not_followed(tmp_path, netlogd):
+    """netlogd writes as root, lines whose text processes choose in part (a
+    process's name, with spaces and semicolons): a link another user put on an
+    output's path would have it append them to any file, a shell's start-up
+    file say. Where another user may write, no link on the way is followed:
+    not at the check, not at start, not at a reopen."""
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    os.chmod(pub, 0o1777)
+    victim = tmp_path / "victim"
+    (pub / "netlog.log").symlink_to(victim)
+    (tmp_path / "real").mkdir()
+    (pub / "d").symlink_to(tmp_path / "real")  # a directory on the way is no better
+    for path in (pub / "netlog.log", pub / "d" / "x.log"):
+        why = (f"{path}: a symbolic link on its way, where another user than root may write: "
+               "netlogd would follow it as root (name the file itself)")
+        r = run("-n", "-c", "/dev/null", "-o", str(path))
+        assert (r.returncode, r.stderr) == (1, f"netlogd: output {why}\n"), r.stderr
+        r = run("-c", "/dev/null", "-o", str(path))
+        assert r.returncode == 1 and f"netlogd: open output {why}\n" in r.stderr, r.stderr
+    assert not victim.exists() and not (tmp_path / "real" / "x.log").exists()
+    # logrotate's turn: the log moved away, a link in its place, then SIGHUP
+    d = netlogd()
+    d.log.rename(tmp_path / "netlog.log.1")
+    d.log.symlink_to(victim)
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_stderr(f"reopen {d.log}: a symbolic link on its way")
+    assert not victim.exists()
+    # where only root may write, a link is root's own: followed
+    run_dir = Path("/run")
+    if run_dir.stat().st_uid != 0 or run_dir.stat().st_mode & 0o022:
+        return
+    safe = Path(tempfile.mkdtemp(dir=run_dir, prefix="netlog-test-"))
+    try:
+        (safe / "netlog.log").symlink_to(tmp_path / "followed.log")
+        r = run("-n", "-c", "/dev/null", "-o", str(safe / "netlog.log"))
+        assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+    finally:
+        shutil.rmtree(safe)
 
 
 def test_a_missing_or_unreadable_file_given_with_c_is_an_error(tmp_path):
