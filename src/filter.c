@@ -21,7 +21,7 @@ __attribute__((format(printf, 3, 4))) static int bad(char *why, size_t len, cons
 	return -EINVAL;
 }
 
-static int parse_cidr(struct filter_rule *r, const char *text, char *why, size_t whylen)
+static int parse_cidr(struct filter_cond *r, const char *text, char *why, size_t whylen)
 {
 	char addr[64];
 	const char *slash = strchr(text, '/');
@@ -80,13 +80,35 @@ static bool known_rule(const char *word)
 	return false;
 }
 
-int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
+/* Whether @name holds " and " and a condition after it: a rule written with its command first. */
+static bool and_a_condition(const char *name)
 {
-	char word[32];
-	const char *arg;
-	size_t wlen;
+	for (const char *p = strstr(name, " and "); p; p = strstr(p + 1, " and ")) {
+		char word[32];
+		const char *w = p + 5 + strspn(p + 5, " \t");
+		size_t n = strcspn(w, " \t");
 
-	memset(r, 0, sizeof(*r));
+		if (n < sizeof(word)) {
+			memcpy(word, w, n);
+			word[n] = '\0';
+			if (known_rule(word))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * One condition of a rule, from @text; *@next is where the next one
+ * begins after "and", or NULL at the end of the line.
+ */
+static int parse_cond(struct filter_cond *r, const char *text, const char **next, char *why, size_t whylen)
+{
+	char word[32], value[64];
+	const char *arg, *end;
+	size_t wlen, vlen;
+
+	*next = NULL;
 	while (*text == ' ' || *text == '\t')
 		text++;
 	wlen = strcspn(text, " \t");
@@ -99,22 +121,40 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 		arg++;
 	if (!known_rule(word))
 		return bad(why, whylen, "unknown rule '%s' (known: " KNOWN_RULES ")", word);
-	if (!strcmp(word, "loopback")) {
-		r->kind = FILTER_LOOPBACK;
-		return *arg ? bad(why, whylen, "'loopback' takes no value, got '%s'", arg) : 0;
-	}
-	if (!*arg)
-		return bad(why, whylen, "'%s' needs a value", word);
 	if (!strcmp(word, "command")) {
 		/* the rest of the line: names may hold spaces ("Web Content") */
 		r->kind = FILTER_COMMAND;
+		if (!*arg)
+			return bad(why, whylen, "'%s' needs a value", word);
+		if (and_a_condition(arg))
+			return bad(why, whylen, "'%s': a command comes last in a rule (its name is the rest of the line)", arg);
 		if (strlen(arg) >= NETLOG_COMM_LEN)
 			return bad(why, whylen, "'%s' is longer than a command name (15 bytes)", arg);
 		strcpy(r->comm, arg);
 		return 0;
 	}
-	if (strchr(arg, ' ') || strchr(arg, '\t'))
-		return bad(why, whylen, "one value per rule, got '%s'", arg);
+	/* a value, unless loopback; then the end, or "and" and the next condition */
+	vlen = strcmp(word, "loopback") ? strcspn(arg, " \t") : 0;
+	end = arg + vlen;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (*end) {
+		if (strncmp(end, "and", 3) || (end[3] != ' ' && end[3] != '\t' && end[3] != '\0'))
+			return vlen ? bad(why, whylen, "one value per condition, then 'and' or the end, got '%s'", arg)
+				    : bad(why, whylen, "'loopback' takes no value, got '%s'", arg);
+		*next = end + 3;
+	}
+	if (!strcmp(word, "loopback")) {
+		r->kind = FILTER_LOOPBACK;
+		return 0;
+	}
+	if (!vlen)
+		return bad(why, whylen, "'%s' needs a value", word);
+	if (vlen >= sizeof(value))
+		return bad(why, whylen, "'%.*s' is no %s", (int)vlen, arg, word);
+	memcpy(value, arg, vlen);
+	value[vlen] = '\0';
+	arg = value;
 	if (!strcmp(word, "port")) {
 		r->kind = FILTER_PORT;
 		/* 0 is no port: a listener's remote port, which it would hide */
@@ -145,7 +185,23 @@ int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whyl
 	return bad(why, whylen, "unknown rule '%s' (known: " KNOWN_RULES ")", word);
 }
 
-static bool in_block(const struct filter_rule *r, const uint8_t a[16])
+int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen)
+{
+	const char *next = text;
+
+	memset(r, 0, sizeof(*r));
+	while (next) {
+		if (r->n == FILTER_MAX_AND)
+			return bad(why, whylen, "more than %d conditions joined by 'and'", FILTER_MAX_AND);
+		if (r->n > 0 && !next[strspn(next, " \t")])
+			return bad(why, whylen, "%s", "'and' with no condition after it");
+		if (parse_cond(&r->c[r->n++], next, &next, why, whylen))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static bool in_block(const struct filter_cond *r, const uint8_t a[16])
 {
 	unsigned full = r->prefix / 8, rest = r->prefix % 8;
 
@@ -167,7 +223,7 @@ static bool is_listen(uint8_t type)
 	return type == NETLOG_LISTEN_START || type == NETLOG_LISTEN_STOP;
 }
 
-bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
+static bool cond_match(const struct filter_cond *r, const struct netlog_event *e)
 {
 	bool listen = is_listen(e->type);
 
@@ -190,6 +246,14 @@ bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
 		return (r->value == NETLOG_LISTEN_START) == listen;
 	}
 	return false;
+}
+
+bool filter_match(const struct filter_rule *r, const struct netlog_event *e)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (!cond_match(&r->c[i], e))
+			return false;
+	return r->n > 0;
 }
 
 /* A start held back: the key its stop will carry. */

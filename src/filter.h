@@ -26,7 +26,7 @@ enum filter_kind {
 	FILTER_EVENT,	  /* listen or connect */
 };
 
-struct filter_rule {
+struct filter_cond {
 	enum filter_kind kind;
 	uint8_t addr[16]; /* IPv4 mapped */
 	unsigned prefix;  /* of addr, in bits of the mapped form */
@@ -34,16 +34,25 @@ struct filter_rule {
 	char comm[NETLOG_COMM_LEN];
 };
 
+#define FILTER_MAX_AND 4
+
+/* A rule: conditions that must all hold ("uid 998 and command node_exporter"). */
+struct filter_rule {
+	struct filter_cond c[FILTER_MAX_AND];
+	unsigned n;
+};
+
 #define FILTER_MAX_RULES 256
 
 /*
- * Parse one rule ("port 22", "address 10.0.0.0/8", "uid 0", "command sshd",
- * "direction in", "loopback", "protocol udp", "event listen"). Returns 0, or
- * -EINVAL with the reason in @why.
+ * Parse one rule: a condition ("port 22", "address 10.0.0.0/8", "uid 0",
+ * "command sshd", "direction in", "loopback", "protocol udp", "event
+ * listen"), or several joined by "and", a command last (its name is the
+ * rest of the line). Returns 0, or -EINVAL with the reason in @why.
  */
 int filter_parse(struct filter_rule *r, const char *text, char *why, size_t whylen);
 
-/* Whether @e matches @r. */
+/* Whether @e matches @r: every condition of it. */
 bool filter_match(const struct filter_rule *r, const struct netlog_event *e);
 
 struct filter_held;

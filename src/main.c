@@ -213,7 +213,7 @@ static int log_event(const struct netlog_event *e, void *ctx)
 	return 0;
 }
 
-/* Port and address rules go to the kernel too: that traffic is then not even looked at. */
+/* Port and address rules of one condition go to the kernel too: that traffic is then not even looked at. */
 static void push_port_rules(struct netlogd *d)
 {
 	static uint8_t ports[65536];
@@ -221,8 +221,8 @@ static void push_port_rules(struct netlogd *d)
 
 	memset(ports, 0, sizeof(ports));
 	for (unsigned i = 0; i < d->opt.nignore; i++)
-		if (d->opt.ignore[i].kind == FILTER_PORT)
-			ports[d->opt.ignore[i].value] = 1;
+		if (d->opt.ignore[i].n == 1 && d->opt.ignore[i].c[0].kind == FILTER_PORT)
+			ports[d->opt.ignore[i].c[0].value] = 1;
 	err = loader_set_ignored_ports(&d->loader, ports);
 	if (!err) {
 		uint8_t addrs[FILTER_MAX_RULES][16];
@@ -230,8 +230,10 @@ static void push_port_rules(struct netlogd *d)
 		bool loopback = false;
 
 		for (unsigned i = 0; i < d->opt.nignore; i++) {
-			const struct filter_rule *r = &d->opt.ignore[i];
+			const struct filter_cond *r = &d->opt.ignore[i].c[0];
 
+			if (d->opt.ignore[i].n != 1) /* a condition among others: the daemon's */
+				continue;
 			if (r->kind == FILTER_LOOPBACK)
 				loopback = true;
 			if (r->kind != FILTER_ADDRESS)

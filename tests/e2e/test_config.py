@@ -176,6 +176,28 @@ def test_outputs_and_ignore_rules_from_the_file_and_the_command_line_over_it(tmp
         assert d2.stop() == 0
 
 
+def test_a_rule_of_conditions_joined_by_and_ignores_only_what_meets_them_all(tmp_path, hosts, actors, netlogd):
+    """A process chooses its own name: `command` alone would let any user hide
+    their connections by taking the agent's name. Joined to the agent's uid,
+    the same name from another user is logged; and a port joined to a
+    condition stays the daemon's, not the kernel's (which would ignore the
+    port for everyone)."""
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = uid 0 and command nl-agent\nignore = port 6721 and command nl-agent\n")
+    log = netlogd("-c", str(conf))
+    agent = actors(hosts.a, name="nl-agent")
+    mimic = actors(hosts.a, name="nl-agent", uid=65534)
+    other = actors(hosts.a, name="nl-other")
+    agent("close", agent("listen", A4, 6720)["fd"])
+    mimic("close", mimic("listen", A4, 6722)["fd"])
+    other("close", other("listen", A4, 6721)["fd"])
+    mimic("close", mimic("listen", A4, 6721)["fd"])
+    log.expect(kind="listen", what="stop", local=f"{A4}:6722", **who(mimic))
+    assert [(l["what"], l["pid"]) for l in log.find(timeout=2, local=f"{A4}:6721")] == [
+        ("start", str(other.pid)), ("stop", str(other.pid))]
+    assert not log.find(timeout=0, local=f"{A4}:6720")
+
+
 def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, netlogd):
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = port 6701\n")

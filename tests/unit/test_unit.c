@@ -847,8 +847,8 @@ static bool config_file_sets_everything_it_names(void)
 	       CHECK(o.format == FORMAT_JSON && o.noutputs == 2, "format, outputs") &&
 	       CHECK_STR(o.outputs[1].target, "tcp://logs.example.org:514") &&
 	       CHECK(o.udp_idle_timeout == 30 && o.log_failed && !o.accept_hook && o.max_sockets == 2048, "values") &&
-	       CHECK(o.nignore == 4 && o.ignore[3].kind == FILTER_COMMAND && !strcmp(o.ignore[3].comm, "sshd"), "rules") &&
-	       CHECK_STR(o.ignore[2].comm, "Web Content");
+	       CHECK(o.nignore == 4 && o.ignore[3].c[0].kind == FILTER_COMMAND && !strcmp(o.ignore[3].c[0].comm, "sshd"), "rules") &&
+	       CHECK_STR(o.ignore[2].c[0].comm, "Web Content");
 }
 
 static bool config_file_errors_are_each_counted(void)
@@ -954,6 +954,40 @@ static bool ignore_rules_match_and_a_stop_follows_its_start(void)
 	return ok;
 }
 
+/* A process's name is its own to choose: a rule that pins it to a user too holds only with both. */
+static bool conditions_joined_by_and_must_all_hold(void)
+{
+	struct netlog_event e = { .type = NETLOG_CONNECT_START, .protocol = IPPROTO_TCP, .lport = 40000,
+				  .rport = 9100, .direction = NETLOG_DIR_IN };
+	struct filter_rule r;
+	char why[256];
+	bool ok;
+
+	strcpy(e.proc.comm, "node_exporter");
+	e.proc.uid = 998;
+	ok = CHECK(filter_parse(&r, "uid 998 and  command node_exporter", why, sizeof(why)) == 0, "%s", why) &&
+	     CHECK(r.n == 2 && r.c[0].kind == FILTER_UID && r.c[1].kind == FILTER_COMMAND, "%u conditions", r.n) &&
+	     CHECK(filter_match(&r, &e), "both hold");
+	e.proc.uid = 1000; /* someone else under that name */
+	ok = ok && CHECK(!filter_match(&r, &e), "the name alone matched");
+	ok = ok && CHECK(filter_parse(&r, "loopback and port 9100 and direction in", why, sizeof(why)) == 0, "%s", why) &&
+	     CHECK(r.n == 3 && !filter_match(&r, &e), "not loopback, matched");
+	v4(e.raddr, "127.0.0.1");
+	ok = ok && CHECK(filter_match(&r, &e), "all three hold");
+	for (size_t i = 0; ok && i < 5; i++) {
+		static const char *const bad[][2] = {
+			{ "uid 1 and", "'and' with no condition after it" },
+			{ "port 22 23", "one value per condition, then 'and' or the end, got '22 23'" },
+			{ "command a and uid 1", "'a and uid 1': a command comes last in a rule (its name is the rest of the line)" },
+			{ "port 1 and port 2 and port 3 and port 4 and port 5", "more than 4 conditions joined by 'and'" },
+			{ "loopback or port 1", "'loopback' takes no value, got 'or port 1'" },
+		};
+		ok = CHECK(filter_parse(&r, bad[i][0], why, sizeof(why)) == -EINVAL, "%s accepted", bad[i][0]) &&
+		     CHECK_STR(why, bad[i][1]);
+	}
+	return ok;
+}
+
 static bool held_starts_whose_stop_was_lost_go_and_no_other(void)
 {
 	struct filter_rule r;
@@ -1056,6 +1090,7 @@ int main(void)
 	run("config_file_sets_everything_it_names", config_file_sets_everything_it_names);
 	run("config_file_errors_are_each_counted", config_file_errors_are_each_counted);
 	run("ignore_rules_match_and_a_stop_follows_its_start", ignore_rules_match_and_a_stop_follows_its_start);
+	run("conditions_joined_by_and_must_all_hold", conditions_joined_by_and_must_all_hold);
 	run("held_starts_whose_stop_was_lost_go_and_no_other", held_starts_whose_stop_was_lost_go_and_no_other);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
