@@ -324,19 +324,21 @@ static size_t json_width(unsigned char c)
 
 /*
  * A JSON string of @s (at most @maxlen bytes of it). When written whole it
- * would take more than @budget bytes between its quotes, only its end is
- * written, after "...", cut between two bytes' escapes: a path's end says
- * the most, and a line must stay within what a syslog collector takes.
+ * would take more than @budget bytes between its quotes, it is cut between
+ * two bytes' escapes, "..." marking where: its start goes if @keep_end (an
+ * executable's path, whose end says the most), else its end (a cgroup's,
+ * whose start says where it lies). A line must stay within what a syslog
+ * collector takes.
  */
-static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t budget)
+static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t budget, bool keep_end)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, n = strnlen(s, maxlen), from = 0, plain, width = 0;
+	size_t i, n = strnlen(s, maxlen), from = 0, to = n, plain, width = 0;
 
 	for (i = 0; i < n; i++)
 		width += json_width((unsigned char)s[i]);
 	put(o, "\"", 1);
-	if (width > budget) {
+	if (width > budget && keep_end) {
 		/* the longest end that fits behind "..." */
 		for (width = 3, from = n; from > 0; from--) {
 			size_t w = json_width((unsigned char)s[from - 1]);
@@ -346,8 +348,17 @@ static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t
 			width += w;
 		}
 		put(o, "...", 3);
+	} else if (width > budget) {
+		/* the longest start that fits before "..." */
+		for (width = 3, to = 0; to < n; to++) {
+			size_t w = json_width((unsigned char)s[to]);
+
+			if (width + w > budget)
+				break;
+			width += w;
+		}
 	}
-	for (i = plain = from; i < n; i++) {
+	for (i = plain = from; i < to; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (json_plain(c))
@@ -366,12 +377,14 @@ static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t
 		}
 	}
 	put(o, s + plain, i - plain);
+	if (to < n)
+		put(o, "...", 3);
 	put(o, "\"", 1);
 }
 
 static void put_json_str(struct out *o, const char *s, size_t maxlen)
 {
-	put_json_str_max(o, s, maxlen, SIZE_MAX);
+	put_json_str_max(o, s, maxlen, SIZE_MAX, false);
 }
 
 static inline __attribute__((always_inline)) void put_key(struct out *o, const char *key)
@@ -522,7 +535,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_json_str(&o, p->comm, sizeof(p->comm));
 	if (x && x->executable) {
 		put_key(&o, "executable");
-		put_json_str_max(&o, x->executable, SIZE_MAX, FORMAT_JSON_PATH_MAX);
+		put_json_str_max(&o, x->executable, SIZE_MAX, FORMAT_JSON_PATH_MAX, true);
 	}
 	put_str(&o, ",\"thread\":{\"id\":");
 	put_u32(&o, p->tid);
@@ -545,7 +558,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put(&o, "}", 1);
 	if (x && x->container_id) {
 		put_str(&o, ",\"container\":{\"id\":");
-		put_json_str_max(&o, x->container_id, SIZE_MAX, FORMAT_JSON_ID_MAX);
+		put_json_str_max(&o, x->container_id, SIZE_MAX, FORMAT_JSON_ID_MAX, false);
 		put(&o, "}", 1);
 	}
 	put_str(&o, ",\"netlog\":{\"sock_cookie\":");
@@ -556,7 +569,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_u64(&o, p->cgroup_id);
 	if (x && x->cgroup) {
 		put_key(&o, "cgroup");
-		put_json_str_max(&o, x->cgroup, SIZE_MAX, FORMAT_JSON_PATH_MAX);
+		put_json_str_max(&o, x->cgroup, SIZE_MAX, FORMAT_JSON_PATH_MAX, false);
 	}
 	if (e->flags & NETLOG_F_PREEXISTING)
 		put_str(&o, ",\"preexisting\":true");

@@ -28,7 +28,8 @@ enum output_format {
 #define FORMAT_JSON_MAX 16384
 /*
  * What an executable's or cgroup's path takes in a JSON line at most, and
- * a container id: a longer one is written as "..." and its end. So a line
+ * a container id: a longer one is cut, "..." marking where (an executable's
+ * keeps its end, a cgroup's its start). So a line
  * stays under 8 KiB, which syslog daemons take as one message (rsyslog's
  * default limit: a longer one is cut, and over TCP its rest read as a
  * message of its own, whose text the process that named its path chose).

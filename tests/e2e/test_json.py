@@ -368,10 +368,22 @@ def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, a
         assert "container" not in plain and plain["netlog"]["cgroup"] == "/"
 
 
+def json_cut(text, budget=2048):
+    """The start of @text that a JSON line keeps of a cgroup's path: what fits
+    in @budget bytes of escaped text with "..." after it."""
+    width = 3
+    for i, c in enumerate(text):
+        width += len(json.dumps(c, ensure_ascii=True)) - 2
+        if width > budget:
+            return text[:i]
+    return text
+
+
 def test_long_cgroup_paths_are_cut_visibly_and_their_events_still_logged(tmp_path, hosts, actors, netlogd):
     """Names of 255 bytes that escape to 6 each: one made before netlogd (found
     by walking, 3 kB), one after (the kernel's record holds 511 bytes). Each
-    event is still a JSON line, its path cut with "..." after it."""
+    event is still a JSON line, its path cut with "..." after it: at 511
+    bytes, and then where its escaped text would pass 2048 bytes."""
     name = "\x7f" * 255
     with cgroup_tree(tmp_path) as (root, base):
         paths = [os.path.join(base, "old", *[name] * 12), os.path.join(base, "new", *[name] * 3)]
@@ -380,7 +392,7 @@ def test_long_cgroup_paths_are_cut_visibly_and_their_events_still_logged(tmp_pat
         os.makedirs(paths[1])
         for i, path in enumerate(paths):
             start = listen_in_cgroup(log, root, path, actors(hosts.a, name=f"nl-json-cglong{i}"), 7040 + i)
-            assert start["netlog"]["cgroup"] == path[len(root):][:511] + "...", start["netlog"]["cgroup"]
+            assert start["netlog"]["cgroup"] == json_cut(path[len(root):][:511]) + "...", start["netlog"]["cgroup"]
             assert start["netlog"]["cgroup_id"] == os.stat(path).st_ino
             one(log, event__action="listen-stop", destination__port=7040 + i)
         assert "cannot format" not in log.stderr_path.read_text()
