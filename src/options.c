@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "options.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -173,6 +175,30 @@ static bool same_target(const char *a, const char *b)
 	return out_a || out_b ? out_a && out_b : !strcmp(a, b);
 }
 
+/*
+ * Whether the @len bytes at @host name a host: an IPv6 address in
+ * brackets, or a name or IPv4 address (letters, digits, '-', '.', '_').
+ */
+static bool valid_host(const char *host, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a6;
+
+	if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
+		if (len - 2 >= sizeof(addr))
+			return false;
+		memcpy(addr, host + 1, len - 2);
+		addr[len - 2] = '\0';
+		return inet_pton(AF_INET6, addr, &a6) == 1;
+	}
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)host[i]) && !strchr("-._", host[i]))
+			return false;
+	return true;
+}
+
 /* [classic:|json:]TARGET; a remote target must be tcp:// or udp:// with a host and a port. */
 static int add_output(struct options *o, const char *arg, char *why, size_t whylen)
 {
@@ -200,6 +226,11 @@ static int add_output(struct options *o, const char *arg, char *why, size_t whyl
 		if (!colon || colon == hostport || (colon == hostport + 2 && hostport[0] == '[') ||
 		    options_parse_u32(colon + 1, 1, 65535, &port)) {
 			snprintf(why, whylen, "output: '%s' is not %.6sHOST:PORT (port 1-65535)", target, target);
+			return -EINVAL;
+		}
+		if (!valid_host(hostport, (size_t)(colon - hostport))) {
+			snprintf(why, whylen, "output: '%s': '%.*s' is no host name or address (an IPv6 one in brackets)",
+				 target, (int)(colon - hostport), hostport);
 			return -EINVAL;
 		}
 	} else if (strstr(target, "://")) {
