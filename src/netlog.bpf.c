@@ -353,25 +353,77 @@ static __always_inline __u64 exe_id(struct file *exe)
 	return h ?: 1;
 }
 
+/*
+ * Each process's executable, by its pid and start time (a pid is reused),
+ * from its exec or from start-up: an exiting process has let go of its
+ * memory, and so of its executable, before the kernel closes its files.
+ */
+struct proc_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start; /* the thread-group leader's start time */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct proc_key);
+	__type(value, __u64); /* exe id */
+} proc_exes SEC(".maps");
+
+static __always_inline void proc_key_of(struct proc_key *k, struct task_struct *task)
+{
+	k->tgid = KREAD(task, tgid);
+	k->pad = 0;
+	k->start = KREAD(task, group_leader, start_time);
+}
+
+/*
+ * The executable of @task, which exits: its own, as its exec (or start-up)
+ * left it, else that of the nearest of its parents whose is known: it was
+ * forked and ran no program of its own since (a server's worker, say).
+ */
+static __always_inline __u64 exe_remembered(struct task_struct *task)
+{
+	struct proc_key k;
+
+	for (int i = 0; i < 4 && task; i++) {
+		__u64 *id;
+
+		proc_key_of(&k, task);
+		id = bpf_map_lookup_elem(&proc_exes, &k);
+		if (id)
+			return *id;
+		task = KREAD(task, group_leader, real_parent);
+	}
+	return 0;
+}
+
 /* Name @task's executable in @p, by the id the daemon knows its path by. */
 static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p)
 {
 	struct file *exe = KREAD(task, mm, exe_file);
 
 	p->pad = 0;
-	p->exe_id = exe ? exe_id(exe) : 0;
+	if (exe)
+		p->exe_id = exe_id(exe);
+	else /* exiting, or a kernel thread, which has none */
+		p->exe_id = KREAD(task, flags) & PF_KTHREAD ? 0 : exe_remembered(task);
 	return 0;
 }
 
-/* Report @task's executable's path, unless it was lately. */
+/* Report @task's executable's path, unless it was lately; remember it as @task's. */
 static __always_inline void exe_learn(struct task_struct *task)
 {
 	struct file *exe = KREAD(task, mm, exe_file);
 	struct netlog_exe_key k = {};
+	struct proc_key pk;
 
 	if (!exe)
 		return; /* a kernel thread */
 	k.id = exe_id(exe);
+	proc_key_of(&pk, task);
+	bpf_map_update_elem(&proc_exes, &pk, &k.id, BPF_ANY);
 	/* exe_report() takes a number: a probe read gives it */
 	if (!bpf_map_lookup_elem(&exes_seen, &k))
 		exe_report((__u64)BPF_CORE_READ(task, mm, exe_file), k.id);

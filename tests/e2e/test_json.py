@@ -463,6 +463,44 @@ def test_a_process_that_exits_with_sockets_open_is_named_with_its_executable_on_
         assert same_program(stop["process"].get("executable"), want), stop
 
 
+def test_a_forked_child_or_a_new_program_that_exits_holding_sockets_is_named_with_its_executable(
+        tmp_path, netlogd):
+    """The process whose exit closes a socket may not be the one whose
+    executable netlogd knew for it: a forked worker that inherited it, or a
+    process that ran another program since (a shell's exec). Its own
+    executable is named on the stop, though its memory map is gone by then."""
+    log = netlogd("--format", "json")
+    prog = tmp_path / "nl-execd-prog"
+    shutil.copy(os.path.realpath(sys.executable), prog)
+    code = f"""
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 7055)); s.listen()
+c = socket.socket(); c.connect(("127.0.0.1", 7055)); a, _ = s.accept()
+if os.fork() == 0:  # the child holds c and s, never closes them: its exit does
+    time.sleep(0.3); os._exit(0)
+c.close(); s.close(); time.sleep(1); a.close()
+e = socket.socket(); e.connect(("127.0.0.1", {7056}))
+os.set_inheritable(e.fileno(), True)
+os.execv({str(prog)!r}, ["x", "-c", "import time; time.sleep(0.3)"])  # holds e, exits with it open
+"""
+    with socket.socket() as l:
+        l.bind(("127.0.0.1", 7056))
+        l.listen()
+        p = subprocess.Popen([sys.executable, "-c", code])
+        conn, _ = l.accept()
+        p.wait()
+        conn.close()
+    want = os.path.realpath(sys.executable)
+    stop_listen = one(log, event__action="listen-stop", destination__port=7055)
+    stop_fork = one(log, event__action="connect-stop", destination__port=7055, network__direction="egress")
+    stop_exec = one(log, event__action="connect-stop", destination__port=7056, network__direction="egress")
+    for stop in (stop_listen, stop_fork):
+        assert stop["process"]["pid"] != p.pid and stop["process"]["parent"]["pid"] == p.pid, stop
+        assert same_program(stop["process"].get("executable"), want), stop
+    assert stop_exec["process"]["pid"] == p.pid, stop_exec
+    assert same_program(stop_exec["process"].get("executable"), prog), stop_exec
+
+
 def test_an_executable_name_longer_than_the_kernel_reports_is_marked_cut(hosts, netlogd, tmp_path):
     """The kernel hands over 63 bytes of each path component: a longer name is
     shown cut, with "..." after it, never as if it were the whole name."""
