@@ -61,6 +61,7 @@ struct netlogd {
 	struct filters filters;
 	uint64_t flows_untracked_reported;
 	uint64_t flows_ended_early_reported;
+	uint64_t cgroup_unnamed, cgroup_unnamed_reported; /* JSON events that went without their cgroup's path */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
@@ -132,6 +133,8 @@ static void event_names(struct netlogd *d, const struct netlog_proc *p, struct f
 		ring_buffer__consume(d->rb_names);
 		x->executable = exetab_find(&d->exes, p->exe_id);
 		x->cgroup = cgtab_find(&d->cgroups, p->cgroup_id);
+		if (!x->cgroup && p->cgroup_id && d->cgroups.root[0])
+			d->cgroup_unnamed++;
 	}
 }
 
@@ -559,6 +562,13 @@ static void report_drops(struct netlogd *d, bool last)
 			       "UDP flows stopped before their idle timeout: the daemon's flow table is full "
 			       "(raise --max-udp-flows)", false);
 		d->flows_ended_early_reported = d->flows.ended_early;
+	}
+	if (d->cgroup_unnamed != d->cgroup_unnamed_reported) {
+		/* no loss either: the events are logged, without netlog.cgroup and container.id */
+		report_warning(d, d->cgroup_unnamed - d->cgroup_unnamed_reported,
+			       "events without their cgroup's path: not found, or pushed out of the daemon's "
+			       "table by cgroups made faster than it walks the hierarchy (once a second)", false);
+		d->cgroup_unnamed_reported = d->cgroup_unnamed;
 	}
 	for (unsigned i = 0; i < d->nsinks; i++)
 		report_sink_loss(d, i, last);
