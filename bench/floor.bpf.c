@@ -46,6 +46,7 @@ NOTHING("tracepoint/syscalls/sys_exit_accept4", floor_exit_accept4, void, 0)
 NOTHING("tracepoint/syscalls/sys_exit_accept", floor_exit_accept, void, 0)
 NOTHING("tracepoint/syscalls/sys_exit_connect", floor_exit_connect, void, 0)
 NOTHING("tracepoint/sched/sched_process_exec", floor_exec, void, 0)
+NOTHING("tp_btf/sched_process_fork", floor_fork, void, 0)
 NOTHING("tracepoint/cgroup/cgroup_mkdir", floor_cgroup_mkdir, void, 0)
 
 char LICENSE[] SEC("license") = "GPL";

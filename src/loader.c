@@ -292,6 +292,8 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "cgroup/sock_release");
 	err = err ?: attach(skel->progs.sched_process_exec, &skel->links.sched_process_exec, -1,
 			    "tracepoint sched/sched_process_exec");
+	err = err ?: attach(skel->progs.sched_process_fork, &skel->links.sched_process_fork, -1,
+			    "tp_btf/sched_process_fork");
 	err = err ?: attach(skel->progs.cgroup_mkdir, &skel->links.cgroup_mkdir, -1,
 			    "tracepoint cgroup/cgroup_mkdir");
 	err = err ?: attach(skel->progs.udp_egress, &skel->links.udp_egress, l->cgroup_fd,

@@ -355,7 +355,7 @@ static __always_inline __u64 exe_id(struct file *exe)
 
 /*
  * Each process's executable, by its pid and start time (a pid is reused),
- * from its exec or from start-up: an exiting process has let go of its
+ * from its fork, its exec or start-up: an exiting process has let go of its
  * memory, and so of its executable, before the kernel closes its files.
  */
 struct proc_key {
@@ -378,25 +378,15 @@ static __always_inline void proc_key_of(struct proc_key *k, struct task_struct *
 	k->start = KREAD(task, group_leader, start_time);
 }
 
-/*
- * The executable of @task, which exits: its own, as its exec (or start-up)
- * left it, else that of the nearest of its parents whose is known: it was
- * forked and ran no program of its own since (a server's worker, say).
- */
+/* The executable of @task, which exits, as its fork, exec or start-up left it; 0: not known. */
 static __always_inline __u64 exe_remembered(struct task_struct *task)
 {
 	struct proc_key k;
+	__u64 *id;
 
-	for (int i = 0; i < 4 && task; i++) {
-		__u64 *id;
-
-		proc_key_of(&k, task);
-		id = bpf_map_lookup_elem(&proc_exes, &k);
-		if (id)
-			return *id;
-		task = KREAD(task, group_leader, real_parent);
-	}
-	return 0;
+	proc_key_of(&k, task);
+	id = bpf_map_lookup_elem(&proc_exes, &k);
+	return id ? *id : 0;
 }
 
 /* Name @task's executable in @p, by the id the daemon knows its path by. */
@@ -467,6 +457,15 @@ SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	exe_learn(current_task());
+	return 0;
+}
+
+/* A new process (not a thread): it runs its parent's program until it runs one of its own. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (KREAD(child, pid) == KREAD(child, tgid))
+		exe_learn(child);
 	return 0;
 }
 

@@ -466,7 +466,8 @@ def test_a_process_that_exits_with_sockets_open_is_named_with_its_executable_on_
 def test_a_forked_child_or_a_new_program_that_exits_holding_sockets_is_named_with_its_executable(
         tmp_path, netlogd):
     """The process whose exit closes a socket may not be the one whose
-    executable netlogd knew for it: a forked worker that inherited it, or a
+    executable netlogd knew for it: a forked worker that inherited it, a
+    daemon's double-forked grandchild (adopted by init when it exits), or a
     process that ran another program since (a shell's exec). Its own
     executable is named on the stop, though its memory map is gone by then."""
     log = netlogd("--format", "json")
@@ -479,17 +480,26 @@ c = socket.socket(); c.connect(("127.0.0.1", 7055)); a, _ = s.accept()
 if os.fork() == 0:  # the child holds c and s, never closes them: its exit does
     time.sleep(0.3); os._exit(0)
 c.close(); s.close(); time.sleep(1); a.close()
-e = socket.socket(); e.connect(("127.0.0.1", {7056}))
+d = socket.socket(); d.connect(("127.0.0.1", 7057))
+if os.fork() == 0:  # a daemon's double fork: the grandchild, adopted, holds d
+    if os.fork() == 0:
+        time.sleep(0.5); os._exit(0)
+    os._exit(0)
+d.close(); os.wait(); time.sleep(1)
+e = socket.socket(); e.connect(("127.0.0.1", 7056))
 os.set_inheritable(e.fileno(), True)
 os.execv({str(prog)!r}, ["x", "-c", "import time; time.sleep(0.3)"])  # holds e, exits with it open
 """
-    with socket.socket() as l:
+    with socket.socket() as l, socket.socket() as l2:
         l.bind(("127.0.0.1", 7056))
         l.listen()
+        l2.bind(("127.0.0.1", 7057))
+        l2.listen()
         p = subprocess.Popen([sys.executable, "-c", code])
-        conn, _ = l.accept()
+        conns = [l2.accept()[0], l.accept()[0]]
         p.wait()
-        conn.close()
+        for conn in conns:
+            conn.close()
     want = os.path.realpath(sys.executable)
     stop_listen = one(log, event__action="listen-stop", destination__port=7055)
     stop_fork = one(log, event__action="connect-stop", destination__port=7055, network__direction="egress")
@@ -499,6 +509,10 @@ os.execv({str(prog)!r}, ["x", "-c", "import time; time.sleep(0.3)"])  # holds e,
         assert same_program(stop["process"].get("executable"), want), stop
     assert stop_exec["process"]["pid"] == p.pid, stop_exec
     assert same_program(stop_exec["process"].get("executable"), prog), stop_exec
+    # adopted by init (or a subreaper) when it exits: still its own program, not its new parent's
+    stop_adopted = one(log, event__action="connect-stop", destination__port=7057, network__direction="egress")
+    assert stop_adopted["process"]["pid"] not in (p.pid, stop_fork["process"]["pid"]), stop_adopted
+    assert same_program(stop_adopted["process"].get("executable"), want), stop_adopted
 
 
 def test_an_executable_name_longer_than_the_kernel_reports_is_marked_cut(hosts, netlogd, tmp_path):
