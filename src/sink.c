@@ -57,6 +57,25 @@ static int syslog_connect(struct sink *s)
 	return 0;
 }
 
+/* Whether a file can be made at @path: 0 or an errno, with the directory in @dir. */
+static int creatable(const char *path, char *dir, size_t size)
+{
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, size, "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, size, ".");
+	else
+		slash[slash == dir] = '\0'; /* "/log" is in "/" */
+	if (stat(dir, &st) < 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	return access(dir, W_OK | X_OK) < 0 ? errno : 0;
+}
+
 /*
  * Whether a user other than root could change what @path names: a
  * directory on its way that another user owns, or that its group or
@@ -64,7 +83,7 @@ static int syslog_connect(struct sink *s)
  * there). netlogd writes as root: a symbolic link put on such a path would
  * have it append lines, whose text processes choose in part, to any file.
  */
-static bool others_control(const char *path)
+static bool others_control_as_written(const char *path)
 {
 	char p[PATH_MAX];
 	struct stat st;
@@ -89,19 +108,56 @@ static bool others_control(const char *path)
 }
 
 /*
+ * The same, for @path as written and as its directory resolves: a link
+ * only root could have made may still lead through a directory another
+ * user may write, where the rest of the way is theirs to change.
+ */
+static bool others_control(const char *path)
+{
+	char dir[PATH_MAX], real[PATH_MAX + 2];
+
+	if (others_control_as_written(path))
+		return true;
+	creatable(path, dir, sizeof(dir));
+	if (!realpath(dir, real))
+		return true;
+	strcat(real, "/x"); /* the directories of real, and real itself */
+	return others_control_as_written(real);
+}
+
+/*
+ * Where others control the path (others_control()), a file they could have
+ * put there for netlogd to write: one another user owns (a planted file or
+ * named pipe: the log theirs to read or stall), or a hard link to a file
+ * elsewhere. 0, or the reason as an errno (EPERM: owner, EMLINK: links).
+ */
+static int planted(const struct stat *st)
+{
+	if (st->st_uid != 0)
+		return EPERM;
+	return S_ISREG(st->st_mode) && st->st_nlink > 1 ? EMLINK : 0;
+}
+
+/*
  * open(2) of an output's @path, following no symbolic link on its way
  * when another user could have put one there (others_control()).
  */
 static int open_output(const char *path, int flags, mode_t mode)
 {
 	struct open_how how = { .flags = (unsigned)flags, .mode = mode, .resolve = RESOLVE_NO_SYMLINKS };
-	int fd;
+	struct stat st;
+	int fd, err;
 
 	if (!others_control(path))
 		return open(path, flags, mode);
 	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS) /* before 5.6: the last name at least */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM)) /* a sandbox that hides openat2: the last name at least */
 		fd = open(path, flags | O_NOFOLLOW, mode);
+	if (fd >= 0 && fstat(fd, &st) == 0 && (err = planted(&st))) {
+		close(fd);
+		errno = err;
+		return -1;
+	}
 	return fd;
 }
 
@@ -925,24 +981,6 @@ int sink_resize(struct sink *s, size_t bytes)
 	return 0;
 }
 
-/* Whether a file can be made at @path: 0 or an errno, with the directory in @dir. */
-static int creatable(const char *path, char *dir, size_t size)
-{
-	char *slash;
-	struct stat st;
-
-	snprintf(dir, size, "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, size, ".");
-	else
-		slash[slash == dir] = '\0'; /* "/log" is in "/" */
-	if (stat(dir, &st) < 0)
-		return errno;
-	if (!S_ISDIR(st.st_mode))
-		return ENOTDIR;
-	return access(dir, W_OK | X_OK) < 0 ? errno : 0;
-}
 
 /*
  * Whether @path (or, not made yet, its directory) is in /proc or /sys:
@@ -995,6 +1033,15 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 		snprintf(why, whylen, "%s: %s on its way, where another user than root may write: "
 			 "netlogd would follow it as root (name the file itself)", spec,
 			 err == ELOOP ? "a symbolic link" : strerror(err));
+		return -err;
+	}
+	if (stat(spec, &st) == 0 && !S_ISDIR(st.st_mode) && others_control(spec) && (err = planted(&st))) {
+		if (err == EPERM)
+			snprintf(why, whylen, "%s: owned by uid %u, where another user than root may write: "
+				 "a file they could have put there to read or stall the log", spec, (unsigned)st.st_uid);
+		else
+			snprintf(why, whylen, "%s: has %u hard links, where another user than root may write: "
+				 "netlogd would write to a file they linked there", spec, (unsigned)st.st_nlink);
 		return -err;
 	}
 	if (stat(spec, &st) == 0)

@@ -109,7 +109,20 @@ def test_a_symbolic_link_where_other_users_may_write_is_not_followed(tmp_path, n
     d.proc.send_signal(signal.SIGHUP)
     d.wait_stderr(f"reopen {d.log}: a symbolic link on its way")
     assert not victim.exists()
-    # where only root may write, a link is root's own: followed
+    # nor a hard link to a file elsewhere, nor a file another user put there
+    (tmp_path / "elsewhere").write_text("root's own\n")
+    (pub / "linked.log").hardlink_to(tmp_path / "elsewhere")
+    (pub / "theirs.log").write_text("")
+    os.chown(pub / "theirs.log", 65534, 65534)
+    for name, why in (("linked.log", "has 2 hard links, where another user than root may write"),
+                      ("theirs.log", "owned by uid 65534, where another user than root may write")):
+        r = run("-n", "-c", "/dev/null", "-o", str(pub / name))
+        assert r.returncode == 1 and f"netlogd: output {pub / name}: {why}" in r.stderr, r.stderr
+        r = run("-c", "/dev/null", "-o", str(pub / name))
+        assert r.returncode == 1 and f"netlogd: open output {pub / name}: {why}" in r.stderr, r.stderr
+    assert (tmp_path / "elsewhere").read_text() == "root's own\n", "written through the hard link"
+    # where only root may write, a link is root's own: followed, unless it leads
+    # through a directory another user may write (the rest of the way is theirs)
     run_dir = Path("/run")
     if run_dir.stat().st_uid != 0 or run_dir.stat().st_mode & 0o022:
         return
@@ -118,6 +131,9 @@ def test_a_symbolic_link_where_other_users_may_write_is_not_followed(tmp_path, n
         (safe / "netlog.log").symlink_to(tmp_path / "followed.log")
         r = run("-n", "-c", "/dev/null", "-o", str(safe / "netlog.log"))
         assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+        (safe / "logdir").symlink_to(pub / "d")  # pub/d: a link its user can turn anywhere
+        r = run("-n", "-c", "/dev/null", "-o", str(safe / "logdir" / "x.log"))
+        assert r.returncode == 1 and "a symbolic link on its way" in r.stderr, r.stderr
     finally:
         shutil.rmtree(safe)
 
