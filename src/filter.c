@@ -80,13 +80,16 @@ static bool known_rule(const char *word)
 	return false;
 }
 
-/* Whether @name holds " and " and a condition after it: a rule written with its command first. */
+/* Whether @name holds "and" between blanks and a condition after it: a rule written with its command first. */
 static bool and_a_condition(const char *name)
 {
-	for (const char *p = strstr(name, " and "); p; p = strstr(p + 1, " and ")) {
+	for (const char *p = strstr(name, "and"); p; p = strstr(p + 1, "and")) {
 		char word[32];
-		const char *w = p + 5 + strspn(p + 5, " \t");
+		const char *w = p + 3 + strspn(p + 3, " \t");
 		size_t n = strcspn(w, " \t");
+
+		if (p == name || !strchr(" \t", p[-1]) || w == p + 3)
+			continue;
 
 		if (n < sizeof(word)) {
 			memcpy(word, w, n);

@@ -185,13 +185,19 @@ static bool valid_host(const char *host, size_t len)
 	struct in6_addr a6;
 
 	if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
-		if (len - 2 >= sizeof(addr))
+		const char *zone = memchr(host, '%', len);
+		size_t alen = (zone ? (size_t)(zone - host) : len - 1) - 1;
+
+		if (alen >= sizeof(addr))
 			return false;
-		memcpy(addr, host + 1, len - 2);
-		addr[len - 2] = '\0';
-		return inet_pton(AF_INET6, addr, &a6) == 1;
+		memcpy(addr, host + 1, alen);
+		addr[alen] = '\0';
+		if (inet_pton(AF_INET6, addr, &a6) != 1)
+			return false;
+		/* a link-local address's zone: an interface's name or number */
+		return !zone || valid_host(zone + 1, (size_t)(host + len - 1 - zone - 1));
 	}
-	if (len == 0 || len > 253)
+	if (len == 0 || len > 254)
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!isalnum((unsigned char)host[i]) && !strchr("-._", host[i]))
@@ -229,7 +235,7 @@ static int add_output(struct options *o, const char *arg, char *why, size_t whyl
 			return -EINVAL;
 		}
 		if (!valid_host(hostport, (size_t)(colon - hostport))) {
-			snprintf(why, whylen, "output: '%s': '%.*s' is no host name or address (an IPv6 one in brackets)",
+			snprintf(why, whylen, "output: '%s': '%.*s' is no host name or address (an IPv6 one in brackets, [ADDR] or [ADDR%%ZONE])",
 				 target, (int)(colon - hostport), hostport);
 			return -EINVAL;
 		}

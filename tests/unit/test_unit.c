@@ -976,13 +976,14 @@ static bool conditions_joined_by_and_must_all_hold(void)
 	     CHECK(r.n == 3 && !filter_match(&r, &e), "not loopback, matched");
 	v4(e.raddr, "127.0.0.1");
 	ok = ok && CHECK(filter_match(&r, &e), "all three hold");
-	for (size_t i = 0; ok && i < 5; i++) {
+	for (size_t i = 0; ok && i < 6; i++) {
 		static const char *const bad[][2] = {
 			{ "uid 1 and", "'and' with no condition after it" },
 			{ "port 22 23", "one value per condition, then 'and' or the end, got '22 23'" },
 			{ "command a and uid 1", "'a and uid 1': a command comes last in a rule (its name is the rest of the line)" },
 			{ "port 1 and port 2 and port 3 and port 4 and port 5", "more than 4 conditions joined by 'and'" },
 			{ "loopback or port 1", "'loopback' takes no value, got 'or port 1'" },
+			{ "command x\tand\tuid 1", "'x\tand\tuid 1': a command comes last in a rule (its name is the rest of the line)" },
 		};
 		ok = CHECK(filter_parse(&r, bad[i][0], why, sizeof(why)) == -EINVAL, "%s accepted", bad[i][0]) &&
 		     CHECK_STR(why, bad[i][1]);
