@@ -1187,10 +1187,13 @@ static __always_inline void udp_sock_used_by(struct conn *s, const struct netlog
  * reported all the same, marked untracked, once per refresh period rather
  * than per datagram; the daemon still ends it.
  */
-static __always_inline void flow_insert(struct flow_info *f, const struct netlog_flow *n)
+static __always_inline void flow_insert(struct flow_info *f, struct netlog_flow *n)
 {
-	long err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
+	long err;
 	__u64 *seen;
+
+	n->lport = f->lport;
+	err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
 	if (err == -17 /* EEXIST: another CPU was first */)
 		return;
@@ -1276,6 +1279,41 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 	proc_from_current(&me);
 	__builtin_memcpy(&v->owner, &me, sizeof(me));
 	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &sock_id), &me);
+	return 0;
+}
+
+/*
+ * A flow's socket sends from another local port than the flow's first
+ * datagram had: connect(AF_UNSPEC) gave back the port the kernel had bound
+ * it to, and this datagram bound a new one. The flow ends, its counts so
+ * far in the record, and a new one starts with this datagram, in place.
+ * With the ring full nothing changes (the loss is counted): the next
+ * datagram tries again. Out of line: rare, and udp_packet() is per datagram.
+ */
+static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u32 payload, __u32 segs)
+{
+	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct netlog_proc me;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!e) {
+		count_drop(NETLOG_DROP_RINGBUF);
+		return 0;
+	}
+	proc_from_current(&me);
+	f->direction = NETLOG_DIR_OUT;
+	flow_event_fill(e, NETLOG_UDP_MOVED, f, &me, now);
+	__builtin_memcpy(&e->traffic, &v->traffic, sizeof(e->traffic));
+	v->lport = f->lport;
+	v->start_ns = now;
+	v->last_ns = flow_clock();
+	v->claimed = 1;
+	__builtin_memcpy(&v->owner, &me, sizeof(me));
+	v->traffic.packets_sent = segs;
+	v->traffic.bytes_sent = payload;
+	v->traffic.packets_received = 0;
+	v->traffic.bytes_received = 0;
+	ringbuf_submit(e);
 	return 0;
 }
 
@@ -1398,6 +1436,12 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		f.family = sk->family;
 		f.netns = sock_netns(ksk);
 		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
+		return 1;
+	}
+	if (egress && v->lport != f.lport && v->lport) {
+		f.family = sk->family;
+		f.netns = sock_netns(BPF_CORE_READ((struct sk_buff *)skb, sk));
+		flow_moved(v, &f, payload, segs);
 		return 1;
 	}
 	v->last_ns = flow_clock();
@@ -2075,6 +2119,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	v->start_ns = bpf_ktime_get_boot_ns();
 	v->last_ns = flow_clock_traced();
 	v->claimed = 1;
+	v->lport = f->lport;
 	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
 	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {
 		count_drop(NETLOG_DROP_FLOWS);

@@ -26,6 +26,12 @@ enum netlog_event_type {
 	NETLOG_UDP_FLOW = 6,  /* first datagram of a flow, or connect() */
 	NETLOG_UDP_CLAIM = 7, /* a process received an incoming flow's datagram */
 	NETLOG_UDP_CLOSE = 8, /* a socket that had flows was closed */
+	/*
+	 * A flow's socket sent from another local port (connect(AF_UNSPEC)
+	 * gave its port back): the flow ended, its counts in traffic, and a
+	 * new one started with this datagram, under the same key.
+	 */
+	NETLOG_UDP_MOVED = 9,
 };
 
 enum netlog_direction {
@@ -192,7 +198,8 @@ struct netlog_flow {
 	struct netlog_proc owner;	/* the last process that sent or received */
 	__u64 start_ns;			/* first datagram, CLOCK_BOOTTIME */
 	__u32 claimed;			/* a process has received on it */
-	__u32 pad;
+	__u16 lport;			/* the local port its first datagram had */
+	__u16 pad;
 	__u8 apart[64];			/* see above */
 	struct netlog_traffic traffic;	/* payload bytes and datagrams */
 	__u64 last_ns;			/* latest datagram, CLOCK_MONOTONIC, to a tick: */

@@ -76,7 +76,7 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 bool udpflows_owns(const struct netlog_event *e)
 {
 	return e->type == NETLOG_UDP_FLOW || e->type == NETLOG_UDP_CLAIM ||
-	       e->type == NETLOG_UDP_CLOSE;
+	       e->type == NETLOG_UDP_CLOSE || e->type == NETLOG_UDP_MOVED;
 }
 
 static struct udpflow *find(const struct udpflows *t, const struct netlog_event *e)
@@ -150,8 +150,13 @@ static bool kernel_take(struct udpflows *t, const struct udpflow *f, struct netl
 	return true;
 }
 
-/* Log the stop of @f at @ts, by @proc (the closer), or else its last process. */
-static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struct netlog_proc *proc)
+/*
+ * Log the stop of @f at @ts, by @proc (the closer), or else its last
+ * process; with its counts in @counted when the kernel gave them already
+ * (its entry then holds another flow: left alone).
+ */
+static void stop_counted(struct udpflows *t, struct udpflow *f, uint64_t ts, const struct netlog_proc *proc,
+			 const struct netlog_traffic *counted)
 {
 	struct netlog_event e = f->ev;
 	struct netlog_flow v;
@@ -161,7 +166,9 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 	e.type = NETLOG_CONNECT_STOP;
 	e.start_ns = f->ev.ts_ns;
 	e.ts_ns = ts > f->ev.ts_ns ? ts : f->ev.ts_ns;
-	if (kernel_take(t, f, &v)) {
+	if (counted)
+		e.traffic = *counted;
+	else if (kernel_take(t, f, &v)) {
 		e.traffic = v.traffic;
 		/* a flow nobody received from, on a socket of no known owner, still has none */
 		if (!proc && (v.claimed || v.owner.tgid)) {
@@ -182,6 +189,11 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 	}
 	t->log(&e, t->ctx);
 	unlink_flow(t, f);
+}
+
+static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struct netlog_proc *proc)
+{
+	stop_counted(t, f, ts, proc, NULL);
 }
 
 static void make_room(struct udpflows *t, uint64_t now);
@@ -256,9 +268,25 @@ static void on_close(struct udpflows *t, const struct netlog_event *e)
 	}
 }
 
+/* The flow ended where its socket's port changed, and a new one starts (NETLOG_UDP_MOVED). */
+static void on_moved(struct udpflows *t, const struct netlog_event *e)
+{
+	struct udpflow *f = find(t, e);
+	struct netlog_event n = *e;
+
+	if (f)
+		stop_counted(t, f, e->ts_ns, &e->proc, &e->traffic);
+	n.type = NETLOG_UDP_FLOW;
+	memset(&n.traffic, 0, sizeof(n.traffic));
+	on_flow(t, &n);
+}
+
 void udpflows_event(struct udpflows *t, const struct netlog_event *e)
 {
 	switch (e->type) {
+	case NETLOG_UDP_MOVED:
+		on_moved(t, e);
+		break;
 	case NETLOG_UDP_FLOW:
 		on_flow(t, e);
 		break;

@@ -480,3 +480,44 @@ def test_a_raw_socket_of_protocol_udp_makes_no_flow(hosts, netlogd):
     # the plain sockets' flow, at both ends, and nothing in the raw socket's name
     assert ours == sorted((w, *f) for w in ("start", "stop") for f in (
         (f"{A4}:27010", "->", f"{A4}:27011"), (f"{A4}:27011", "<-", f"{A4}:27010"))), ours
+
+
+@pytest.mark.parametrize("programs", ["default", "compat"])
+def test_a_socket_that_gives_its_port_back_starts_a_new_flow_from_its_new_port(hosts, netlogd, programs, tmp_path):
+    """connect(AF_UNSPEC) gives back the port the kernel bound a UDP socket
+    to, and its next datagram leaves from a new one: to the same remote,
+    that is a flow of its own (the receiver sees a new port), not more of
+    the first one. Each ends with its own counts."""
+    counts = tmp_path / "counts.json"
+    log = netlogd("-o", f"json:{counts}", *(["--compat"] if programs == "compat" else []))
+    out = ns_sh(hosts.b, "python3", "-c", textwrap.dedent(f"""\
+        import ctypes, socket, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(3):
+            s.sendto(b"x" * 10, ("{A4}", 5380))
+        first = s.getsockname()[1]
+        assert libc.connect(s.fileno(), bytes(16), 16) == 0  # AF_UNSPEC
+        for _ in range(2):
+            s.sendto(b"y" * 5, ("{A4}", 5380))
+        print(first, s.getsockname()[1], flush=True)
+        time.sleep(0.2)
+        s.close()
+    """)).stdout.split()
+    assert len(set(out)) == 2, out
+    for port in out:
+        for what in ("start", "stop"):
+            log.expect(kind="connect", what=what, proto="UDP", local=f"{B4}:{port}", dir="->", remote=f"{A4}:5380")
+    assert len(log.find(timeout=0, proto="UDP", remote=f"{A4}:5380")) == 4
+    deadline = time.monotonic() + 10
+    while True:  # the JSON output is written with the classic one, not before it
+        stops = {}
+        for line in counts.read_text().splitlines():
+            o = json.loads(line)
+            if o["event"]["action"] == "connect-stop" and o["destination"]["port"] == 5380 and \
+                    o["network"]["direction"] == "egress":
+                stops[str(o["source"]["port"])] = (o["source"]["packets"], o["source"]["bytes"])
+        if len(stops) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert stops == {out[0]: (3, 30), out[1]: (2, 10)}, stops
