@@ -475,6 +475,37 @@ static bool udp_flows_start_once_and_stop_at_close_with_the_closer(void)
 	return ok;
 }
 
+/* A socket that gave its port back sends from a new one: the flow stops with the kernel's counts, and a new one starts. */
+static bool udp_flow_moved_to_a_new_port_stops_and_starts_again(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	nlogged = 0;
+	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 1000);
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_MOVED, 7, 53, NETLOG_DIR_OUT, 100, 2000);
+	e.lport = 6000;
+	e.traffic.packets_sent = 3;
+	e.traffic.bytes_sent = 30;
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_CLOSE, 7, 0, 0, 100, 3000);
+	udpflows_event(&t, &e);
+	ok = CHECK(nlogged == 4, "%d records", nlogged) &&
+	     CHECK(logged[1].type == NETLOG_CONNECT_STOP && logged[1].lport == 5000 && logged[1].ts_ns == 2000,
+		   "the first flow's stop") &&
+	     CHECK(logged[1].traffic.packets_sent == 3 && logged[1].traffic.bytes_sent == 30, "its counts") &&
+	     CHECK(logged[2].type == NETLOG_CONNECT_START && logged[2].lport == 6000 && logged[2].ts_ns == 2000 &&
+		   logged[2].direction == NETLOG_DIR_OUT, "the new flow's start") &&
+	     CHECK(logged[3].type == NETLOG_CONNECT_STOP && logged[3].lport == 6000 && logged[3].start_ns == 2000,
+		   "the new flow's stop") &&
+	     CHECK(t.count == 0, "%zu flows left", t.count);
+	udpflows_free(&t);
+	return ok;
+}
+
 static bool udp_incoming_flow_waits_for_its_receiver(void)
 {
 	struct udpflows t;
@@ -1079,6 +1110,7 @@ int main(void)
 	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
 	run("several_outputs_each_with_its_format", several_outputs_each_with_its_format);
 	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
+	run("udp_flow_moved_to_a_new_port_stops_and_starts_again", udp_flow_moved_to_a_new_port_stops_and_starts_again);
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
