@@ -375,7 +375,11 @@ static void reload(struct netlogd *d)
 	err = options_reload(&d->opt);
 	if (err) {
 		log_warnx("reload: %s: %s; the configuration in force stays", d->opt.config,
-			  err == -EBADMSG ? "errors above" : strerror(-err));
+			  err == -EBADMSG	 ? "errors above"
+			  : err == -ENODATA	 ? "empty (being written?)"
+			  : err == -EDESTADDRREQ ? "it names no output, where it named some (every line would go "
+						   "to standard output; say 'output = stdout' for that)"
+						 : strerror(-err));
 		goto out;
 	}
 #define KEEP(field, what)                                                                        \

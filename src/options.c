@@ -478,6 +478,7 @@ static int load_file(struct options *o)
 		free(buf);
 		return -EBADMSG;
 	}
+	o->config_empty = len == 0;
 	errors = options_load_text(o, o->config, buf);
 	free(buf);
 	return errors ? -EBADMSG : 0;
@@ -602,6 +603,7 @@ int options_parse(struct options *o, int argc, char **argv)
 		char why[64];
 
 		add_output(o, "stdout", why, sizeof(why));
+		o->outputs_default = true;
 	}
 	for (unsigned i = 0; i < o->noutputs; i++)
 		if (!o->outputs[i].format_set)
@@ -622,6 +624,12 @@ int options_reload(struct options *o)
 	/* the file read at start is gone: not a reason to fall back to the defaults */
 	if (err == 0 && o->config_read && !n->config_read)
 		err = -ENOENT;
+	/* read between its truncation and its writing (cat > FILE): not what was meant */
+	if (err == 0 && n->config_empty && !o->config_empty)
+		err = -ENODATA;
+	/* every line to standard output, away from the outputs in force: only when asked for */
+	if (err == 0 && n->outputs_default && !o->outputs_default)
+		err = -EDESTADDRREQ;
 	if (err == 0) {
 		n->verbose = o->verbose;
 		memcpy(o, n, sizeof(*o));

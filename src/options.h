@@ -41,6 +41,8 @@ struct options {
 	char config[PATH_MAX];	      /* the configuration file */
 	bool config_given;	      /* -c: it must exist */
 	bool config_read;	      /* the file was there and read */
+	bool config_empty;	      /* ... and held not a byte */
+	bool outputs_default;	      /* no output given anywhere: stdout */
 	bool check_only;	      /* -n: check the configuration and exit */
 	char **argv;		      /* the command line, which overrides the file on reloads */
 	int argc;

@@ -244,6 +244,44 @@ def test_sighup_reloads_and_a_bad_file_changes_nothing(tmp_path, hosts, actors, 
     assert log.proc.poll() is None
 
 
+def test_a_reload_that_reads_a_file_being_rewritten_keeps_the_outputs(tmp_path, hosts, actors):
+    """`cat new > netlog.conf` truncates the file, then writes it: a SIGHUP
+    between the two read an empty file, whose defaults sent every line to
+    standard output, away from the log, and dropped every ignore rule. An
+    empty file, or one that names no output where the one in force did, now
+    changes nothing; `output = stdout` still says so when meant."""
+    out = tmp_path / "from-file.log"
+    conf = tmp_path / "netlog.conf"
+    conf.write_text(f"output = {out}\nignore = port 6731\n")
+    d = Netlogd(tmp_path, "-c", str(conf))
+    d.args = ["-c", str(conf), "-v"]
+    d.log = out
+    d.stdout = subprocess.PIPE
+    d.start()
+    try:
+        a = actors(hosts.a, name="nl-cfg-empty")
+        for n, (text, said) in enumerate((("", "empty (being written?)"),
+                                          ("ignore = port 6731\n", "it names no output, where it named some"))):
+            conf.write_text(text)
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_stderr(f"reload: {conf}: {said}")
+            a("close", a("listen", A4, 6731)["fd"])  # still ignored
+            a("close", a("listen", A4, 6732 + n)["fd"])
+            d.expect(kind="listen", what="stop", local=f"{A4}:{6732 + n}")  # still in the file
+            assert not d.find(timeout=0, local=f"{A4}:6731")
+        conf.write_text("output = stdout\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_stderr(f"reload: {conf} read")
+        a("close", a("listen", A4, 6735)["fd"])
+        deadline = time.monotonic() + 10
+        got = b""
+        while f"{A4}:6735".encode() not in got:  # asked for: standard output takes the lines
+            assert time.monotonic() < deadline, got
+            got += os.read(d.proc.stdout.fileno(), 65536)
+    finally:
+        assert d.stop() == 0
+
+
 def test_sighup_with_a_bad_file_still_reopens_the_output_for_rotation(tmp_path, hosts, actors, netlogd):
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = port 6711\n")
