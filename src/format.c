@@ -323,6 +323,24 @@ static size_t json_width(unsigned char c)
 }
 
 /*
+ * How many bytes of @s (@n long) fit in @budget bytes of JSON text after
+ * "...", taken from its end if @from_end, else from its start.
+ */
+static size_t json_fit(const char *s, size_t n, size_t budget, bool from_end)
+{
+	size_t kept, width = 3;
+
+	for (kept = 0; kept < n; kept++) {
+		size_t w = json_width((unsigned char)s[from_end ? n - 1 - kept : kept]);
+
+		if (width + w > budget)
+			break;
+		width += w;
+	}
+	return kept;
+}
+
+/*
  * A JSON string of @s (at most @maxlen bytes of it). When written whole it
  * would take more than @budget bytes between its quotes, it is cut between
  * two bytes' escapes, "..." marking where: its start goes if @keep_end (an
@@ -335,28 +353,15 @@ static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t
 	static const char hex[] = "0123456789abcdef";
 	size_t i, n = strnlen(s, maxlen), from = 0, to = n, plain, width = 0;
 
-	for (i = 0; i < n; i++)
+	/* the width is counted only when escapes could pass the budget: most paths are short */
+	for (i = 0; n > budget / 6 && i < n; i++)
 		width += json_width((unsigned char)s[i]);
 	put(o, "\"", 1);
 	if (width > budget && keep_end) {
-		/* the longest end that fits behind "..." */
-		for (width = 3, from = n; from > 0; from--) {
-			size_t w = json_width((unsigned char)s[from - 1]);
-
-			if (width + w > budget)
-				break;
-			width += w;
-		}
+		from = n - json_fit(s, n, budget, true);
 		put(o, "...", 3);
 	} else if (width > budget) {
-		/* the longest start that fits before "..." */
-		for (width = 3, to = 0; to < n; to++) {
-			size_t w = json_width((unsigned char)s[to]);
-
-			if (width + w > budget)
-				break;
-			width += w;
-		}
+		to = json_fit(s, n, budget, false);
 	}
 	for (i = plain = from; i < to; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -83,25 +83,30 @@ static int creatable(const char *path, char *dir, size_t size)
  * there). netlogd writes as root: a symbolic link put on such a path would
  * have it append lines, whose text processes choose in part, to any file.
  */
+/* Whether directory @dir is another user's, or its group or everyone may write it; or is not there yet. */
+static bool others_may_write(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) < 0 || st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH);
+}
+
 static bool others_control_as_written(const char *path)
 {
 	char p[PATH_MAX];
-	struct stat st;
 	size_t n = strlen(path);
 
 	if (n >= sizeof(p))
 		return true;
 	memcpy(p, path, n + 1);
-	if (p[0] != '/' && (stat(".", &st) < 0 || st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH)))
+	if (p[0] != '/' && others_may_write("."))
 		return true;
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '/' || (i > 0 && p[i - 1] == '/'))
 			continue;
 		p[i] = '\0';
-		if (stat(i == 0 ? "/" : p, &st) < 0 || st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH)) {
-			/* not there yet: made by whoever may, so no safer */
+		if (others_may_write(i == 0 ? "/" : p))
 			return true;
-		}
 		p[i] = '/';
 	}
 	return false;
@@ -1016,6 +1021,7 @@ static int link_on_the_way(const char *path)
 int sink_check(const char *spec, const char *syslog_socket, char *why, size_t whylen)
 {
 	char dir[PATH_MAX];
+	bool others, exists;
 	struct stat st;
 	int err;
 
@@ -1029,13 +1035,15 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 				 strerror(err));
 		return -err;
 	}
-	if (others_control(spec) && (err = link_on_the_way(spec))) {
-		snprintf(why, whylen, "%s: %s on its way, where another user than root may write: "
-			 "netlogd would follow it as root (name the file itself)", spec,
-			 err == ELOOP ? "a symbolic link" : strerror(err));
+	others = others_control(spec);
+	if (others && (err = link_on_the_way(spec))) {
+		snprintf(why, whylen, "%s: a symbolic link on its way, where another user than root may write: "
+			 "netlogd would follow it as root (name the file itself)", spec);
 		return -err;
 	}
-	if (stat(spec, &st) == 0 && !S_ISDIR(st.st_mode) && others_control(spec) && (err = planted(&st))) {
+	exists = stat(spec, &st) == 0;
+	err = exists ? 0 : errno;
+	if (exists && !S_ISDIR(st.st_mode) && others && (err = planted(&st))) {
 		if (err == EPERM)
 			snprintf(why, whylen, "%s: owned by uid %u, where another user than root may write: "
 				 "a file they could have put there to read or stall the log", spec, (unsigned)st.st_uid);
@@ -1044,11 +1052,9 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 				 "netlogd would write to a file they linked there", spec, (unsigned)st.st_nlink);
 		return -err;
 	}
-	if (stat(spec, &st) == 0)
+	if (exists)
 		err = S_ISDIR(st.st_mode) ? EISDIR : access(spec, W_OK) < 0 ? errno : 0;
-	else if (errno != ENOENT)
-		err = errno;
-	else if ((err = creatable(spec, dir, sizeof(dir)))) {
+	else if (err == ENOENT && (err = creatable(spec, dir, sizeof(dir)))) {
 		snprintf(why, whylen, "%s: cannot be made in %s: %s", spec, dir, strerror(err));
 		return -err;
 	}

@@ -433,6 +433,13 @@ static int record(const struct netlog_event *e, void *ctx)
 	return 0;
 }
 
+/* A flow table without a kernel one, and nothing logged yet. */
+static void flows_begin(struct udpflows *t, uint64_t idle_ns, size_t max)
+{
+	nlogged = 0;
+	udpflows_init(t, -1, idle_ns, max, record, NULL);
+}
+
 static struct netlog_event flow_rec(uint8_t type, uint64_t sock, uint16_t rport, uint8_t dir,
 				    uint32_t pid, uint64_t ts)
 {
@@ -452,8 +459,7 @@ static bool udp_flows_start_once_and_stop_at_close_with_the_closer(void)
 	struct netlog_event e;
 	bool ok;
 
-	nlogged = 0;
-	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	flows_begin(&t, 60000000000ull, 16);
 	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 1000);
 	udpflows_event(&t, &e);
 	udpflows_event(&t, &e); /* reported twice (start-up and live): one flow */
@@ -482,8 +488,7 @@ static bool udp_flow_moved_to_a_new_port_stops_and_starts_again(void)
 	struct netlog_event e;
 	bool ok;
 
-	nlogged = 0;
-	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	flows_begin(&t, 60000000000ull, 16);
 	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 1000);
 	udpflows_event(&t, &e);
 	e = flow_rec(NETLOG_UDP_MOVED, 7, 53, NETLOG_DIR_OUT, 100, 2000);
@@ -512,8 +517,7 @@ static bool udp_incoming_flow_waits_for_its_receiver(void)
 	struct netlog_event e;
 	bool ok;
 
-	nlogged = 0;
-	udpflows_init(&t, -1, 60000000000ull, 16, record, NULL);
+	flows_begin(&t, 60000000000ull, 16);
 	e = flow_rec(NETLOG_UDP_FLOW, 9, 40000, NETLOG_DIR_IN, 100, 1000); /* 100: the socket's owner */
 	udpflows_event(&t, &e);
 	ok = CHECK(nlogged == 0, "started before its receiver was known");
@@ -538,8 +542,7 @@ static bool udp_idle_flow_stops_and_comes_back_as_a_new_one(void)
 	struct netlog_event e;
 	bool ok;
 
-	nlogged = 0;
-	udpflows_init(&t, -1, 1000, 16, record, NULL);
+	flows_begin(&t, 1000, 16);
 	e = flow_rec(NETLOG_UDP_FLOW, 7, 53, NETLOG_DIR_OUT, 100, 5000);
 	udpflows_event(&t, &e);
 	udpflows_tick(&t, 5999, true);
@@ -561,8 +564,7 @@ static bool udp_flows_beyond_the_table_stop_the_quietest_early(void)
 	struct netlog_event e;
 	bool ok;
 
-	nlogged = 0;
-	udpflows_init(&t, -1, 60000000000ull, 2, record, NULL);
+	flows_begin(&t, 60000000000ull, 2);
 	for (uint16_t port = 1; port <= 3; port++) {
 		e = flow_rec(NETLOG_UDP_FLOW, 7, port, NETLOG_DIR_OUT, 100, 5000 + port);
 		udpflows_event(&t, &e);
@@ -575,8 +577,7 @@ static bool udp_flows_beyond_the_table_stop_the_quietest_early(void)
 		   (unsigned long long)t.ended_early, (unsigned long long)t.untracked);
 	/* a bigger table: a sixteenth goes at a time, and each start has its stop at the close */
 	udpflows_free(&t);
-	nlogged = 0;
-	udpflows_init(&t, -1, 60000000000ull, 64, record, NULL);
+	flows_begin(&t, 60000000000ull, 64);
 	for (uint16_t port = 1; port <= 100; port++) {
 		e = flow_rec(NETLOG_UDP_FLOW, 8, port, NETLOG_DIR_OUT, 100, 5000 + port);
 		udpflows_event(&t, &e);
