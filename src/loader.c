@@ -193,6 +193,7 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	/* the flows that overflow it, remembered a while: as many as the daemon may keep beyond it */
 	bpf_map__set_max_entries(skel->maps.untracked_seen, o->max_flows);
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(skel->maps.udp_events, o->ringbuf_bytes);
 	/* the paths of the programs running at start-up come in one burst: a quarter of it */
 	bpf_map__set_max_entries(skel->maps.names, o->ringbuf_bytes / 4 > 1 << 20 ? o->ringbuf_bytes / 4 : 1 << 20);
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 8;
@@ -332,6 +333,11 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
+}
+
+int loader_udp_events_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.udp_events);
 }
 
 int loader_names_fd(const struct loader *l)

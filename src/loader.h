@@ -31,8 +31,9 @@ struct loader {
 /* Open, size, load and attach everything. Returns 0 or -errno, having logged why. */
 int loader_start(struct loader *l, const struct loader_opts *o);
 
-/* The ring buffer's map fd, for ring_buffer__new(). */
+/* The events' ring buffers' map fds, TCP's and UDP's, for ring_buffer__new(). */
 int loader_events_fd(const struct loader *l);
+int loader_udp_events_fd(const struct loader *l);
 
 /* The kernel's table of untracked UDP flows lately reported (struct netlog_flow_key, time). */
 int loader_untracked_fd(const struct loader *l);

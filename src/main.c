@@ -50,8 +50,10 @@ struct netlogd {
 	struct loader loader;
 	sigset_t signals; /* held from the start; the loop reads them from a signalfd */
 	int pidfile;	  /* held locked while we run, or -1 */
-	struct ring_buffer *rb;
-	struct ring_buffer *rb_names; /* read before rb: events name what it reports */
+	struct ring_buffer *rb;	      /* TCP's events */
+	struct ring_buffer *rb_udp;   /* UDP's */
+	struct ring_buffer *rb_names; /* read before both: events name what it reports */
+	unsigned drain_left;	      /* records still to take from a ring before the other's turn */
 	struct exetab exes;
 	struct cgtab cgroups;
 	struct sink sinks[OPTIONS_MAX_OUTPUTS];
@@ -465,6 +467,14 @@ static int on_record(const struct netlog_event *e, void *ctx)
 	return log_event(e, ctx);
 }
 
+/*
+ * Records taken from one ring before the other's turn: a flood of one
+ * protocol's events holds the other's back by this many at most. A
+ * callback's error ends ring_buffer__consume(), the record taken.
+ */
+#define DRAIN_BATCH 4096
+#define DRAIN_PAUSE (-EXFULL)
+
 static int on_ringbuf_record(void *ctx, void *data, size_t size)
 {
 	struct netlog_event e;
@@ -474,7 +484,8 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	memcpy(&e, data, sizeof(e));
-	return on_record(&e, ctx);
+	on_record(&e, ctx);
+	return --((struct netlogd *)ctx)->drain_left ? 0 : DRAIN_PAUSE;
 }
 
 /* A warning in the log itself: "<count> <what>", a line in every output; a @loss says how many are missing. */
@@ -534,7 +545,8 @@ static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
 static void report_drops(struct netlogd *d, bool last)
 {
 	static const char *const what[NETLOG_DROP_MAX] = {
-		[NETLOG_DROP_RINGBUF] = "events lost: ring buffer full (raise --ring-buffer)",
+		[NETLOG_DROP_RINGBUF] = "events lost: ring buffer full (TCP events; raise --ring-buffer)",
+		[NETLOG_DROP_RINGBUF_UDP] = "events lost: ring buffer full (UDP events; raise --ring-buffer)",
 		[NETLOG_DROP_TABLE] = "sockets not tracked: socket table full (raise --max-sockets)",
 		[NETLOG_DROP_FLOWS] =
 			"UDP flows not counted: flow table full (raise --max-udp-flows)",
@@ -552,7 +564,7 @@ static void report_drops(struct netlogd *d, bool last)
 			continue;
 		report_warning(d, now[r] - d->drops_reported[r], what[r], true);
 		d->drops_reported[r] = now[r];
-		if (r == NETLOG_DROP_RINGBUF)
+		if (r == NETLOG_DROP_RINGBUF || r == NETLOG_DROP_RINGBUF_UDP)
 			d->held_looks = 2; /* a start goes when gone at two in a row */
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
@@ -579,15 +591,40 @@ static void report_drops(struct netlogd *d, bool last)
 	flush_all(d);
 }
 
-static int drain_ringbuf(struct netlogd *d)
+/* Take up to DRAIN_BATCH records from @rb; *@more if it may hold others. */
+static int drain_one(struct netlogd *d, struct ring_buffer *rb, bool *more)
 {
 	int n;
 
+	d->drain_left = DRAIN_BATCH;
+	n = ring_buffer__consume(rb);
+	if (n == DRAIN_PAUSE) {
+		*more = true;
+		return 0;
+	}
+	return n < 0 ? n : 0;
+}
+
+/*
+ * The two rings in turn. What a flood leaves in them after a few turns
+ * waits for the next wakeup (the kernel forces one while a ring is an
+ * eighth full) or tick: signals and the once-a-second reports are not held.
+ */
+static int drain_ringbuf(struct netlogd *d)
+{
+	int err = 0;
+
 	update_clock_offset(d);
 	ring_buffer__consume(d->rb_names);
-	n = ring_buffer__consume(d->rb);
-	flush_all(d);
-	return n < 0 ? n : 0;
+	for (int turn = 0; turn < 16 && !err; turn++) {
+		bool more = false;
+
+		err = drain_one(d, d->rb, &more) ?: drain_one(d, d->rb_udp, &more);
+		flush_all(d);
+		if (!more)
+			break;
+	}
+	return err;
 }
 
 /*
@@ -668,6 +705,7 @@ static int run_loop(struct netlogd *d)
 		goto out;
 	}
 	err = epoll_add(epfd, ring_buffer__epoll_fd(d->rb), TAG_RINGBUF);
+	err = err ?: epoll_add(epfd, ring_buffer__epoll_fd(d->rb_udp), TAG_RINGBUF);
 	err = err ?: epoll_add(epfd, sigfd, TAG_SIGNAL);
 	err = err ?: epoll_add(epfd, timerfd, TAG_TIMER);
 	if (err) {
@@ -823,7 +861,8 @@ int main(int argc, char **argv)
 		goto out;
 	push_port_rules(d);
 	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
-	if (!d->rb) {
+	d->rb_udp = ring_buffer__new(loader_udp_events_fd(&d->loader), on_ringbuf_record, d, NULL);
+	if (!d->rb || !d->rb_udp) {
 		err = -errno;
 		log_warnx("ring buffer: %s", strerror(-err));
 		goto out;
@@ -878,6 +917,7 @@ out:
 	udpflows_free(&d->flows);
 	filters_free(&d->filters);
 	ring_buffer__free(d->rb);
+	ring_buffer__free(d->rb_udp);
 	ring_buffer__free(d->rb_names);
 	exetab_free(&d->exes);
 	cgtab_free(&d->cgroups);

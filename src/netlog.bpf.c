@@ -38,10 +38,33 @@ struct listener_key {
 	__u16 pad;
 };
 
+/*
+ * Events, on two rings: TCP's and UDP's. A flood of datagrams from forged
+ * sources starts a flow per source, and would push out of a shared ring
+ * the TCP connections it was sent to hide; each ring loses only its own.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* resized by netlogd before load */
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by netlogd before load */
+} udp_events SEC(".maps");
+
+enum ring { RING_TCP, RING_UDP };
+
+/* Always inlined with a constant @r: the verifier sees one map at each call. */
+static __always_inline void *ring_map(enum ring r)
+{
+	return r == RING_UDP ? (void *)&udp_events : (void *)&events;
+}
+
+static __always_inline __u32 ring_drop(enum ring r)
+{
+	return r == RING_UDP ? NETLOG_DROP_RINGBUF_UDP : NETLOG_DROP_RINGBUF;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -133,7 +156,7 @@ struct {
  * wakeup is an interrupt. CPUs racing to store the time cost a wakeup more.
  */
 const volatile __u64 wakeup_bytes = 0;
-__u64 wakeup_forced_ns; /* CLOCK_MONOTONIC */
+__u64 wakeup_forced_ns[2]; /* CLOCK_MONOTONIC, by ring */
 #define WAKEUP_GAP_NS 1000000ull
 
 /*
@@ -495,16 +518,16 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 	e->pad[1] = 0;
 }
 
-static __always_inline void ringbuf_submit(struct netlog_event *e)
+static __always_inline void ringbuf_submit(enum ring r, struct netlog_event *e)
 {
 	__u64 flags = 0, now;
 
 	if (wakeup_bytes) {
 		flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+		if (bpf_ringbuf_query(ring_map(r), BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
 			now = bpf_ktime_get_ns(); /* tracing programs may not read the coarse clock */
-			if (now - wakeup_forced_ns >= WAKEUP_GAP_NS) {
-				wakeup_forced_ns = now;
+			if (now - wakeup_forced_ns[r & 1] >= WAKEUP_GAP_NS) {
+				wakeup_forced_ns[r & 1] = now;
 				flags = BPF_RB_FORCE_WAKEUP;
 			}
 		}
@@ -512,22 +535,35 @@ static __always_inline void ringbuf_submit(struct netlog_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* Fill and hand over @e, a place reserved in the ring (NULL: the ring was full). */
-static __always_inline void emit_into(struct netlog_event *e, __u64 key, __u8 type,
+/* Fill and hand over @e, a place reserved in ring @r (NULL: the ring was full). */
+static __always_inline void emit_into(enum ring r, struct netlog_event *e, __u64 key, __u8 type,
 				      const struct conn *c, const struct netlog_proc *proc)
 {
 	if (!e) {
-		count_drop(NETLOG_DROP_RINGBUF);
+		count_drop(ring_drop(r));
 		return;
 	}
 	event_fill(e, key, type, c, proc);
-	ringbuf_submit(e);
+	ringbuf_submit(r, e);
 }
 
+static __always_inline struct netlog_event *ring_reserve(enum ring r)
+{
+	return bpf_ringbuf_reserve(ring_map(r), sizeof(struct netlog_event), 0);
+}
+
+/* A TCP socket's event. */
 static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
 				 const struct netlog_proc *proc)
 {
-	emit_into(bpf_ringbuf_reserve(&events, sizeof(struct netlog_event), 0), key, type, c, proc);
+	emit_into(RING_TCP, ring_reserve(RING_TCP), key, type, c, proc);
+}
+
+/* A UDP socket's event. */
+static __always_inline void udp_emit(__u64 key, __u8 type, const struct conn *c,
+				     const struct netlog_proc *proc)
+{
+	emit_into(RING_UDP, ring_reserve(RING_UDP), key, type, c, proc);
 }
 
 static __always_inline int conn_insert(__u64 key, const struct conn *c)
@@ -555,14 +591,14 @@ static __always_inline void conn_init(struct conn *c, __u64 cookie, __u8 role, _
  */
 static __always_inline void try_start(__u64 key, struct conn *c)
 {
-	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct netlog_event *e = ring_reserve(RING_TCP);
 
 	if (!claim_once(&c->started)) {
 		if (e)
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return;
 	}
-	emit_into(e, key, NETLOG_CONNECT_START, c, &c->owner);
+	emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner);
 }
 
 /*
@@ -1132,14 +1168,14 @@ static __always_inline void flow_event_fill(struct netlog_event *e, __u8 type,
 static __always_inline bool flow_emit(__u8 type, const struct flow_info *f,
 				      const struct netlog_proc *proc, __u64 ts)
 {
-	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct netlog_event *e = ring_reserve(RING_UDP);
 
 	if (!e) {
-		count_drop(NETLOG_DROP_RINGBUF);
+		count_drop(NETLOG_DROP_RINGBUF_UDP);
 		return false;
 	}
 	flow_event_fill(e, type, f, proc, ts);
-	ringbuf_submit(e);
+	ringbuf_submit(RING_UDP, e);
 	return true;
 }
 
@@ -1292,12 +1328,12 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
  */
 static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u32 payload, __u32 segs)
 {
-	struct netlog_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct netlog_event *e = ring_reserve(RING_UDP);
 	struct netlog_proc me;
 	__u64 now = bpf_ktime_get_boot_ns();
 
 	if (!e) {
-		count_drop(NETLOG_DROP_RINGBUF);
+		count_drop(NETLOG_DROP_RINGBUF_UDP);
 		return 0;
 	}
 	proc_from_current(&me);
@@ -1313,7 +1349,7 @@ static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u
 	v->traffic.bytes_sent = payload;
 	v->traffic.packets_received = 0;
 	v->traffic.bytes_received = 0;
-	ringbuf_submit(e);
+	ringbuf_submit(RING_UDP, e);
 	return 0;
 }
 
@@ -1547,7 +1583,7 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 		count_drop(NETLOG_DROP_TABLE);
 		return 1;
 	}
-	emit(cookie, NETLOG_LISTEN_START, &n, &n.owner);
+	udp_emit(cookie, NETLOG_LISTEN_START, &n, &n.owner);
 	return 1;
 }
 
@@ -1597,9 +1633,9 @@ int sock_release(struct bpf_sock *ctx)
 		return 1;
 	who = closer_from_current(&closer, &c->owner) ? &closer : &c->owner;
 	if (c->role == ROLE_LISTENER)
-		emit(cookie, NETLOG_LISTEN_STOP, c, who);
+		udp_emit(cookie, NETLOG_LISTEN_STOP, c, who);
 	if (c->bits & UDP_HAS_FLOWS)
-		emit(cookie, NETLOG_UDP_CLOSE, c, who);
+		udp_emit(cookie, NETLOG_UDP_CLOSE, c, who);
 	bpf_map_delete_elem(&udp_socks, &cookie);
 	return 1;
 }

@@ -50,11 +50,12 @@ enum netlog_event_flags {
 
 /* Why the kernel side could not hand something over; indexes the counters map. */
 enum netlog_drop_reason {
-	NETLOG_DROP_RINGBUF = 0, /* ring buffer full: an event was lost */
+	NETLOG_DROP_RINGBUF = 0, /* TCP events' ring buffer full: an event was lost */
 	NETLOG_DROP_TABLE = 1,	 /* socket table full: a socket is not tracked */
 	NETLOG_DROP_FLOWS = 2,	 /* UDP flow table full: a flow is not counted */
 	NETLOG_DROP_NAMES = 3,	 /* names ring full: an executable's or cgroup's path was lost */
 	NETLOG_DROP_V6EXT = 4,	 /* a UDP datagram behind too many IPv6 extension headers: not looked at */
+	NETLOG_DROP_RINGBUF_UDP = 5, /* UDP events' ring buffer full: an event was lost */
 	NETLOG_DROP_MAX,
 };
 

@@ -54,7 +54,7 @@ static const char usage[] =
 	"                            (default 60)\n"
 	"      --max-sockets N       sockets tracked at once in the kernel (default 65536)\n"
 	"      --max-udp-flows N     UDP flows counted at once in the kernel (default 65536)\n"
-	"      --ring-buffer MIB     kernel-to-daemon buffer, a power of two (default 16)\n"
+	"      --ring-buffer MIB     each kernel-to-daemon buffer (TCP, UDP), a power of two (default 16)\n"
 	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
 	"                            slow, per output (default 4096)\n"
 	"      --compat              load the kernel programs built for kernels before\n"

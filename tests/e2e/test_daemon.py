@@ -332,6 +332,38 @@ def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
         assert d.stop() == 0
 
 
+def test_a_udp_flood_loses_udp_events_only_never_the_tcp_connections_it_hides(tmp_path, hosts):
+    """Datagrams from forged sources start a flow each: cheap to send by
+    the thousand. TCP events have a ring of their own, so a flood that
+    fills the UDP one cannot push out the connection it was sent to hide."""
+    d = Netlogd(tmp_path, "--ring-buffer", "1").start()
+    try:
+        d.proc.send_signal(signal.SIGSTOP)  # a stalled reader: the buffers fill
+        # 12000 flow starts: more than 1 MiB holds
+        ns_sh(hosts.a, "python3", "-c", textwrap.dedent("""\
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for port in range(20000, 32000):
+                s.sendto(b"x", ("198.18.0.2", port))
+            s.close()
+        """))
+        port = ns_sh(hosts.a, "python3", "-c", CHURN, "200", "close").stdout.split()[1]
+        d.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while not re.search(r"netlog: warning: \d+ events lost: ring buffer full \(UDP events", d.text()):
+            assert time.monotonic() < deadline, d.text()[-2000:]
+            time.sleep(0.1)
+        # 200 connections are 800 events, plus the listener's two: every one logged
+        deadline = time.monotonic() + 10
+        while d.text().count(f"127.0.0.1:{port} ") < 802 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert d.text().count(f"127.0.0.1:{port} ") == 802
+        assert not re.search(r"events lost: ring buffer full \(TCP", d.text())
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+        assert d.stop() == 0
+
+
 def test_a_small_ring_buffer_keeps_up_with_a_burst(tmp_path, hosts):
     """The kernel wakes the daemon once an eighth of the buffer waits. Its
     default wakeup only comes for a record the reader has caught up with,
