@@ -48,5 +48,6 @@ NOTHING("tracepoint/syscalls/sys_exit_connect", floor_exit_connect, void, 0)
 NOTHING("tracepoint/sched/sched_process_exec", floor_exec, void, 0)
 NOTHING("tp_btf/sched_process_fork", floor_fork, void, 0)
 NOTHING("tracepoint/cgroup/cgroup_mkdir", floor_cgroup_mkdir, void, 0)
+NOTHING("tracepoint/cgroup/cgroup_rmdir", floor_cgroup_rmdir, void, 0)
 
 char LICENSE[] SEC("license") = "GPL";

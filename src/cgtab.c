@@ -31,6 +31,47 @@ int cgtab_add(struct cgtab *t, uint64_t id, const char *path, bool cut)
 	return nametab_put(&t->paths, 0, id, shown);
 }
 
+static void forget_first_gone(struct cgtab *t)
+{
+	nametab_del(&t->paths, 0, t->gone[t->gone_first].id);
+	t->gone_first = (t->gone_first + 1) % t->gone_cap;
+	t->ngone--;
+}
+
+void cgtab_gone(struct cgtab *t, uint64_t id, time_t now)
+{
+	if (!nametab_get(&t->paths, 0, id))
+		return;
+	if (t->ngone == t->gone_cap && t->gone_cap < t->paths.max) {
+		size_t cap = t->gone_cap ? t->gone_cap * 2 : 64;
+		struct cgtab_gone *g = malloc(cap * sizeof(*g));
+
+		if (g) { /* unrolled into the new ring, oldest first */
+			for (size_t i = 0; i < t->ngone; i++)
+				g[i] = t->gone[(t->gone_first + i) % t->gone_cap];
+			free(t->gone);
+			t->gone = g;
+			t->gone_cap = cap;
+			t->gone_first = 0;
+		}
+	}
+	if (t->ngone == t->gone_cap) {
+		if (!t->gone_cap) { /* no memory for the ring: at once */
+			nametab_del(&t->paths, 0, id);
+			return;
+		}
+		forget_first_gone(t);
+	}
+	t->gone[(t->gone_first + t->ngone) % t->gone_cap] = (struct cgtab_gone){ id, now };
+	t->ngone++;
+}
+
+void cgtab_expire(struct cgtab *t, time_t now)
+{
+	while (t->ngone && now - t->gone[t->gone_first].when >= CGTAB_GONE_KEEP)
+		forget_first_gone(t);
+}
+
 static struct cgtab *walking; /* nftw() has no context argument */
 
 static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -115,4 +156,7 @@ bool cgtab_container_id(const char *path, char id[CGTAB_ID_MAX])
 void cgtab_free(struct cgtab *t)
 {
 	nametab_free(&t->paths);
+	free(t->gone);
+	t->gone = NULL;
+	t->ngone = t->gone_cap = 0;
 }

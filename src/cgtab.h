@@ -18,10 +18,24 @@
 #define CGTAB_ID_MAX 65 /* a container id: 64 hex digits and a NUL */
 #define CGTAB_PATH_SHOWN 511 /* the kernel's record holds that much of a path: longer ones are cut */
 
+/*
+ * A removed cgroup's path is kept this long after: its processes' last
+ * events may come later (a connection they closed, ending once the peer
+ * acknowledges; a UDP flow's idle stop).
+ */
+#define CGTAB_GONE_KEEP 600
+
+struct cgtab_gone {
+	uint64_t id;
+	time_t when;
+};
+
 struct cgtab {
 	struct nametab paths;	 /* by (0, id) */
 	char root[4096];	 /* where cgroup v2 is mounted; "" for none */
 	time_t last_walk;
+	struct cgtab_gone *gone; /* removed cgroups, oldest first: a ring of gone_cap */
+	size_t gone_cap, gone_first, ngone;
 };
 
 int cgtab_init(struct cgtab *t, const char *root, size_t max);
@@ -33,6 +47,15 @@ int cgtab_init(struct cgtab *t, const char *root, size_t max);
  * when the cut falls on a "/"). Returns 0 or -errno.
  */
 int cgtab_add(struct cgtab *t, uint64_t id, const char *path, bool cut);
+
+/*
+ * Cgroup @id was removed at @now: its path goes CGTAB_GONE_KEEP seconds
+ * later (or sooner, when more are waiting than the table holds).
+ */
+void cgtab_gone(struct cgtab *t, uint64_t id, time_t now);
+
+/* Forget the removed cgroups whose time is up at @now. */
+void cgtab_expire(struct cgtab *t, time_t now);
 
 /* Walk the hierarchy and add every directory. Returns 0 or -errno. */
 int cgtab_walk(struct cgtab *t);

@@ -297,6 +297,8 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "tp_btf/sched_process_fork");
 	err = err ?: attach(skel->progs.cgroup_mkdir, &skel->links.cgroup_mkdir, -1,
 			    "tracepoint cgroup/cgroup_mkdir");
+	err = err ?: attach(skel->progs.cgroup_rmdir, &skel->links.cgroup_rmdir, -1,
+			    "tracepoint cgroup/cgroup_rmdir");
 	err = err ?: attach(skel->progs.udp_egress, &skel->links.udp_egress, l->cgroup_fd,
 			    "cgroup_skb/egress");
 	err = err ?: attach(skel->progs.udp_ingress, &skel->links.udp_ingress, l->cgroup_fd,

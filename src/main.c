@@ -94,10 +94,11 @@ static void exe_forgotten(void *ctx, uint64_t zero, uint64_t id)
 	loader_forget_exe(&d->loader, id);
 }
 
-/* A name the kernel reported: an executable's path, or a new cgroup's. */
+/* A name the kernel reported: an executable's path, or a new cgroup's, or that a cgroup went. */
 static int on_name_record(void *ctx, void *data, size_t size)
 {
 	struct netlogd *d = ctx;
+	struct netlog_cgroup_gone gone;
 	struct netlog_cgroup cg;
 	struct netlog_exe exe;
 	uint32_t kind;
@@ -113,6 +114,9 @@ static int on_name_record(void *ctx, void *data, size_t size)
 		memcpy(&cg, data, sizeof(cg));
 		cg.path[sizeof(cg.path) - 1] = '\0';
 		err = cgtab_add(&d->cgroups, cg.id, cg.path, cg.cut);
+	} else if (kind == NETLOG_NAME_CGROUP_GONE && size >= sizeof(gone)) {
+		memcpy(&gone, data, sizeof(gone));
+		cgtab_gone(&d->cgroups, gone.id, (time_t)(clock_ns(CLOCK_MONOTONIC) / 1000000000));
 	} else {
 		log_warnx("unknown name record: kind %u, %zu bytes", kind, size);
 	}
@@ -752,6 +756,7 @@ static int run_loop(struct netlogd *d)
 						d->pidfile = system_pidfile(SYSTEM_PIDFILE, true);
 					if (d->held_looks)
 						forget_lost_stops(d);
+					cgtab_expire(&d->cgroups, (time_t)(clock_ns(CLOCK_MONOTONIC) / 1000000000));
 					ticks_since_report = 0;
 				} else {
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);

@@ -7,6 +7,7 @@
 
 struct nametab_entry {
 	uint64_t a, b;
+	uint64_t seq; /* its place in the order */
 	struct nametab_entry *next;
 	char name[];
 };
@@ -70,7 +71,7 @@ static void grow(struct nametab *t)
 static int order_grow(struct nametab *t)
 {
 	size_t cap = t->order_cap ? t->order_cap * 2 : 1024;
-	struct nametab_key *o;
+	struct nametab_place *o;
 
 	if (cap > t->max)
 		cap = t->max;
@@ -82,21 +83,48 @@ static int order_grow(struct nametab *t)
 	return 0;
 }
 
-/* The key put first goes, to make room. */
+/* The oldest place goes, and its key with it unless the place was stale. */
 static void forget_oldest(struct nametab *t)
 {
-	struct nametab_key k = t->order[t->oldest];
+	struct nametab_place k = t->order[t->oldest];
 	struct nametab_entry **p = slot(t, k.a, k.b), *e = *p;
 
-	if (e) {
-		*p = e->next;
-		free(e);
-	}
 	t->oldest = (t->oldest + 1) % t->order_cap;
+	t->places--;
+	if (!e || e->seq != k.seq)
+		return;
+	*p = e->next;
+	free(e);
 	t->count--;
 	t->forgotten++;
 	if (t->forget)
 		t->forget(t->forget_ctx, k.a, k.b);
+}
+
+/* Close up the places of deleted keys, the order kept: each is moved back, never past one unread. */
+static void sweep(struct nametab *t)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < t->places; i++) {
+		struct nametab_place k = t->order[(t->oldest + i) % t->order_cap];
+		struct nametab_entry *e = *slot(t, k.a, k.b);
+
+		if (e && e->seq == k.seq)
+			t->order[(t->oldest + kept++) % t->order_cap] = k;
+	}
+	t->places = kept;
+}
+
+void nametab_del(struct nametab *t, uint64_t a, uint64_t b)
+{
+	struct nametab_entry **p = t->buckets ? slot(t, a, b) : NULL, *e = p ? *p : NULL;
+
+	if (!e)
+		return;
+	*p = e->next;
+	free(e);
+	t->count--;
 }
 
 int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name)
@@ -113,21 +141,27 @@ int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name)
 	e->b = b;
 	memcpy(e->name, name, len + 1);
 	if (old) { /* replaced in place: the key keeps its place in the order */
+		e->seq = old->seq;
 		e->next = old->next;
 		free(old);
 		*p = e;
 		return 0;
 	}
-	if (t->count == t->max) {
-		forget_oldest(t);
+	if (t->places == t->max) {
+		if (t->places - t->count >= t->max / 4)
+			sweep(t);
+		if (t->places == t->max)
+			forget_oldest(t);
 		p = slot(t, a, b); /* its chain may have been that one */
-	} else if (t->count == t->order_cap && order_grow(t) < 0) {
+	} else if (t->places == t->order_cap && order_grow(t) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
+	e->seq = t->seq++;
 	e->next = NULL;
 	*p = e;
-	t->order[(t->oldest + t->count) % t->order_cap] = (struct nametab_key){ a, b };
+	t->order[(t->oldest + t->places) % t->order_cap] = (struct nametab_place){ a, b, e->seq };
+	t->places++;
 	t->count++;
 	if (t->count > 2 * t->nbuckets)
 		grow(t);
@@ -158,4 +192,5 @@ void nametab_free(struct nametab *t)
 	t->buckets = NULL;
 	t->order = NULL;
 	t->count = 0;
+	t->places = 0;
 }

@@ -4,7 +4,9 @@
  * executable's id, 0 and a cgroup's id) and the daemon resolves to
  * a string. Bounded: when full, the key put first goes, and @forget (if
  * set) hears of it, so that whoever reports names can report it again. A
- * key put again replaces its name and keeps its place.
+ * key put again replaces its name and keeps its place. A key deleted
+ * leaves its place in the order behind, stale, until the oldest goes or,
+ * once a quarter of the places are stale, they are swept out together.
  */
 #ifndef NETLOG_NAMETAB_H
 #define NETLOG_NAMETAB_H
@@ -14,15 +16,18 @@
 
 struct nametab_entry;
 
-struct nametab_key {
-	uint64_t a, b;
+/* A key's place in the order: its entry's @seq, or stale (deleted, or put again since). */
+struct nametab_place {
+	uint64_t a, b, seq;
 };
 
 struct nametab {
 	struct nametab_entry **buckets;
 	size_t nbuckets, count, max;
-	struct nametab_key *order; /* keys in the order they came, a ring of order_cap */
+	size_t places;		     /* taken in @order: @count, and the stale ones */
+	struct nametab_place *order; /* keys in the order they came, a ring of order_cap */
 	size_t order_cap, oldest;
+	uint64_t seq;
 	uint64_t forgotten; /* keys that went to make room */
 	void (*forget)(void *ctx, uint64_t a, uint64_t b);
 	void *forget_ctx;
@@ -32,6 +37,9 @@ int nametab_init(struct nametab *t, size_t max);
 
 /* Remember @name for (@a, @b). Returns 0 or -ENOMEM. */
 int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name);
+
+/* Forget (@a, @b), if known. */
+void nametab_del(struct nametab *t, uint64_t a, uint64_t b);
 
 /* The name of (@a, @b), or NULL. */
 const char *nametab_get(const struct nametab *t, uint64_t a, uint64_t b);

@@ -475,6 +475,24 @@ int cgroup_mkdir(struct cgroup_mkdir_args *ctx)
 	return 0;
 }
 
+/* A cgroup v2 directory was removed: the daemon may let its path go (cgroup_rmdir has mkdir's record). */
+SEC("tracepoint/cgroup/cgroup_rmdir")
+int cgroup_rmdir(struct cgroup_mkdir_args *ctx)
+{
+	struct netlog_cgroup_gone *r;
+
+	if (ctx->root != 0)
+		return 0;
+	r = bpf_ringbuf_reserve(&names, sizeof(*r), 0);
+	if (!r)
+		return 0; /* the path stays, until the daemon's table is full: nothing lost */
+	r->kind = NETLOG_NAME_CGROUP_GONE;
+	r->pad = 0;
+	r->id = ctx->id;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
 /* A process ran a new program: its path is reported before any event that names it. */
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)

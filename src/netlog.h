@@ -134,6 +134,7 @@ struct netlog_event {
 enum netlog_name_kind {
 	NETLOG_NAME_EXE = 1,
 	NETLOG_NAME_CGROUP = 2,
+	NETLOG_NAME_CGROUP_GONE = 3,
 };
 
 /*
@@ -179,6 +180,13 @@ struct netlog_cgroup {
 	__u32 cut;  /* the path was longer than @path holds: cut */
 	__u64 id;
 	char path[NETLOG_CGROUP_PATH_LEN]; /* NUL-terminated, "/" first */
+};
+
+/* A cgroup v2 directory was removed: its path may go. */
+struct netlog_cgroup_gone {
+	__u32 kind; /* NETLOG_NAME_CGROUP_GONE */
+	__u32 pad;
+	__u64 id;
 };
 
 /* A UDP flow: one local socket and one remote address and port. */

@@ -368,6 +368,31 @@ def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, a
         assert "container" not in plain and plain["netlog"]["cgroup"] == "/"
 
 
+def test_a_removed_cgroups_path_stays_for_the_events_that_come_after(hosts, actors, netlogd, tmp_path):
+    """A container's cgroup goes once its processes are gone, and their
+    connections may stop later (a UDP flow at its idle timeout, a
+    connection the peer resets): those stops still name it."""
+    cid = secrets.token_hex(32)
+    with cgroup_tree(tmp_path) as (root, base):
+        path = os.path.join(base, f"docker-{cid}.scope")
+        log = netlogd("--format", "json", "--udp-idle-timeout", "2")
+        os.makedirs(path)
+        actor = actors(hosts.a, name="nl-json-gone")
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(actor.pid))
+        fd = actor("udp_socket", A4)["fd"]
+        actor("udp_send_to", fd, B4, 7060)
+        with open(os.path.join(root, "cgroup.procs"), "w") as f:
+            f.write(str(actor.pid))
+        os.rmdir(path)
+        start = one(log, event__action="connect-start", destination__port=7060)
+        stop = events(log, timeout=10, event__action="connect-stop", destination__port=7060)
+        assert len(stop) == 1, stop
+        for e in (start, stop[0]):
+            assert e["container"]["id"] == cid and e["netlog"]["cgroup"] == path[len(root):], e
+        actor("close", fd)
+
+
 def json_cut(text, budget=2048):
     """The start of @text that a JSON line keeps of a cgroup's path: what fits
     in @budget bytes of escaped text with "..." after it."""

@@ -660,6 +660,64 @@ static bool full_name_table_lets_the_oldest_go_and_says_which(void)
 	return ok;
 }
 
+/* Removed cgroups are deleted: a stream of them never pushes out the names still in use. */
+static bool deleted_names_make_room_without_pushing_out_live_ones(void)
+{
+	struct nametab t;
+	char name[32];
+	bool ok = CHECK(nametab_init(&t, 1000) == 0, "init");
+
+	for (uint64_t i = 0; ok && i < 100; i++)
+		ok = CHECK(nametab_put(&t, 0, i, "/system.slice/live") == 0, "put %llu", (unsigned long long)i);
+	for (uint64_t i = 0; ok && i < 100000; i++) {
+		snprintf(name, sizeof(name), "/gone/%llu", (unsigned long long)i);
+		ok = CHECK(nametab_put(&t, 0, 1000 + i, name) == 0, "put %llu", (unsigned long long)i);
+		nametab_del(&t, 0, 1000 + i);
+	}
+	ok = ok && CHECK(t.count == 100 && t.forgotten == 0 && t.places <= 1000, "%zu kept, %llu forgotten, %zu places",
+			 t.count, (unsigned long long)t.forgotten, t.places);
+	for (uint64_t i = 0; ok && i < 100; i++)
+		ok = CHECK(nametab_get(&t, 0, i), "%llu pushed out", (unsigned long long)i);
+	nametab_del(&t, 0, 5000000); /* unknown: nothing */
+	ok = ok && CHECK(t.count == 100, "deleting an unknown key");
+	nametab_free(&t);
+	/* a key deleted and put again: its stale place does not take the new one with it */
+	ok = ok && CHECK(nametab_init(&t, 4) == 0, "init 4");
+	for (uint64_t i = 1; ok && i <= 4; i++)
+		ok = CHECK(nametab_put(&t, 0, i, "x") == 0, "put");
+	nametab_del(&t, 0, 1);
+	ok = ok && CHECK(nametab_put(&t, 0, 1, "again") == 0 && nametab_put(&t, 0, 5, "y") == 0, "put again") &&
+	     CHECK(!strcmp(nametab_get(&t, 0, 1) ?: "", "again") && !nametab_get(&t, 0, 2) && t.forgotten == 1,
+		   "the oldest live key goes, not the one put again");
+	nametab_free(&t);
+	return ok;
+}
+
+/* A removed cgroup's path stays CGTAB_GONE_KEEP seconds; no more wait to go than the table holds. */
+static bool removed_cgroups_go_after_a_while(void)
+{
+	struct cgtab t;
+	bool ok = CHECK(cgtab_init(&t, "", 100) == 0, "init");
+
+	for (uint64_t id = 1; ok && id <= 100; id++)
+		ok = CHECK(cgtab_add(&t, id, "/a", false) == 0, "add");
+	cgtab_gone(&t, 1, 1000);
+	cgtab_gone(&t, 2, 1100);
+	cgtab_gone(&t, 12345, 1100); /* unknown: nothing to forget */
+	cgtab_expire(&t, 1000 + CGTAB_GONE_KEEP - 1);
+	ok = ok && CHECK(cgtab_get(&t, 1) && cgtab_get(&t, 2) && t.ngone == 2, "gone too soon");
+	cgtab_expire(&t, 1000 + CGTAB_GONE_KEEP);
+	ok = ok && CHECK(!cgtab_get(&t, 1) && cgtab_get(&t, 2) && t.paths.count == 99, "not gone in time");
+	for (uint64_t id = 3; ok && id <= 100; id++)
+		cgtab_gone(&t, id, 1200);
+	ok = ok && CHECK(t.ngone <= 100 && t.paths.count == 100 - 1 - (99 - t.ngone), "%zu waiting, %zu kept", t.ngone,
+			 t.paths.count);
+	cgtab_expire(&t, 1200 + CGTAB_GONE_KEEP);
+	ok = ok && CHECK(t.ngone == 0 && t.paths.count == 0, "%zu waiting, %zu kept", t.ngone, t.paths.count);
+	cgtab_free(&t);
+	return ok;
+}
+
 static bool exe_path_is_built_root_first_and_found_by_its_id(void)
 {
 	struct netlog_exe r = { .id = 42, .ncomp = 3 };
@@ -1117,6 +1175,8 @@ int main(void)
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
 	run("json_loss_and_notice_records", json_loss_and_notice_records);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
+	run("deleted_names_make_room_without_pushing_out_live_ones", deleted_names_make_room_without_pushing_out_live_ones);
+	run("removed_cgroups_go_after_a_while", removed_cgroups_go_after_a_while);
 	run("exe_path_is_built_root_first_and_found_by_its_id", exe_path_is_built_root_first_and_found_by_its_id);
 	run("container_ids_are_found_in_the_usual_cgroup_layouts", container_ids_are_found_in_the_usual_cgroup_layouts);
 	run("long_cgroup_paths_are_cut_visibly_and_the_largest_json_line_fits",
