@@ -871,16 +871,33 @@ static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
  * call. Nobody accepted them: they start and stop in the name of the
  * process that held the listener last, @closer (the one that listened may
  * have handed it over long before). Probe reads: the queue is a list. A
- * SO_REUSEPORT listener with siblings may have its queue moved to one of
- * them (net.ipv4.tcp_migrate_req) rather than aborted: left as it is.
+ * SO_REUSEPORT listener with siblings has its queue moved to one of them
+ * rather than aborted where net.ipv4.tcp_migrate_req says so (5.14 on):
+ * left as it is then (the sibling's accept() or close names its process).
  */
-static __always_inline void queue_closed_by(const struct sock *sk, const struct netlog_proc *closer)
+struct netns_ipv4___migrate {
+	__u8 sysctl_tcp_migrate_req;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool queue_may_move(const struct sock *sk)
 {
 	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
+	struct netns_ipv4___migrate *v4;
+
+	if (!reuse || BPF_CORE_READ(reuse, num_socks) < 2)
+		return false;
+	if (!bpf_core_field_exists(v4->sysctl_tcp_migrate_req))
+		return false; /* before 5.14: never moved */
+	v4 = (void *)&BPF_CORE_READ(sk, __sk_common.skc_net.net)->ipv4;
+	return BPF_CORE_READ(v4, sysctl_tcp_migrate_req);
+}
+
+static __always_inline void queue_closed_by(const struct sock *sk, const struct netlog_proc *closer)
+{
 	struct request_sock *req =
 		BPF_CORE_READ((const struct inet_connection_sock *)sk, icsk_accept_queue.rskq_accept_head);
 
-	if (reuse && BPF_CORE_READ(reuse, num_socks) > 1)
+	if (queue_may_move(sk))
 		return;
 	for (int i = 0; i < ACCEPT_QUEUE_LOOK && req; i++) {
 		struct sock *child = BPF_CORE_READ(req, sk);

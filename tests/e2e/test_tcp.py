@@ -673,6 +673,35 @@ def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, act
     log.expect(kind="connect", what="start", dir="<-", remote=f"{B4}:{c['lport']}", **who(stays))
 
 
+def test_connections_a_reuseport_listeners_close_aborts_name_that_listeners_closer(hosts, actors, netlogd):
+    """Two processes listen on one port with SO_REUSEPORT; the kernel spreads
+    16 connections over their queues; nobody accepts. The first one's close
+    aborts those in its queue (net.ipv4.tcp_migrate_req is off: none moves
+    to the sibling): they start and stop in its name, not in the name of
+    the other process, which listened last and holds the rest."""
+    ns_sh(hosts.a, "sysctl", "-qw", "net.ipv4.tcp_migrate_req=0", check=False)
+    log = netlogd()
+    first = actors(hosts.a, name="nl-reuse-first")
+    last = actors(hosts.a, name="nl-reuse-last")
+    client = actors(hosts.b, name="nl-client")
+    ffd = first("listen", A4, 5024, 64, None, True)["fd"]
+    lfd = last("listen", A4, 5024, 64, None, True)["fd"]
+    ports = [client("connect", A4, 5024)["lport"] for _ in range(16)]
+    first("close", ffd)
+    log.expect(kind="listen", what="stop", local=f"{A4}:5024", **who(first))
+    time.sleep(0.5)  # the aborted ones are logged with the listener's stop
+    aborted = [l for l in log.find(timeout=0, kind="connect", what="start", dir="<-")
+               if l["local"] == f"{A4}:5024"]
+    last("close", lfd)
+    log.wait_count(16, kind="connect", what="start", dir="<-", local=f"{A4}:5024")
+    assert all(l["pid"] == str(first.pid) and l["comm"] == "nl-reuse-first" for l in aborted), aborted
+    rest = [l for l in log.find(timeout=0, kind="connect", what="start", dir="<-", local=f"{A4}:5024")
+            if l not in aborted]
+    assert all(l["pid"] == str(last.pid) for l in rest), rest
+    assert aborted and rest, "the kernel put all 16 in one queue: nothing told apart"
+    assert sorted(int(l["remote"].rsplit(":", 1)[1]) for l in aborted + rest) == sorted(ports)
+
+
 def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
     log = netlogd("--no-accept-hook")
     progs = log.programs().values()
