@@ -580,6 +580,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_str(&o, ",\"preexisting\":true");
 	if (e->flags & NETLOG_F_NOT_ACCEPTED)
 		put_str(&o, ",\"not_accepted\":true");
+	if (e->flags & NETLOG_F_LATE)
+		put_str(&o, ",\"late\":true");
 	if (e->flags & NETLOG_F_OWNER_UNKNOWN)
 		put_str(&o, ",\"owner_unknown\":true");
 	if (e->flags & NETLOG_F_UNTRACKED)

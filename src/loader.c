@@ -189,6 +189,8 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	/* one listening address per 8 sockets, at least the 8192 it was built with */
 	if (o->max_sockets / 8 > bpf_map__max_entries(skel->maps.listeners))
 		bpf_map__set_max_entries(skel->maps.listeners, o->max_sockets / 8);
+	/* stops the full ring kept back: a quarter of the sockets */
+	bpf_map__set_max_entries(skel->maps.late_stops, o->max_sockets / 4);
 	bpf_map__set_max_entries(skel->maps.udp_flows, o->max_flows);
 	/* the flows that overflow it, remembered a while: as many as the daemon may keep beyond it */
 	bpf_map__set_max_entries(skel->maps.untracked_seen, o->max_flows);
@@ -335,6 +337,26 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
+}
+
+long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max)
+{
+	int fd = bpf_map__fd(l->skel->maps.late_stops);
+	__u32 batch, *in = NULL;
+	size_t n = 0;
+
+	while (n < max) {
+		__u32 count = (__u32)(max - n);
+		int err = bpf_map_lookup_and_delete_batch(fd, in, &batch, keys + n, vals + n, &count, NULL);
+
+		if (err && err != -ENOENT) /* -ENOSPC: a bucket holds more than is left: the next call */
+			return n ? (long)n : err == -ENOSPC ? 0 : err;
+		n += count;
+		if (err)
+			break;
+		in = &batch;
+	}
+	return (long)n;
 }
 
 int loader_udp_events_fd(const struct loader *l)

@@ -4,6 +4,7 @@
 #define NETLOG_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -34,6 +35,12 @@ int loader_start(struct loader *l, const struct loader_opts *o);
 /* The events' ring buffers' map fds, TCP's and UDP's, for ring_buffer__new(). */
 int loader_events_fd(const struct loader *l);
 int loader_udp_events_fd(const struct loader *l);
+
+/*
+ * Take out of the kernel up to @max stops it kept back while their ring was
+ * full (@keys, and their sockets' entries in @vals). Returns how many, or -errno.
+ */
+long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max);
 
 /* The kernel's table of untracked UDP flows lately reported (struct netlog_flow_key, time). */
 int loader_untracked_fd(const struct loader *l);

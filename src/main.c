@@ -64,6 +64,7 @@ struct netlogd {
 	uint64_t flows_untracked_reported;
 	uint64_t flows_ended_early_reported;
 	uint64_t cgroup_unnamed, cgroup_unnamed_reported; /* JSON events that went without their cgroup's path */
+	uint64_t late, late_reported; /* stops the kernel kept back while a ring was full, logged late */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
@@ -583,6 +584,12 @@ static void report_drops(struct netlogd *d, bool last)
 			       "(raise --max-udp-flows)", false);
 		d->flows_ended_early_reported = d->flows.ended_early;
 	}
+	if (d->late != d->late_reported) {
+		/* no loss: each is logged, with its own time, marked late in JSON */
+		report_warning(d, d->late - d->late_reported,
+			       "stops logged late: their ring buffer was full (raise --ring-buffer)", false);
+		d->late_reported = d->late;
+	}
 	if (d->cgroup_unnamed != d->cgroup_unnamed_reported) {
 		/* no loss either: the events are logged, without netlog.cgroup and container.id */
 		report_warning(d, d->cgroup_unnamed - d->cgroup_unnamed_reported,
@@ -629,6 +636,57 @@ static int drain_ringbuf(struct netlogd *d)
 			break;
 	}
 	return err;
+}
+
+/* The stop the kernel kept back as @k, in socket entry @c: the event it would have sent. */
+static void late_event(struct netlog_event *e, const struct netlog_late_key *k, const struct conn *c)
+{
+	memset(e, 0, sizeof(*e));
+	e->ts_ns = k->ts_ns;
+	e->start_ns = c->start_ns;
+	e->sock_id = c->cookie;
+	memcpy(e->laddr, c->t.laddr, sizeof(e->laddr));
+	memcpy(e->raddr, c->t.raddr, sizeof(e->raddr));
+	e->proc = c->closer; /* emit_stop() put the stop's process there */
+	if (k->type == NETLOG_CONNECT_STOP)
+		e->traffic = c->traffic;
+	e->netns = c->t.netns;
+	e->lport = c->t.lport;
+	e->rport = c->t.rport;
+	e->family = c->t.family;
+	e->type = k->type;
+	e->protocol = c->t.protocol;
+	e->direction = c->direction;
+	e->flags = c->flags | NETLOG_F_LATE;
+}
+
+/*
+ * Stops that found their ring full wait in the kernel: taken out, then the
+ * rings drained (a stop's start went in before it), then logged, each with
+ * its own time; a batch at a time, as many as the kernel's table holds.
+ */
+static void log_late_stops(struct netlogd *d)
+{
+	enum { LATE_BATCH = 4096 };
+	static struct netlog_late_key keys[LATE_BATCH];
+	static struct conn vals[LATE_BATCH];
+	struct netlog_event e;
+	long n = LATE_BATCH;
+
+	for (unsigned round = 0; n == LATE_BATCH && round <= d->opt.max_sockets / 4 / LATE_BATCH; round++) {
+		n = loader_take_late(&d->loader, keys, vals, LATE_BATCH);
+		if (n < 0)
+			log_debug("stops kept back in the kernel: %s", strerror((int)-n));
+		if (n <= 0)
+			return;
+		drain_ringbuf(d);
+		for (long i = 0; i < n; i++) {
+			late_event(&e, &keys[i], &vals[i]);
+			on_record(&e, d);
+		}
+		d->late += (uint64_t)n;
+		flush_all(d);
+	}
 }
 
 /*
@@ -749,6 +807,7 @@ static int run_loop(struct netlogd *d)
 					goto out;
 				}
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
+					log_late_stops(d);
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
 					look_at_readers(d);
@@ -916,6 +975,7 @@ int main(int argc, char **argv)
 	err = run_loop(d);
 	/* what the kernel handed over before we stopped still gets logged */
 	drain_ringbuf(d);
+	log_late_stops(d);
 	udpflows_flush(&d->flows);
 	report_drops(d, true);
 out:

@@ -553,16 +553,18 @@ static __always_inline void ringbuf_submit(enum ring r, struct netlog_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* Fill and hand over @e, a place reserved in ring @r (NULL: the ring was full). */
-static __always_inline void emit_into(enum ring r, struct netlog_event *e, __u64 key, __u8 type,
-				      const struct conn *c, const struct netlog_proc *proc)
+/* Fill and hand over @e, a place reserved in ring @r (NULL: the ring was full, counted unless @later). */
+static __always_inline bool emit_into(enum ring r, struct netlog_event *e, __u64 key, __u8 type,
+				      const struct conn *c, const struct netlog_proc *proc, bool later)
 {
 	if (!e) {
-		count_drop(ring_drop(r));
-		return;
+		if (!later)
+			count_drop(ring_drop(r));
+		return false;
 	}
 	event_fill(e, key, type, c, proc);
 	ringbuf_submit(r, e);
+	return true;
 }
 
 static __always_inline struct netlog_event *ring_reserve(enum ring r)
@@ -574,14 +576,49 @@ static __always_inline struct netlog_event *ring_reserve(enum ring r)
 static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
 				 const struct netlog_proc *proc)
 {
-	emit_into(RING_TCP, ring_reserve(RING_TCP), key, type, c, proc);
+	emit_into(RING_TCP, ring_reserve(RING_TCP), key, type, c, proc, false);
 }
 
 /* A UDP socket's event. */
 static __always_inline void udp_emit(__u64 key, __u8 type, const struct conn *c,
 				     const struct netlog_proc *proc)
 {
-	emit_into(RING_UDP, ring_reserve(RING_UDP), key, type, c, proc);
+	emit_into(RING_UDP, ring_reserve(RING_UDP), key, type, c, proc, false);
+}
+
+/*
+ * Stops the full ring could not take wait here, each in a copy of its
+ * socket's entry, for the daemon to take out and log (with their own time
+ * stamps): a connection's stop is late then, not lost, and no start is left
+ * without its stop. Only when this is full too is a stop lost (counted).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* --max-sockets / 4, set by netlogd before load */
+	__type(key, struct netlog_late_key);
+	__type(value, struct conn);
+} late_stops SEC(".maps");
+
+/*
+ * A stop (@type) of socket entry @c in @proc's name, on ring @r, or kept in
+ * late_stops. @c is the socket's entry, going or gone once it is logged:
+ * its closer is set to @proc for the copy.
+ */
+static __always_inline void emit_stop(enum ring r, __u64 key, __u8 type, struct conn *c,
+				      const struct netlog_proc *proc)
+{
+	struct netlog_late_key k = {};
+
+	if (emit_into(r, ring_reserve(r), key, type, c, proc, true))
+		return;
+	k.cookie = c->cookie;
+	k.ts_ns = bpf_ktime_get_boot_ns();
+	k.type = type;
+	if (proc != &c->closer)
+		__builtin_memcpy(&c->closer, proc, sizeof(c->closer));
+	c->has_closer = 1;
+	if (bpf_map_update_elem(&late_stops, &k, c, BPF_NOEXIST))
+		count_drop(ring_drop(r));
 }
 
 static __always_inline int conn_insert(__u64 key, const struct conn *c)
@@ -616,7 +653,7 @@ static __always_inline void try_start(__u64 key, struct conn *c)
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return;
 	}
-	emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner);
+	emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner, false);
 }
 
 /*
@@ -922,10 +959,10 @@ static __always_inline void on_listen_close(const struct sock *sk, __u64 key, st
 
 	/* the closer kept in the listener's entry (going now), not on the stack */
 	if (closer_from_current(&c->closer, &c->owner)) {
-		emit(key, NETLOG_LISTEN_STOP, c, &c->closer);
+		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, &c->closer);
 		queue_closed_by(sk, &c->closer);
 	} else {
-		emit(key, NETLOG_LISTEN_STOP, c, &c->owner);
+		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, &c->owner);
 	}
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
@@ -1006,7 +1043,7 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 		c->traffic.packets_sent = KREAD(tp, segs_out);
 		c->traffic.packets_received = KREAD(tp, segs_in);
 	}
-	emit(key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
+	emit_stop(RING_TCP, key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
 out:
 	conn_closed(sk, key, c);
 }
@@ -1668,9 +1705,9 @@ int sock_release(struct bpf_sock *ctx)
 		return 1;
 	who = closer_from_current(&closer, &c->owner) ? &closer : &c->owner;
 	if (c->role == ROLE_LISTENER)
-		udp_emit(cookie, NETLOG_LISTEN_STOP, c, who);
+		emit_stop(RING_UDP, cookie, NETLOG_LISTEN_STOP, c, who);
 	if (c->bits & UDP_HAS_FLOWS)
-		udp_emit(cookie, NETLOG_UDP_CLOSE, c, who);
+		emit_stop(RING_UDP, cookie, NETLOG_UDP_CLOSE, c, who);
 	bpf_map_delete_elem(&udp_socks, &cookie);
 	return 1;
 }

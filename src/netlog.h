@@ -45,6 +45,7 @@ enum netlog_event_flags {
 	NETLOG_F_NOT_ACCEPTED = 1 << 1, /* incoming, closed before any accept() */
 	NETLOG_F_OWNER_UNKNOWN = 1 << 2, /* no process was ever seen owning it */
 	NETLOG_F_UNTRACKED = 1 << 3,	 /* UDP flow table full: counted nowhere */
+	NETLOG_F_LATE = 1 << 4,		 /* set by the daemon: a stop the full ring kept back, logged late */
 	NETLOG_F_NO_STOP = 1 << 7,	 /* set by the daemon: no stop follows (its flow table was full) */
 };
 
@@ -187,6 +188,14 @@ struct netlog_cgroup_gone {
 	__u32 kind; /* NETLOG_NAME_CGROUP_GONE */
 	__u32 pad;
 	__u64 id;
+};
+
+/* A stop kept in the kernel while the ring was full (late_stops, its value a struct conn). */
+struct netlog_late_key {
+	__u64 cookie;
+	__u64 ts_ns; /* when it happened: the stop's time stamp */
+	__u8 type;   /* NETLOG_LISTEN_STOP, NETLOG_CONNECT_STOP or NETLOG_UDP_CLOSE */
+	__u8 pad[7];
 };
 
 /* A UDP flow: one local socket and one remote address and port. */

@@ -241,7 +241,21 @@ static bool json_names_the_initiator_source_and_escapes_every_byte(void)
 	       CHECK(strstr(out, "\"destination\":{\"ip\":\"128.141.47.174\",\"port\":22,\"bytes\":7") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"duration\":4000") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"name\":\"a\\\"b\\\\c\\u000a\\u00ff\"") != NULL, "%s", out) &&
-	       CHECK(strstr(out, "\"@timestamp\":\"2026-11-27T08:52:22.123456Z\"") != NULL, "%s", out);
+	       CHECK(strstr(out, "\"@timestamp\":\"2026-11-27T08:52:22.123456Z\"") != NULL, "%s", out) &&
+	       CHECK(!strstr(out, "\"late\""), "%s", out);
+}
+
+/* A stop the kernel kept back while the ring was full says so; the classic line looks as ever. */
+static bool late_stop_is_marked_in_json_only(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_IN);
+	char out[FORMAT_JSON_MAX], plain[FORMAT_JSON_MAX], late[FORMAT_JSON_MAX];
+
+	format_classic(plain, sizeof(plain), &e);
+	e.flags |= NETLOG_F_LATE;
+	format_classic(late, sizeof(late), &e);
+	return CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0, "failed") &&
+	       CHECK(strstr(out, ",\"late\":true") != NULL, "%s", out) && CHECK(!strcmp(plain, late), "%s", late);
 }
 
 /* Numbers are written two digits a step: every length, and the edges of each. */
@@ -1175,6 +1189,7 @@ int main(void)
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
 	run("json_loss_and_notice_records", json_loss_and_notice_records);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
+	run("late_stop_is_marked_in_json_only", late_stop_is_marked_in_json_only);
 	run("deleted_names_make_room_without_pushing_out_live_ones", deleted_names_make_room_without_pushing_out_live_ones);
 	run("removed_cgroups_go_after_a_while", removed_cgroups_go_after_a_while);
 	run("exe_path_is_built_root_first_and_found_by_its_id", exe_path_is_built_root_first_and_found_by_its_id);
