@@ -337,9 +337,12 @@ def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
         late = sum(map(int, re.findall(r"warning: (\d+) stops logged late", d.text())))
         assert late > 0 and lost < 20002 // 2, (late, lost)  # the stops came late, not lost
         ours = [l for l in d.lines() if l["kind"] == "connect" and l["local"].startswith("127.0.0.1")]
+        # a loopback connection's addresses come back (net.ipv4.tcp_tw_reuse), so counted;
+        # a stop whose start was lost is logged too
         stops = collections.Counter((l["local"], l["remote"]) for l in ours if l["what"] == "stop")
-        starts = [(l["local"], l["remote"]) for l in ours if l["what"] == "start"]
-        assert starts and all(stops[k] == 1 for k in starts), "a logged start without its one stop"
+        starts = collections.Counter((l["local"], l["remote"]) for l in ours if l["what"] == "start")
+        short = {k: (n, stops[k]) for k, n in starts.items() if stops[k] < n}
+        assert starts and not short, f"logged starts without their stops: {short}"
     finally:
         d.proc.send_signal(signal.SIGCONT)
         assert d.stop() == 0
