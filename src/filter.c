@@ -325,6 +325,13 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 	struct filter_held **p, *h;
 	bool stop = e->type == NETLOG_LISTEN_STOP || e->type == NETLOG_CONNECT_STOP;
 
+	if (stop && (e->flags & NETLOG_F_START_LOST)) {
+		/* no start was seen to judge: the stop is, by its own fields */
+		for (unsigned i = 0; i < f->n; i++)
+			if (filter_match(&f->rules[i], e))
+				return false;
+		return true;
+	}
 	if (stop) {
 		for (p = &f->held[held_bucket(f, e->sock_id, e->rport)]; *p; p = &(*p)->next) {
 			if (same(*p, e)) {

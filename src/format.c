@@ -582,6 +582,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_str(&o, ",\"not_accepted\":true");
 	if (e->flags & NETLOG_F_LATE)
 		put_str(&o, ",\"late\":true");
+	if (e->flags & NETLOG_F_START_LOST)
+		put_str(&o, ",\"start_lost\":true");
 	if (e->flags & NETLOG_F_OWNER_UNKNOWN)
 		put_str(&o, ",\"owner_unknown\":true");
 	if (e->flags & NETLOG_F_UNTRACKED)

@@ -339,21 +339,26 @@ int loader_events_fd(const struct loader *l)
 	return bpf_map__fd(l->skel->maps.events);
 }
 
-long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max)
+long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max,
+		       bool *all)
 {
 	int fd = bpf_map__fd(l->skel->maps.late_stops);
 	__u32 batch, *in = NULL;
 	size_t n = 0;
 
+	*all = false;
 	while (n < max) {
 		__u32 count = (__u32)(max - n);
 		int err = bpf_map_lookup_and_delete_batch(fd, in, &batch, keys + n, vals + n, &count, NULL);
 
-		if (err && err != -ENOENT) /* -ENOSPC: a bucket holds more than is left: the next call */
-			return n ? (long)n : err == -ENOSPC ? 0 : err;
+		/* a batch ends short of @count at a bucket that would not fit whole: go on */
+		if (err && err != -ENOENT) /* -ENOSPC: the next bucket holds more than is left */
+			return n || err == -ENOSPC ? (long)n : err;
 		n += count;
-		if (err)
+		if (err) {
+			*all = true;
 			break;
+		}
 		in = &batch;
 	}
 	return (long)n;

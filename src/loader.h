@@ -38,9 +38,11 @@ int loader_udp_events_fd(const struct loader *l);
 
 /*
  * Take out of the kernel up to @max stops it kept back while their ring was
- * full (@keys, and their sockets' entries in @vals). Returns how many, or -errno.
+ * full (@keys, and their sockets' entries in @vals); *@all if none is left.
+ * Returns how many, or -errno.
  */
-long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max);
+long loader_take_late(const struct loader *l, struct netlog_late_key *keys, struct conn *vals, size_t max,
+		      bool *all);
 
 /* The kernel's table of untracked UDP flows lately reported (struct netlog_flow_key, time). */
 int loader_untracked_fd(const struct loader *l);

@@ -620,14 +620,17 @@ static int drain_one(struct netlogd *d, struct ring_buffer *rb, bool *more)
  * The two rings in turn. What a flood leaves in them after a few turns
  * waits for the next wakeup (the kernel forces one while a ring is an
  * eighth full) or tick: signals and the once-a-second reports are not held.
+ * @whole: take as many turns as the rings held (at exit, and before late
+ * stops, whose starts were in them): no more, or a flood would hold us.
  */
-static int drain_ringbuf(struct netlogd *d)
+static int drain_rings(struct netlogd *d, bool whole)
 {
+	unsigned turns = whole ? (d->opt.ringbuf_mb << 20) / (sizeof(struct netlog_event) + 8) / DRAIN_BATCH + 2 : 16;
 	int err = 0;
 
 	update_clock_offset(d);
 	ring_buffer__consume(d->rb_names);
-	for (int turn = 0; turn < 16 && !err; turn++) {
+	for (unsigned turn = 0; turn < turns && !err; turn++) {
 		bool more = false;
 
 		err = drain_one(d, d->rb, &more) ?: drain_one(d, d->rb_udp, &more);
@@ -660,28 +663,41 @@ static void late_event(struct netlog_event *e, const struct netlog_late_key *k, 
 	e->flags = c->flags | NETLOG_F_LATE;
 }
 
+static int by_time(const void *a, const void *b)
+{
+	const struct netlog_late_key *x = a, *y = b;
+
+	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
 /*
  * Stops that found their ring full wait in the kernel: taken out, then the
  * rings drained (a stop's start went in before it), then logged, each with
- * its own time; a batch at a time, as many as the kernel's table holds.
+ * its own time, in time order within a batch; batch after batch, until the
+ * kernel's table is empty (what comes meanwhile waits for the next round).
  */
 static void log_late_stops(struct netlogd *d)
 {
 	enum { LATE_BATCH = 4096 };
 	static struct netlog_late_key keys[LATE_BATCH];
 	static struct conn vals[LATE_BATCH];
+	static struct { struct netlog_late_key k; unsigned i; } order[LATE_BATCH];
 	struct netlog_event e;
-	long n = LATE_BATCH;
+	bool all = false;
 
-	for (unsigned round = 0; n == LATE_BATCH && round <= d->opt.max_sockets / 4 / LATE_BATCH; round++) {
-		n = loader_take_late(&d->loader, keys, vals, LATE_BATCH);
+	for (unsigned round = 0; !all && round <= d->opt.max_sockets / 4 / (LATE_BATCH / 2) + 1; round++) {
+		long n = loader_take_late(&d->loader, keys, vals, LATE_BATCH, &all);
+
 		if (n < 0)
 			log_debug("stops kept back in the kernel: %s", strerror((int)-n));
 		if (n <= 0)
 			return;
-		drain_ringbuf(d);
+		drain_rings(d, true);
+		for (long i = 0; i < n; i++)
+			order[i].k = keys[i], order[i].i = (unsigned)i;
+		qsort(order, (size_t)n, sizeof(*order), by_time);
 		for (long i = 0; i < n; i++) {
-			late_event(&e, &keys[i], &vals[i]);
+			late_event(&e, &keys[order[i].i], &vals[order[i].i]);
 			on_record(&e, d);
 		}
 		d->late += (uint64_t)n;
@@ -710,7 +726,7 @@ static void forget_lost_stops(struct netlogd *d)
 		log_debug("read the socket tables: %s: held-back starts stay", strerror((int)-n));
 		return;
 	}
-	drain_ringbuf(d);
+	drain_rings(d, false);
 	gone = filters_forget_gone(&d->filters, mark, ids, (size_t)n);
 	free(ids);
 	if (gone)
@@ -792,7 +808,7 @@ static int run_loop(struct netlogd *d)
 
 			switch (evs[i].data.u32) {
 			case TAG_RINGBUF:
-				err = drain_ringbuf(d);
+				err = drain_rings(d, false);
 				if (err) {
 					log_warnx("ring buffer: %s", strerror(-err));
 					goto out;
@@ -801,7 +817,7 @@ static int run_loop(struct netlogd *d)
 			case TAG_TIMER:
 				if (read(timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_warn("read timerfd");
-				err = drain_ringbuf(d);
+				err = drain_rings(d, false);
 				if (err) {
 					log_warnx("ring buffer: %s", strerror(-err));
 					goto out;
@@ -831,7 +847,7 @@ static int run_loop(struct netlogd *d)
 				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
-					drain_ringbuf(d);
+					drain_rings(d, false);
 					reload(d);
 					err = 0;
 					break;
@@ -974,7 +990,7 @@ int main(int argc, char **argv)
 
 	err = run_loop(d);
 	/* what the kernel handed over before we stopped still gets logged */
-	drain_ringbuf(d);
+	drain_rings(d, true);
 	log_late_stops(d);
 	udpflows_flush(&d->flows);
 	report_drops(d, true);

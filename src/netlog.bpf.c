@@ -572,18 +572,31 @@ static __always_inline struct netlog_event *ring_reserve(enum ring r)
 	return bpf_ringbuf_reserve(ring_map(r), sizeof(struct netlog_event), 0);
 }
 
-/* A TCP socket's event. */
-static __always_inline void emit(__u64 key, __u8 type, const struct conn *c,
+/* A TCP socket's event. Returns false if the ring was full (counted). */
+static __always_inline bool emit(__u64 key, __u8 type, const struct conn *c,
 				 const struct netlog_proc *proc)
 {
-	emit_into(RING_TCP, ring_reserve(RING_TCP), key, type, c, proc, false);
+	return emit_into(RING_TCP, ring_reserve(RING_TCP), key, type, c, proc, false);
 }
 
 /* A UDP socket's event. */
-static __always_inline void udp_emit(__u64 key, __u8 type, const struct conn *c,
+static __always_inline bool udp_emit(__u64 key, __u8 type, const struct conn *c,
 				     const struct netlog_proc *proc)
 {
-	emit_into(RING_UDP, ring_reserve(RING_UDP), key, type, c, proc, false);
+	return emit_into(RING_UDP, ring_reserve(RING_UDP), key, type, c, proc, false);
+}
+
+/*
+ * The start of the socket in @map at @key found the ring full (counted):
+ * its stop says so, and is not kept for later either (emit_stop()), where
+ * it would take the place of one whose start was logged.
+ */
+static __always_inline void start_lost(void *map, const void *key)
+{
+	struct conn *c = bpf_map_lookup_elem(map, key);
+
+	if (c)
+		c->flags |= NETLOG_F_START_LOST;
 }
 
 /*
@@ -611,6 +624,10 @@ static __always_inline void emit_stop(enum ring r, __u64 key, __u8 type, struct 
 
 	if (emit_into(r, ring_reserve(r), key, type, c, proc, true))
 		return;
+	if ((c->flags & NETLOG_F_START_LOST) && type != NETLOG_UDP_CLOSE) {
+		count_drop(ring_drop(r));
+		return;
+	}
 	k.cookie = c->cookie;
 	k.ts_ns = bpf_ktime_get_boot_ns();
 	k.type = type;
@@ -653,7 +670,8 @@ static __always_inline void try_start(__u64 key, struct conn *c)
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return;
 	}
-	emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner, false);
+	if (!emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner, false))
+		c->flags |= NETLOG_F_START_LOST;
 }
 
 /*
@@ -730,7 +748,8 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 		return;
 	}
 	listener_add(&c.t, &c.owner, key, BPF_ANY);
-	emit(key, NETLOG_LISTEN_START, &c, &c.owner);
+	if (!emit(key, NETLOG_LISTEN_START, &c, &c.owner))
+		start_lost(&conns, &key);
 }
 
 /* connect(), in the calling process: the SYN is about to leave. */
@@ -782,8 +801,8 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	n.started = 1;
 	n.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&n.t, sk);
-	if (conn_insert(key, &n) == 0)
-		emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+	if (conn_insert(key, &n) == 0 && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+		start_lost(&conns, &key);
 }
 
 /*
@@ -831,8 +850,8 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		n.watched = 1;
 		if (!accept_hook) {
 			n.started = 1;
-			if (conn_insert(key, &n) == 0)
-				emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+			if (conn_insert(key, &n) == 0 && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+				start_lost(&conns, &key);
 			return;
 		}
 		if (conn_insert(key, &n) == 0)
@@ -909,8 +928,9 @@ static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
  * process that held the listener last, @closer (the one that listened may
  * have handed it over long before). Probe reads: the queue is a list. A
  * SO_REUSEPORT listener with siblings has its queue moved to one of them
- * rather than aborted where net.ipv4.tcp_migrate_req says so (5.14 on):
- * left as it is then (the sibling's accept() or close names its process).
+ * rather than aborted where net.ipv4.tcp_migrate_req or a reuseport BPF
+ * program of the migrating kind says so (5.14 on): left as it is then (the
+ * sibling's accept() or close names its process).
  */
 struct netns_ipv4___migrate {
 	__u8 sysctl_tcp_migrate_req;
@@ -920,11 +940,18 @@ static __always_inline bool queue_may_move(const struct sock *sk)
 {
 	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
 	struct netns_ipv4___migrate *v4;
+	struct bpf_prog *prog;
 
 	if (!reuse || BPF_CORE_READ(reuse, num_socks) < 2)
 		return false;
-	if (!bpf_core_field_exists(v4->sysctl_tcp_migrate_req))
+	if (!bpf_core_field_exists(v4->sysctl_tcp_migrate_req) ||
+	    !bpf_core_enum_value_exists(enum bpf_attach_type, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE))
 		return false; /* before 5.14: never moved */
+	/* a reuseport program that may migrate decides, whatever the sysctl says */
+	prog = BPF_CORE_READ(reuse, prog);
+	if (prog && BPF_CORE_READ(prog, expected_attach_type) ==
+			    bpf_core_enum_value(enum bpf_attach_type, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE))
+		return true;
 	v4 = (void *)&BPF_CORE_READ(sk, __sk_common.skc_net.net)->ipv4;
 	return BPF_CORE_READ(v4, sysctl_tcp_migrate_req);
 }
@@ -1028,7 +1055,8 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, struct co
 		} else if (!(c->bits & CONN_ACCEPTED)) {
 			c->flags |= NETLOG_F_NOT_ACCEPTED;
 		}
-		emit(key, NETLOG_CONNECT_START, c, &c->owner);
+		if (!emit(key, NETLOG_CONNECT_START, c, &c->owner))
+			c->flags |= NETLOG_F_START_LOST;
 	}
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
@@ -1655,7 +1683,8 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 		count_drop(NETLOG_DROP_TABLE);
 		return 1;
 	}
-	udp_emit(cookie, NETLOG_LISTEN_START, &n, &n.owner);
+	if (!udp_emit(cookie, NETLOG_LISTEN_START, &n, &n.owner))
+		start_lost(&udp_socks, &cookie);
 	return 1;
 }
 
@@ -1816,8 +1845,9 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 			n.flags = NETLOG_F_PREEXISTING;
 			n.started = 1;
 			tuple_from_sock_probed(&n.t, sk);
-			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0)
-				emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0 &&
+			    !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+				start_lost(&conns, &key);
 			return;
 		}
 		/*
@@ -2345,8 +2375,8 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
 	n.started = !accept_hook; /* without accept(), it starts now, for the listener's owner */
 	if (conn_insert(key, &n) == 0) {
 		__sync_fetch_and_add(&ctl.queued_found, 1);
-		if (!accept_hook)
-			emit(key, NETLOG_CONNECT_START, &n, &n.owner);
+		if (!accept_hook && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+			start_lost(&conns, &key);
 	}
 	return bpf_map_lookup_elem(&conns, &key);
 }

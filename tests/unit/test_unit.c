@@ -1056,6 +1056,13 @@ static bool ignore_rules_match_and_a_stop_follows_its_start(void)
 	start.flags = NETLOG_F_NO_STOP;
 	ok = ok && CHECK(f.nheld == 0, "%zu still held", f.nheld) &&
 	     CHECK(!filters_pass(&f, &start) && f.nheld == 0, "held a start with no stop to come");
+	/* a stop whose start the full ring lost: judged by its own fields, nothing held */
+	stop.flags = NETLOG_F_START_LOST;
+	stop.sock_id = 77;
+	stop.proc.uid = 1000;
+	ok = ok && CHECK(!filters_pass(&f, &stop), "an ignored process's stop, its start lost, logged");
+	stop.proc.uid = 0;
+	ok = ok && CHECK(filters_pass(&f, &stop) && f.nheld == 0, "another's stop, its start lost, dropped");
 	filters_free(&f);
 	return ok;
 }
