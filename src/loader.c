@@ -891,6 +891,12 @@ bool loader_maps_readable(void *loader)
 	return bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.ignored_ports), &port, &v) == 0;
 }
 
+void loader_detach(struct loader *l)
+{
+	if (l->skel)
+		netlog_bpf__detach(l->skel);
+}
+
 void loader_stop(struct loader *l)
 {
 	netlog_bpf__destroy(l->skel);

@@ -101,6 +101,9 @@ int loader_read_drops(const struct loader *l, uint64_t totals[NETLOG_DROP_MAX]);
 /* Whether this process can read the maps now (a bpf() call on one of them works). */
 bool loader_maps_readable(void *loader);
 
+/* Take every program off its hook; the maps stay, to be read out. */
+void loader_detach(struct loader *l);
+
 /* Detach and free everything; safe on a partly started loader. */
 void loader_stop(struct loader *l);
 

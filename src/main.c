@@ -989,7 +989,12 @@ int main(int argc, char **argv)
 	}
 
 	err = run_loop(d);
-	/* what the kernel handed over before we stopped still gets logged */
+	/*
+	 * What the kernel handed over before we stopped still gets logged, and
+	 * nothing comes after: the programs go first, so that nothing is added
+	 * (or counted lost) once the rings and the waiting stops are read.
+	 */
+	loader_detach(&d->loader);
 	drain_rings(d, true);
 	log_late_stops(d);
 	udpflows_flush(&d->flows);

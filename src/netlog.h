@@ -248,6 +248,7 @@ enum conn_bits {
 	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
 	CONN_CLOSED = 1 << 3,	 /* TCP: logged gone, its entry kept until its process lets it go */
 	CONN_RELEASED = 1 << 4,	 /* TCP: its process let it go (sock_release) */
+	CONN_START_LOST = 1 << 5, /* its start found the ring full: its stop says so, and is never kept for later */
 };
 
 struct conn {

@@ -324,15 +324,17 @@ UDP_FLOOD = textwrap.dedent("""\
 """)
 
 
-def hold_connections(d, ns, n):
-    """@n connections on loopback in @ns, held by a process that closes them
-    when its standard input is closed; returned once their starts are logged."""
-    p = subprocess.Popen([*in_ns(ns), "python3", "-c", CHURN, str(n), "hold"],
+def hold_connections(d, ns, n, name=None):
+    """@n connections on loopback in @ns, held by a process (named @name)
+    that closes them when its standard input is closed; returned once their
+    starts are logged, if @d is given."""
+    named = f"import ctypes; ctypes.CDLL(None).prctl(15, b'{name}'); " if name else ""
+    p = subprocess.Popen([*in_ns(ns), "python3", "-c", named + CHURN, str(n), "hold"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     done, port = p.stdout.readline().split()[:2]
     assert done == "done"
     deadline = time.monotonic() + 30
-    while d.text().count(f"127.0.0.1:{port} ") < 1 + 2 * n and time.monotonic() < deadline:
+    while d and d.text().count(f"127.0.0.1:{port} ") < 1 + 2 * n and time.monotonic() < deadline:
         time.sleep(0.1)
     return p, port
 
@@ -366,7 +368,7 @@ def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
         assert late >= 601, late
         ours = [l for l in d.lines() if l["kind"] == "connect" and l["local"].startswith("127.0.0.1")]
         # a loopback connection's addresses come back (net.ipv4.tcp_tw_reuse), so counted;
-        # a stop whose start was lost is logged too
+        # a stop whose start was lost may find room: so stops may outnumber starts
         stops = collections.Counter((l["local"], l["remote"]) for l in ours if l["what"] == "stop")
         starts = collections.Counter((l["local"], l["remote"]) for l in ours if l["what"] == "start")
         short = {k: (n, stops[k]) for k, n in starts.items() if stops[k] < n}
@@ -489,22 +491,42 @@ def test_starts_held_back_by_ignore_rules_go_when_their_stops_were_lost(tmp_path
 
 
 def test_an_ignored_process_stays_out_of_the_log_when_the_ring_overflows(tmp_path, hosts):
-    """Its starts the full ring lost cannot hold their stops back: those
-    stops say so, and are judged by the rules themselves; its starts that
-    were logged get their stops late, and drop them."""
+    """Connections made while the ring is full lose their starts: an
+    ignored process's then cannot hold their stops back. Those stops say
+    so (JSON: start_lost) and are judged by the rules themselves; the
+    ignored process's starts that were logged get their stops late, and
+    drop them."""
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = command nl-churner\n")
-    d = Netlogd(tmp_path, "-c", str(conf), "--ring-buffer", "1").start()
+    js = tmp_path / "netlog.json"
+    d = Netlogd(tmp_path, "-c", str(conf), "--ring-buffer", "1", "--output", f"json:{js}").start()
     try:
+        early, eport = hold_connections(None, hosts.a, 100, "nl-churner")  # their starts held back
+        time.sleep(0.5)
         d.proc.send_signal(signal.SIGSTOP)  # a stalled reader: the buffer fills
         out = ns_sh(hosts.a, "python3", "-c", "import ctypes; ctypes.CDLL(None).prctl(15, b'nl-churner'); " + CHURN,
                     "5000", "close").stdout.split()
+        ignored, iport = hold_connections(None, hosts.a, 100, "nl-churner")  # starts lost
+        logged, lport = hold_connections(None, hosts.a, 100, "nl-orphans")  # starts lost
+        early.stdin.close()  # stops kept back in the kernel
+        early.wait(30)
         d.proc.send_signal(signal.SIGCONT)
         d.wait_text(r"netlog: warning: \d+ events lost: ring buffer full")
-        time.sleep(1.5)  # the late stops, a second after
+        time.sleep(1.5)  # drained, and the late stops taken, a second after
+        for p in (ignored, logged):  # their stops find room now, with no start before them
+            p.stdin.close()
+            p.wait(30)
         listen_once(hosts.a, 6900)
         d.expect(kind="listen", what="stop", local=f"{A4}:6900")
-        assert [l for l in d.lines() if l["comm"] == "nl-churner" or f"127.0.0.1:{out[1]}" in (l["local"], l["remote"])] == []
+        ports = {eport, out[1], iport}
+        assert [l for l in d.lines() if l["comm"] == "nl-churner" or
+                {l["local"].rsplit(":", 1)[1], (l["remote"] or ":").rsplit(":", 1)[1]} & ports] == []
+        orphans = [l for l in d.lines() if l["comm"] == "nl-orphans"]
+        # 200 connection ends and their listener: stops only
+        assert len(orphans) == 201 and all(l["what"] == "stop" for l in orphans), orphans[:3]
+        marked = [o for o in map(json.loads, js.read_text().splitlines())
+                  if o.get("process", {}).get("name") == "nl-orphans" and o["netlog"].get("start_lost")]
+        assert len(marked) == 201
     finally:
         d.proc.send_signal(signal.SIGCONT)
         assert d.stop() == 0
