@@ -587,34 +587,18 @@ static __always_inline bool udp_emit(__u64 key, __u8 type, const struct conn *c,
 }
 
 /*
- * A start's place in ring @r, taken before its socket's entry @n is stored.
- * A start that finds the ring full (counted) is marked in the entry before
- * anything can see it: its stop says so, and is not kept for later either
- * (emit_stop()), where it would take the place of one whose start was logged.
+ * The start of the socket in @map at @key found the ring full (counted):
+ * its stop says so, and is not kept for later either (emit_stop()), where
+ * it would take the place of one whose start was logged. (A stop on
+ * another CPU in the few instructions between the entry's store and this
+ * mark misses it: its stop is then kept, or logged, unmarked.)
  */
-static __always_inline struct netlog_event *start_reserve(enum ring r, struct conn *n)
+static __always_inline void start_lost(void *map, const void *key)
 {
-	struct netlog_event *e = ring_reserve(r);
+	struct conn *c = bpf_map_lookup_elem(map, key);
 
-	if (!e) {
-		count_drop(ring_drop(r));
-		n->bits |= CONN_START_LOST;
-	}
-	return e;
-}
-
-/* Hand over the start reserved in @e once its entry is @stored; else give its place back. */
-static __always_inline void start_commit(enum ring r, struct netlog_event *e, bool stored, __u64 key,
-					 __u8 type, const struct conn *n)
-{
-	if (!e)
-		return;
-	if (!stored) {
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return;
-	}
-	event_fill(e, key, type, n, &n->owner);
-	ringbuf_submit(r, e);
+	if (c)
+		bits_or(&c->bits, CONN_START_LOST);
 }
 
 /*
@@ -683,17 +667,13 @@ static __always_inline void try_start(__u64 key, struct conn *c)
 {
 	struct netlog_event *e = ring_reserve(RING_TCP);
 
-	/* a full ring: marked before the claim, so that a stop losing the claim to us sees it */
-	if (!e)
-		bits_or(&c->bits, CONN_START_LOST);
 	if (!claim_once(&c->started)) {
 		if (e)
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		else
-			bits_clear(&c->bits, CONN_START_LOST); /* the winner's start it is */
 		return;
 	}
-	emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner, false);
+	if (!emit_into(RING_TCP, e, key, NETLOG_CONNECT_START, c, &c->owner, false))
+		bits_or(&c->bits, CONN_START_LOST);
 }
 
 /*
@@ -759,22 +739,19 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
-	struct netlog_event *e;
-
 	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
 	c.watched = 1;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
-	e = start_reserve(RING_TCP, &c);
 	/* untracked, it could get no stop: counted, not started */
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_drop(NETLOG_DROP_TABLE);
-		start_commit(RING_TCP, e, false, key, NETLOG_LISTEN_START, &c);
 		return;
 	}
 	listener_add(&c.t, &c.owner, key, BPF_ANY);
-	start_commit(RING_TCP, e, true, key, NETLOG_LISTEN_START, &c);
+	if (!emit(key, NETLOG_LISTEN_START, &c, &c.owner))
+		start_lost(&conns, &key);
 }
 
 /* connect(), in the calling process: the SYN is about to leave. */
@@ -800,7 +777,6 @@ static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
  */
 static __always_inline void on_active_established(const struct sock *sk, __u64 cookie, bool watched)
 {
-	struct netlog_event *e;
 	__u64 key = (__u64)sk;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct conn n = {};
@@ -827,8 +803,8 @@ static __always_inline void on_active_established(const struct sock *sk, __u64 c
 	n.started = 1;
 	n.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&n.t, sk);
-	e = start_reserve(RING_TCP, &n);
-	start_commit(RING_TCP, e, conn_insert(key, &n) == 0, key, NETLOG_CONNECT_START, &n);
+	if (conn_insert(key, &n) == 0 && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+		start_lost(&conns, &key);
 }
 
 /*
@@ -856,7 +832,6 @@ static __always_inline void passive_init(struct conn *n, const struct sock *sk, 
  */
 static __always_inline void on_passive_established(const struct sock *sk, __u64 cookie)
 {
-	struct netlog_event *e;
 	__u64 key = (__u64)sk;
 	struct conn *c;
 	struct conn n = {};
@@ -877,8 +852,8 @@ static __always_inline void on_passive_established(const struct sock *sk, __u64 
 		n.watched = 1;
 		if (!accept_hook) {
 			n.started = 1;
-			e = start_reserve(RING_TCP, &n);
-			start_commit(RING_TCP, e, conn_insert(key, &n) == 0, key, NETLOG_CONNECT_START, &n);
+			if (conn_insert(key, &n) == 0 && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+				start_lost(&conns, &key);
 			return;
 		}
 		if (conn_insert(key, &n) == 0)
@@ -1691,7 +1666,6 @@ int udp_recvmsg6(struct bpf_sock_addr *ctx)
 /* bind(), in the binding process, the port known: a UDP listen. */
 static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 {
-	struct netlog_event *e;
 	__u64 cookie;
 	struct conn *s;
 	struct conn n = {};
@@ -1706,14 +1680,13 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	s = bpf_map_lookup_elem(&udp_socks, &cookie);
 	if (s)
 		n.bits = s->bits & ~CONN_START_LOST; /* keep what it had */
-	e = start_reserve(RING_UDP, &n);
 	/* untracked, it could get no stop: counted, not started */
 	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY)) {
 		count_drop(NETLOG_DROP_TABLE);
-		start_commit(RING_UDP, e, false, cookie, NETLOG_LISTEN_START, &n);
 		return 1;
 	}
-	start_commit(RING_UDP, e, true, cookie, NETLOG_LISTEN_START, &n);
+	if (!udp_emit(cookie, NETLOG_LISTEN_START, &n, &n.owner))
+		start_lost(&udp_socks, &cookie);
 	return 1;
 }
 
@@ -1834,7 +1807,6 @@ static __always_inline void accepted(__u64 key, struct conn *c)
  */
 static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 {
-	struct netlog_event *e;
 	struct conn n = {};
 	struct conn *c;
 	__u16 family;
@@ -1876,9 +1848,9 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 			n.flags = NETLOG_F_PREEXISTING;
 			n.started = 1;
 			tuple_from_sock_probed(&n.t, sk);
-			e = start_reserve(RING_TCP, &n);
-			start_commit(RING_TCP, e, bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0, key,
-				     NETLOG_CONNECT_START, &n);
+			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0 &&
+			    !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+				start_lost(&conns, &key);
 			return;
 		}
 		/*
@@ -2391,7 +2363,6 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
  */
 static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key)
 {
-	struct netlog_event *e;
 	int state = KREAD(sk, __sk_common.skc_state);
 	struct conn n = {};
 
@@ -2405,12 +2376,10 @@ static __always_inline struct conn *queued_connection(struct sock *sk, __u64 key
 	passive_init(&n, sk, sock_cookie(sk));
 	n.flags |= NETLOG_F_PREEXISTING;
 	n.started = !accept_hook; /* without accept(), it starts now, for the listener's owner */
-	e = accept_hook ? NULL : start_reserve(RING_TCP, &n);
 	if (conn_insert(key, &n) == 0) {
 		__sync_fetch_and_add(&ctl.queued_found, 1);
-		start_commit(RING_TCP, e, true, key, NETLOG_CONNECT_START, &n);
-	} else {
-		start_commit(RING_TCP, e, false, key, NETLOG_CONNECT_START, &n);
+		if (!accept_hook && !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
+			start_lost(&conns, &key);
 	}
 	return bpf_map_lookup_elem(&conns, &key);
 }

@@ -128,17 +128,6 @@ static __always_inline void bits_or(__u32 *bits, __u32 bit)
 #endif
 }
 
-/* Clear @bit in *@bits (compat: a set bit taken back with an atomic add of its negative). */
-static __always_inline void bits_clear(__u32 *bits, __u32 bit)
-{
-#ifdef NETLOG_COMPAT
-	if (*bits & bit)
-		__sync_fetch_and_add(bits, -bit);
-#else
-	__sync_fetch_and_and(bits, ~bit);
-#endif
-}
-
 static __always_inline int exe_note(struct task_struct *task, struct netlog_proc *p);
 
 /* Fill @p from @task: everything is read now, never looked up later. */
