@@ -656,14 +656,20 @@ def test_listen_without_bind_logs_the_kernel_chosen_port(hosts, actors, netlogd)
     log.expect(kind="listen", what="start", local=f"0.0.0.0:{out['port']}", **who(server))
 
 
+def reuseport_pair(hosts, actors, port, names):
+    """Two processes named @names listening on @port with SO_REUSEPORT, in
+    that order, and a client on host b: (first, its fd, second, its fd, client)."""
+    a, b = (actors(hosts.a, name=n) for n in names)
+    client = actors(hosts.b, name="nl-client")
+    afd = a("listen", A4, port, 64, None, True)["fd"]
+    bfd = b("listen", A4, port, 64, None, True)["fd"]
+    return a, afd, b, bfd, client
+
+
 @pytest.mark.parametrize("closes", ["older", "newer"])
 def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, actors, netlogd, closes):
     log = netlogd()
-    older = actors(hosts.a, name="nl-older")
-    newer = actors(hosts.a, name="nl-newer")
-    client = actors(hosts.b, name="nl-client")
-    ofd = older("listen", A4, 5014, 64, None, True)["fd"]
-    nfd = newer("listen", A4, 5014, 64, None, True)["fd"]
+    older, ofd, newer, nfd, client = reuseport_pair(hosts, actors, 5014, ("nl-older", "nl-newer"))
     # one closes, the other keeps listening on the same address
     gone, stays, sfd = (older, newer, nfd) if closes == "older" else (newer, older, ofd)
     gone("close", ofd if closes == "older" else nfd)
@@ -687,11 +693,7 @@ def test_connections_a_reuseport_listeners_close_aborts_name_that_listeners_clos
         pytest.skip("queues move between SO_REUSEPORT listeners from 5.14")
     ns_sh(hosts.a, "sysctl", "-qw", f"net.ipv4.tcp_migrate_req={migrate}", check=False)
     log = netlogd()
-    first = actors(hosts.a, name="nl-reuse-first")
-    last = actors(hosts.a, name="nl-reuse-last")
-    client = actors(hosts.b, name="nl-client")
-    ffd = first("listen", A4, 5024, 64, None, True)["fd"]
-    lfd = last("listen", A4, 5024, 64, None, True)["fd"]
+    first, ffd, last, lfd, client = reuseport_pair(hosts, actors, 5024, ("nl-reuse-first", "nl-reuse-last"))
     conns = {c["lport"]: c["fd"] for c in (client("connect", A4, 5024) for _ in range(16))}
     ports = list(conns)
     first("close", ffd)
