@@ -238,9 +238,13 @@ static void stdout_open(struct sink *s)
  * RFC 6587 octet counting) until the collector's TCP acknowledged them
  * (SIOCOUTQ): when the link breaks, sending starts again from the first
  * frame not known to be acknowledged, so a line may come twice but none is
- * lost or cut while it fits in the ring. A line that does not fit is
- * dropped and counted; the count is sent when the link is back. Nothing
- * here ever blocks: connects are non-blocking and retried with backoff.
+ * lost or cut while it fits in the ring. When the ring is full, lines TCP
+ * has taken whole give way to new ones (their acknowledgement may just be
+ * delayed: a collector that keeps up must not cost lines); if the link
+ * breaks before they are acknowledged, how many may be missing is said. A
+ * line that still does not fit is dropped and counted; the count is sent
+ * when the link is back. Nothing here ever blocks: connects are
+ * non-blocking and retried with backoff.
  */
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -270,7 +274,9 @@ struct remote {
 	unsigned backoff_ms;
 	char *ring;
 	size_t cap;
-	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged */
+	uint64_t head, sent, tail; /* positions: written, given to TCP, acknowledged (or given up) */
+	uint64_t given_up;	   /* lines TCP had, unacknowledged, dropped from the ring for new ones */
+	uint64_t given_up_end;	   /* where the last of them ends: all arrived once acknowledged there */
 	uint64_t lost_reported;	   /* sink.lost when the collector was last told */
 	bool pumping;		   /* in remote_pump(), which may enqueue a loss report */
 	uint64_t notice;	   /* UDP: the count the loss notice being sent carries; 0: a line */
@@ -542,6 +548,11 @@ static void link_down(struct sink *s, const char *why, int err)
 	else if (!more && r->backoff_ms == BACKOFF_MIN_MS)
 		log_warnx("%s: cannot reach the collector (%s%s%s); keeping lines, retrying", s->path, why,
 			  err ? ": " : "", err ? strerror(-err) : "");
+	if (r->given_up)
+		log_warnx("%s: up to %llu lines the link had taken were not known to be delivered when "
+			  "it broke (they had given way to newer ones in the full buffer; raise --remote-buffer)",
+			  s->path, (unsigned long long)r->given_up);
+	r->given_up = 0;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -675,8 +686,23 @@ static int remote_pump(struct sink *s)
 				break;
 			r->tail = end;
 		}
+		if ((int64_t)(acked - r->given_up_end) >= 0) /* positions may be rebased: compared as a difference */
+			r->given_up = 0;
 	}
 	return 0;
+}
+
+/* Make room for @need bytes: the oldest frames TCP has taken whole give way. */
+static void give_way(struct remote *r, size_t need)
+{
+	while (need > ring_free(r) && r->tail < r->sent) {
+		uint64_t end = frame_end(r, r->tail);
+
+		if (end > r->sent)
+			break; /* partly sent: sent again whole if the link breaks */
+		r->tail = r->given_up_end = end;
+		r->given_up++;
+	}
 }
 
 /*
@@ -863,6 +889,8 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 		remote_pump(s);
 		r->pumping = false;
 	}
+	if (r->state == LINK_UP)
+		give_way(r, (size_t)(f + n));
 	if ((size_t)(f + n) > ring_free(r)) {
 		s->lost++;
 		return -ENOBUFS;
@@ -935,15 +963,15 @@ static void remote_close(struct sink *s, bool at_exit)
 	uint64_t deadline = mono_ms() + (at_exit ? 2000 : 0);
 
 	/* a last chance for what waits, bounded: stopping must not hang, a reload not wait */
-	while (r->tcp && r->tail < r->head && (at_exit || r->state == LINK_UP)) {
+	while (r->tcp && (r->tail < r->head || r->given_up) && (at_exit || r->state == LINK_UP)) {
 		remote_pump(s);
-		if (r->tail >= r->head || mono_ms() >= deadline)
+		if ((r->tail >= r->head && !r->given_up) || mono_ms() >= deadline)
 			break;
 		usleep(10000);
 	}
-	if (r->tcp && r->tail < r->head)
-		log_warnx("%s: %llu lines not known to be delivered %s (the collector was away or slow)", s->path,
-			  (unsigned long long)frames_from(r, r->tail),
+	if (r->tcp && (r->tail < r->head || r->given_up))
+		log_warnx("%s: %s%llu lines not known to be delivered %s (the collector was away or slow)", s->path,
+			  r->given_up ? "up to " : "", (unsigned long long)(frames_from(r, r->tail) + r->given_up),
 			  at_exit ? "at exit" : "when the reload removed the output");
 	if (r->addrs)
 		freeaddrinfo(r->addrs);
@@ -982,6 +1010,7 @@ int sink_resize(struct sink *s, size_t bytes)
 	r->cap = cap;
 	r->head = keep - r->tail;
 	r->sent -= r->tail;
+	r->given_up_end -= r->tail; /* may wrap: only compared as a difference */
 	r->tail = 0;
 	return 0;
 }

@@ -360,3 +360,56 @@ def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, ac
     assert lost >= 20 and not ours(c.lines(), 6600, 10), c.lines()
     assert c.wait_for(r"listen stop TCP 198\.18\.0\.1:6610 "), c.lines()
     log.wait_stderr("lines could not be sent; the collector takes them again")
+
+
+
+def shaped_burst(hosts, netlogd, collector, n):
+    """netlogd sending to a collector over a loopback shaped to 1 Mbit/s in
+    host a (acknowledgements come late), its buffer 16 KiB; @n listen start
+    and stop pairs there in some milliseconds."""
+    ns_sh(hosts.a, "ip", "link", "set", "lo", "mtu", "1500")  # the shaper's burst holds a whole packet
+    shaper = ns_sh(hosts.a, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "4kb",
+                   "latency", "5s", check=False)
+    if shaper.returncode:
+        pytest.skip(f"no tbf queueing discipline here: {shaper.stderr.strip()}")
+    c = collector("tcp", netns=hosts.a)
+    log = netlogd("--output", f"tcp://127.0.0.1:{c.port}", "--remote-buffer", "16", start=False)
+    log.prefix = ["nsenter", f"--net=/run/netns/{hosts.a}"]
+    log.start()
+    ns_sh(hosts.a, "python3", "-c", f"""
+import socket
+for p in range(6900, {6900 + n}):
+    s = socket.socket(); s.bind(('{A4}', p)); s.listen(); s.close()
+""")
+    log.expect(kind="listen", what="stop", local=f"{A4}:{6900 + n - 1}")
+    return c, log
+
+
+def test_lines_the_link_has_taken_give_way_to_new_ones_in_a_full_buffer(hosts, netlogd, collector):
+    """A burst six times the buffer (800 lines of about 110 bytes) to a
+    collector that keeps up, on a link whose acknowledgements come late:
+    what TCP took waits there for its acknowledgement, and must not push the
+    burst's tail out of the buffer."""
+    n = 400
+    c, log = shaped_burst(hosts, netlogd, collector, n)
+    got, want = c.wait_ours([(6900, n)])
+    assert got == want, f"missing: {len(want - got)}\nnetlogd said: {log.stderr_path.read_text()}"
+    assert "lines were dropped" not in log.stderr_path.read_text()
+
+
+def test_lines_given_way_are_counted_when_the_link_then_breaks(hosts, netlogd, collector):
+    """The same burst, and the collector killed before TCP could deliver it:
+    the lines that had given way are said (as "up to" so many: some did
+    arrive), the others sent again once the collector is back."""
+    n = 400
+    c, log = shaped_burst(hosts, netlogd, collector, n)
+    c.kill()
+    log.wait_stderr("lines the link had taken were not known to be delivered when it broke")
+    c.start()
+    err = log.stderr_path.read_text()
+    given_up = int(re.search(r"up to (\d+) lines the link had taken", err).group(1))
+    deadline = time.monotonic() + 20
+    while len(got := set(ours(c.lines(), 6900, n))) + given_up < 2 * n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 0 < given_up < 2 * n and len(got) < 2 * n, err
+    assert len(got) + given_up >= 2 * n, f"missing: {2 * n - len(got)}, said: {given_up}\n{err}"
