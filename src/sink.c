@@ -237,8 +237,8 @@ static void stdout_open(struct sink *s)
  * Remote collectors. Lines wait in a ring of framed messages ("LEN MSG",
  * RFC 6587 octet counting) until the collector's TCP acknowledged them
  * (SIOCOUTQ): when the link breaks, sending starts again from the first
- * frame not known to be acknowledged, so a line may come twice but none is
- * lost or cut while it fits in the ring. When the ring is full, lines TCP
+ * frame not known to be acknowledged, so a line may come twice but none
+ * still in the ring is lost or cut. When the ring is full, lines TCP
  * has taken whole give way to new ones (their acknowledgement may just be
  * delayed: a collector that keeps up must not cost lines); if the link
  * breaks before they are acknowledged, how many may be missing is said. A
@@ -536,12 +536,36 @@ static void back_off(struct remote *r)
 	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
+/* What TCP no longer holds, the collector acknowledged (also on a socket the peer reset). */
+static void take_acks(struct sink *s)
+{
+	struct remote *r = s->remote;
+	uint64_t acked;
+	int outq;
+
+	if (ioctl(s->fd, SIOCOUTQ, &outq) < 0 || outq < 0 || (uint64_t)outq > r->sent)
+		return;
+	acked = r->sent - (uint64_t)outq;
+
+	while (r->tail < acked) {
+		uint64_t end = frame_end(r, r->tail);
+
+		if (end > acked)
+			break;
+		r->tail = end;
+	}
+	if (acked >= r->given_up_end)
+		r->given_up = 0;
+}
+
 static void link_down(struct sink *s, const char *why, int err)
 {
 	struct remote *r = s->remote;
 	/* a connect that failed: the name's next address, at once */
 	bool more = r->state != LINK_UP && more_addresses(r);
 
+	if (r->state == LINK_UP && r->given_up && s->fd >= 0)
+		take_acks(s); /* what arrived since the last look is not missing */
 	if (r->state == LINK_UP)
 		log_warnx("%s: collector link lost (%s%s%s); keeping lines, retrying", s->path, why,
 			  err ? ": " : "", err ? strerror(-err) : "");
@@ -606,7 +630,7 @@ static int remote_pump(struct sink *s)
 {
 	struct remote *r = s->remote;
 	struct pollfd pfd;
-	int outq, err;
+	int err;
 
 	if (r->state == LINK_DOWN) {
 		if (mono_ms() < r->next_try_ms)
@@ -658,8 +682,12 @@ static int remote_pump(struct sink *s)
 			return -ENOTCONN;
 		}
 	}
-	if (s->lost != r->lost_reported)
+	if (s->lost != r->lost_reported && !r->pumping) {
+		/* room for the notice comes from acknowledgements, never from a pump inside */
+		r->pumping = true;
 		report_remote_loss(s);
+		r->pumping = false;
+	}
 	while (r->sent < r->head) {
 		size_t at = r->sent % r->cap, chunk = (size_t)(r->head - r->sent);
 		ssize_t n;
@@ -675,34 +703,35 @@ static int remote_pump(struct sink *s)
 		}
 		r->sent += (uint64_t)n;
 	}
-	/* what TCP no longer holds, the collector acknowledged */
-	if (ioctl(s->fd, SIOCOUTQ, &outq) == 0) {
-		uint64_t acked = r->sent - (uint64_t)outq;
-
-		while (r->tail < acked) {
-			uint64_t end = frame_end(r, r->tail);
-
-			if (end > acked)
-				break;
-			r->tail = end;
-		}
-		if ((int64_t)(acked - r->given_up_end) >= 0) /* positions may be rebased: compared as a difference */
-			r->given_up = 0;
-	}
+	take_acks(s);
 	return 0;
 }
 
-/* Make room for @need bytes: the oldest frames TCP has taken whole give way. */
+/*
+ * Make room for @need bytes: the oldest frames TCP has taken whole give
+ * way, if that makes room enough (else they stay, and the new line goes).
+ */
 static void give_way(struct remote *r, size_t need)
 {
-	while (need > ring_free(r) && r->tail < r->sent) {
-		uint64_t end = frame_end(r, r->tail);
+	uint64_t t = r->tail;
+	unsigned lines = 0;
+
+	if (need > r->cap)
+		return;
+	while (need > r->cap - (size_t)(r->head - t) && t < r->sent) {
+		uint64_t end = frame_end(r, t);
 
 		if (end > r->sent)
-			break; /* partly sent: sent again whole if the link breaks */
-		r->tail = r->given_up_end = end;
-		r->given_up++;
+			return; /* partly sent: sent again whole if the link breaks */
+		t = end;
+		lines++;
 	}
+	if (need > r->cap - (size_t)(r->head - t))
+		return;
+	r->given_up += lines;
+	if (lines)
+		r->given_up_end = t;
+	r->tail = t;
 }
 
 /*
@@ -1002,16 +1031,13 @@ int sink_resize(struct sink *s, size_t bytes)
 	ring = malloc(cap);
 	if (!ring)
 		return -ENOMEM;
-	for (uint64_t p = r->tail; p < keep; p++)
-		ring[p - r->tail] = r->ring[p % r->cap];
+	for (uint64_t p = r->tail; p < keep; p++) /* positions stay: TCP's count of what it holds refers to them */
+		ring[p % cap] = r->ring[p % r->cap];
 	s->lost += frames_from(r, keep);
 	free(r->ring);
 	r->ring = ring;
 	r->cap = cap;
-	r->head = keep - r->tail;
-	r->sent -= r->tail;
-	r->given_up_end -= r->tail; /* may wrap: only compared as a difference */
-	r->tail = 0;
+	r->head = keep;
 	return 0;
 }
 

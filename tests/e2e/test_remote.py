@@ -363,10 +363,10 @@ def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, ac
 
 
 
-def shaped_burst(hosts, netlogd, collector, n):
+def shaped_burst(hosts, netlogd, collector, n, conf=None):
     """netlogd sending to a collector over a loopback shaped to 1 Mbit/s in
-    host a (acknowledgements come late), its buffer 16 KiB; @n listen start
-    and stop pairs there in some milliseconds."""
+    host a (acknowledgements come late), its buffer 16 KiB (set in @conf,
+    if given); @n listen start and stop pairs there in some milliseconds."""
     ns_sh(hosts.a, "ip", "link", "set", "lo", "mtu", "1500")  # the shaper's burst holds a whole packet
     shaper = ns_sh(hosts.a, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "4kb",
                    "latency", "5s", check=False)
@@ -374,6 +374,9 @@ def shaped_burst(hosts, netlogd, collector, n):
         pytest.skip(f"no tbf queueing discipline here: {shaper.stderr.strip()}")
     c = collector("tcp", netns=hosts.a)
     log = netlogd("--output", f"tcp://127.0.0.1:{c.port}", "--remote-buffer", "16", start=False)
+    if conf:
+        conf.write_text(f"output = tcp://127.0.0.1:{c.port}\noutput = {log.log}\nremote-buffer = 16\n")
+        log.args = ["-c", str(conf)]
     log.prefix = ["nsenter", f"--net=/run/netns/{hosts.a}"]
     log.start()
     ns_sh(hosts.a, "python3", "-c", f"""
@@ -413,3 +416,18 @@ def test_lines_given_way_are_counted_when_the_link_then_breaks(hosts, netlogd, c
         time.sleep(0.1)
     assert 0 < given_up < 2 * n and len(got) < 2 * n, err
     assert len(got) + given_up >= 2 * n, f"missing: {2 * n - len(got)}, said: {given_up}\n{err}"
+
+
+def test_a_reload_resizing_the_buffer_while_lines_give_way_loses_nothing(tmp_path, hosts, actors, netlogd,
+                                                                         collector):
+    """The shaped burst, and a reload to 32 KiB while TCP still holds what
+    gave way: the lines it holds arrive, and so do the later ones."""
+    n = 400
+    conf = tmp_path / "netlog.conf"
+    c, log = shaped_burst(hosts, netlogd, collector, n, conf)
+    conf.write_text(conf.read_text().replace("remote-buffer = 16", "remote-buffer = 32"))
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("reload: ")
+    listens(actors(hosts.a, name="nl-resized"), 7400, 1)
+    got, want = c.wait_ours([(6900, n), (7400, 1)])
+    assert got == want, f"missing: {len(want - got)}\nnetlogd said: {log.stderr_path.read_text()}"
