@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -399,6 +400,7 @@ static void reload(struct netlogd *d)
 	KEEP(ringbuf_mb, "ring-buffer");
 	KEEP(accept_hook, "accept-hook");
 	KEEP(compat, "compat");
+	KEEP(priority_boost, "priority-boost");
 #undef KEEP
 	if (!same_outputs(&d->opt, old)) {
 		int from[OPTIONS_MAX_OUTPUTS];
@@ -973,6 +975,13 @@ int main(int argc, char **argv)
 		goto out;
 	loader_release_state_tracepoint(&d->loader);
 	flush_all(d);
+	/*
+	 * Under a host busy on every CPU, a fair share of one is too little for
+	 * a flood of events (JSON above all): the rings fill while the daemon
+	 * waits its turn. auditd's priority_boost has the same default.
+	 */
+	if (setpriority(PRIO_PROCESS, 0, -(int)d->opt.priority_boost) < 0)
+		log_warnx("priority-boost: %s; running at the normal priority", strerror(errno));
 	/* everything privileged is done: programs attached, buffers mapped */
 	err = privs_drop(loader_maps_readable, &d->loader);
 	if (err)

@@ -25,6 +25,7 @@ enum {
 	OPT_MAX_UDP_FLOWS,
 	OPT_REMOTE_BUFFER,
 	OPT_COMPAT,
+	OPT_PRIORITY_BOOST,
 	OPT_ACCEPT_HOOK, /* configuration file: accept-hook = yes|no */
 	OPT_IGNORE,	 /* configuration file: ignore = RULE */
 };
@@ -57,6 +58,9 @@ static const char usage[] =
 	"      --ring-buffer MIB     each kernel-to-daemon buffer (TCP, UDP), a power of two (default 16)\n"
 	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
 	"                            slow, per output (default 4096)\n"
+	"      --priority-boost N    run N nice levels above normal (0 to 20, default\n"
+	"                            4): a host busy on every CPU must not keep the\n"
+	"                            daemon from reading what the kernel logged\n"
 	"      --compat              load the kernel programs built for kernels before\n"
 	"                            5.12 even on a newer one (chosen by themselves\n"
 	"                            where the kernel needs them)\n"
@@ -110,6 +114,7 @@ static const struct setting settings[] = {
 	{ "max-udp-flows", OPT_MAX_UDP_FLOWS, true, false },
 	{ "remote-buffer", OPT_REMOTE_BUFFER, true, false },
 	{ "compat", OPT_COMPAT, false, false },
+	{ "priority-boost", OPT_PRIORITY_BOOST, true, false },
 	{ "ignore", OPT_IGNORE, true, true },
 };
 
@@ -301,6 +306,8 @@ static int set(struct options *o, int id, const char *name, const char *arg, cha
 		return number(name, arg, 64, 1u << 24, &o->max_flows, why, whylen);
 	case OPT_REMOTE_BUFFER:
 		return number(name, arg, 4, 1u << 20, &o->remote_buffer_kb, why, whylen);
+	case OPT_PRIORITY_BOOST:
+		return number(name, arg, 0, 20, &o->priority_boost, why, whylen);
 	case OPT_IGNORE:
 		if (o->nignore == FILTER_MAX_RULES) {
 			snprintf(why, whylen, "ignore: at most %d rules", FILTER_MAX_RULES);
@@ -328,6 +335,7 @@ static void defaults(struct options *o)
 	o->ringbuf_mb = 16;
 	o->udp_idle_timeout = 60;
 	o->max_flows = 65536;
+	o->priority_boost = 4;
 	strcpy(o->config, OPTIONS_DEFAULT_CONFIG);
 }
 

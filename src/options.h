@@ -35,6 +35,7 @@ struct options {
 	uint32_t udp_idle_timeout;    /* seconds */
 	uint32_t ringbuf_mb;
 	uint32_t remote_buffer_kb;    /* per remote syslog output */
+	uint32_t priority_boost;      /* nice levels above 0 */
 	struct filter_rule ignore[FILTER_MAX_RULES]; /* configuration file only */
 	unsigned nignore;
 	int verbose;

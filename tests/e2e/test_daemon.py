@@ -33,6 +33,8 @@ def run_netlogd(*args, user=None):
         (["--udp-idle-timeout=5x"], "--udp-idle-timeout: '5x' is not a number"),
         (["--ring-buffer", "3"], "--ring-buffer: "),
         (["--ring-buffer", "3"], "not a power of two"),
+        (["--priority-boost", "21"], "--priority-boost: '21' is out of range"),
+        (["--priority-boost", "-4"], "--priority-boost: '-4' is not a number"),
         (["--output"], "needs a value"),
         (["-o", "tcp://[::1:514"], "'[::1' is no host name or address (an IPv6 one in brackets, [ADDR] or [ADDR%ZONE])"),
         (["-o", "udp://::1:514"], "'::1' is no host name or address"),
@@ -46,6 +48,16 @@ def run_netlogd(*args, user=None):
 def test_bad_command_line_is_exit_status_2_with_the_reason(args, complaint):
     r = run_netlogd(*args)
     assert r.returncode == 2 and complaint in r.stderr, (r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("args, nice", [([], -4), (["--priority-boost", "0"], 0), (["--priority-boost", "10"], -10)])
+def test_the_daemon_runs_above_the_normal_priority(netlogd, args, nice):
+    """A host busy on every CPU must not keep it from reading the rings."""
+    log = netlogd(*args)
+    # every thread: a resolver thread started later would inherit it too
+    for task in os.listdir(f"/proc/{log.proc.pid}/task"):
+        stat = open(f"/proc/{log.proc.pid}/task/{task}/stat").read()
+        assert int(stat.rsplit(")", 1)[1].split()[16]) == nice, stat
 
 
 def test_help_and_version_exit_0():
