@@ -1421,16 +1421,22 @@ static __noinline int flow_handed_over(struct netlog_flow *v, __u64 sock_id)
 }
 
 /*
- * A flow's socket sends from another local port than the flow's first
- * datagram had: connect(AF_UNSPEC) gave back the port the kernel had bound
- * it to, and this datagram bound a new one. The flow ends, its counts so
- * far in the record, and a new one starts with this datagram, in place.
+ * A flow's socket sends, receives or connects on another local port than
+ * the flow had: connect(AF_UNSPEC) gave back the port the kernel had bound
+ * it to, and a datagram, connect() or bind() took a new one. The flow
+ * ends, its counts so far in the record, and a new one starts, in place:
+ * with this datagram (@payload, @segs; none for a connect), going the way
+ * @f's direction says: out in the sending process, in (softirq) in the
+ * flow's last process, which stands in until a process receives. @clock:
+ * the caller's flow_clock().
  * With the ring full nothing changes (the loss is counted): the next
  * datagram tries again. Out of line: rare, and udp_packet() is per datagram.
  */
-static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u32 payload, __u32 segs)
+static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u32 payload, __u32 segs,
+				 __u64 clock)
 {
 	struct netlog_event *e = ring_reserve(RING_UDP);
+	bool egress = f->direction == NETLOG_DIR_OUT;
 	struct netlog_proc me;
 	__u64 now = bpf_ktime_get_boot_ns();
 
@@ -1438,19 +1444,21 @@ static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u
 		count_drop(NETLOG_DROP_RINGBUF_UDP);
 		return 0;
 	}
-	proc_from_current(&me);
-	f->direction = NETLOG_DIR_OUT;
+	if (egress)
+		proc_from_current(&me);
+	else
+		__builtin_memcpy(&me, &v->owner, sizeof(me));
 	flow_event_fill(e, NETLOG_UDP_MOVED, f, &me, now);
 	__builtin_memcpy(&e->traffic, &v->traffic, sizeof(e->traffic));
 	v->lport = f->lport;
 	v->start_ns = now;
-	v->last_ns = flow_clock();
-	v->claimed = 1;
+	v->last_ns = clock;
+	v->claimed = egress;
 	__builtin_memcpy(&v->owner, &me, sizeof(me));
-	v->traffic.packets_sent = segs;
-	v->traffic.bytes_sent = payload;
-	v->traffic.packets_received = 0;
-	v->traffic.bytes_received = 0;
+	v->traffic.packets_sent = egress ? segs : 0;
+	v->traffic.bytes_sent = egress ? payload : 0;
+	v->traffic.packets_received = egress ? 0 : segs;
+	v->traffic.bytes_received = egress ? 0 : payload;
 	ringbuf_submit(RING_UDP, e);
 	return 0;
 }
@@ -1576,10 +1584,11 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 		return 1;
 	}
-	if (egress && v->lport != f.lport && v->lport) {
+	if (v->lport != f.lport && v->lport) {
 		f.family = sk->family;
 		f.netns = sock_netns(BPF_CORE_READ((struct sk_buff *)skb, sk));
-		flow_moved(v, &f, payload, segs);
+		f.direction = egress ? NETLOG_DIR_OUT : NETLOG_DIR_IN;
+		flow_moved(v, &f, payload, segs, flow_clock());
 		return 1;
 	}
 	v->last_ns = flow_clock();
@@ -2063,11 +2072,24 @@ static __always_inline bool sk_ptr_is_inet_udp(struct sock *sk)
 	       proto_is_udp(BPF_CORE_READ(sk, sk_protocol));
 }
 
+/* A connected UDP socket's new flow @f, in the connecting process. Out of line: its frame is not flow_moved()'s. */
+static __noinline int flow_connected(struct flow_info *f)
+{
+	struct netlog_flow n = {};
+
+	n.start_ns = bpf_ktime_get_boot_ns();
+	n.last_ns = flow_clock_traced();
+	n.claimed = 1;
+	proc_from_current(&n.owner);
+	flow_insert(f, &n);
+	return 0;
+}
+
 static __noinline int on_udp_connect(long fd)
 {
 	struct sock *sk = current_fd_sock(fd);
-	struct netlog_flow n = {};
 	struct flow_info f = {};
+	struct netlog_flow *v;
 	struct conn *s;
 
 	if (!sk || !sk_ptr_is_inet_udp(sk) ||
@@ -2094,11 +2116,12 @@ static __noinline int on_udp_connect(long fd)
 	s = udp_sock_get(&f, true);
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
-	n.start_ns = bpf_ktime_get_boot_ns();
-	n.last_ns = flow_clock_traced();
-	n.claimed = 1;
-	proc_from_current(&n.owner);
-	flow_insert(&f, &n);
+	/* connected again to a flow's peer, from the new port a disconnect left it to take */
+	v = bpf_map_lookup_elem(&udp_flows, &f.k);
+	if (!v)
+		return flow_connected(&f);
+	if (v->lport != f.lport && v->lport)
+		flow_moved(v, &f, 0, 0, flow_clock_traced());
 	return 0;
 }
 

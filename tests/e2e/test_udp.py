@@ -2,12 +2,13 @@
 import datetime
 import json
 import re
+import subprocess
 import textwrap
 import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, barrier, hand_over, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, ns_sh, sh, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -523,3 +524,79 @@ def test_a_socket_that_gives_its_port_back_starts_a_new_flow_from_its_new_port(h
             break
         time.sleep(0.05)
     assert stops == {out[0]: (3, 30), out[1]: (2, 10)}, stops
+
+
+@pytest.mark.parametrize("programs", ["default", "compat"])
+@pytest.mark.parametrize("then", ["nothing", "receives", "binds"])
+def test_a_socket_connected_again_to_its_peer_after_giving_its_port_back_moves_its_flow(
+        hosts, netlogd, programs, then, tmp_path):
+    """connect(), connect(AF_UNSPEC), and connect() to the same peer again:
+    the socket has a new port, and its flow goes with it (a connect starts
+    a flow), also when nothing is sent from there; what comes in later is
+    counted on the new port's flow. Or, disconnected, it binds a port of its
+    own and the peer sends there: an incoming flow on that port, named by
+    the receiver."""
+    counts = tmp_path / "counts.json"
+    log = netlogd("-o", f"json:{counts}", *(["--compat"] if programs == "compat" else []))
+    peer = subprocess.Popen([*in_ns(hosts.a), "python3", "-c", textwrap.dedent(f"""\
+        import socket, sys
+        p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        p.bind(("{A4}", 5390))
+        print("ready", flush=True)
+        to = sys.stdin.readline().split()
+        for _ in range(2 if to[0] != "none" else 0):
+            p.sendto(b"z" * 7, (to[0], int(to[1])))
+        sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert peer.stdout.readline() == "ready\n"
+    me = subprocess.Popen([*in_ns(hosts.b), "python3", "-c", textwrap.dedent(f"""\
+        import ctypes, socket, sys, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("{A4}", 5390))
+        first = s.getsockname()[1]
+        assert libc.connect(s.fileno(), bytes(16), 16) == 0  # AF_UNSPEC
+        if "{then}" == "binds":
+            s.bind(("{B4}", 5391))
+        else:
+            s.connect(("{A4}", 5390))
+        print(first, s.getsockname()[1], flush=True)
+        if "{then}" != "nothing":
+            for _ in range(2):
+                s.recvfrom(100)
+        print("done", flush=True)
+        sys.stdin.readline()
+        s.close()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first, second = me.stdout.readline().split()
+    assert first != second
+    peer.stdin.write(f"{B4 if then != 'nothing' else 'none'} {second}\n")
+    peer.stdin.flush()
+    assert me.stdout.readline() == "done\n"
+    time.sleep(0.3)
+    me.communicate("\n", timeout=10)
+    peer.communicate("\n", timeout=10)
+    log.expect(kind="connect", what="start", proto="UDP", local=f"{B4}:{first}", dir="->", remote=f"{A4}:5390")
+    log.expect(kind="connect", what="stop", proto="UDP", local=f"{B4}:{first}", dir="->", remote=f"{A4}:5390")
+    way = "<-" if then == "binds" else "->"
+    for what in ("start", "stop"):
+        line = log.expect(kind="connect", what=what, proto="UDP", local=f"{B4}:{second}", dir=way,
+                          remote=f"{A4}:5390")
+        assert line["pid"] == str(me.pid), line
+    ours = [l for l in log.find(timeout=0, proto="UDP", remote=f"{A4}:5390") if l["local"].startswith(B4)]
+    assert len(ours) == 4, ours
+    deadline = time.monotonic() + 10
+    while True:  # the JSON output is written with the classic one, not before it
+        stops = {}
+        for line in counts.read_text().splitlines():
+            o = json.loads(line)
+            if o["event"]["action"] == "connect-stop" and o["source"]["ip"] == B4 or \
+                    o["event"]["action"] == "connect-stop" and o["destination"]["ip"] == B4:
+                local = o["source"] if o["network"]["direction"] == "egress" else o["destination"]
+                remote = o["destination"] if o["network"]["direction"] == "egress" else o["source"]
+                if remote["port"] == 5390:
+                    stops[str(local["port"])] = remote.get("packets", 0)
+        if len(stops) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert stops == {first: 0, second: 0 if then == "nothing" else 2}, stops
