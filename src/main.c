@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -301,9 +302,34 @@ static bool same_settings_for(const struct options *a, const struct options *b, 
  * what it holds, such as the lines waiting for a collector, in its new
  * format and, for a collector, with its new buffer size.
  */
-/* Whether two file outputs of @o are one file: each line would be written twice, or two formats mixed. */
+/*
+ * Whether two file outputs of @o are one file (each line would be written
+ * twice, or two formats mixed), or one is a file of netlogd's own: its
+ * configuration (the next reload would fail on log lines), its pid file
+ * (removed at exit, with the log), its program.
+ */
 static bool outputs_distinct(const struct options *o)
 {
+	const char *own[][2] = { { o->config, "configuration file" },
+				 { SYSTEM_PIDFILE, "pid file" },
+				 { "/proc/self/exe", "program" } };
+
+	for (unsigned i = 0; i < o->noutputs; i++) {
+		if (!options_output_is_file(o->outputs[i].target))
+			continue;
+		for (unsigned k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+			struct stat st;
+
+			/* a device (-c /dev/null) may be both */
+			if (stat(own[k][0], &st) == 0 && !S_ISREG(st.st_mode))
+				continue;
+			if (sink_same_file(o->outputs[i].target, own[k][0])) {
+				log_warnx("output %s is netlogd's own %s, not a log", o->outputs[i].target,
+					  own[k][1]);
+				return false;
+			}
+		}
+	}
 	for (unsigned i = 0; i < o->noutputs; i++)
 		for (unsigned j = i + 1; j < o->noutputs; j++)
 			if (options_output_is_file(o->outputs[i].target) &&

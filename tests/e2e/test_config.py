@@ -61,7 +61,9 @@ def test_check_says_which_output_file_could_not_be_opened_and_makes_none(tmp_pat
 
 
 def test_check_refuses_kernel_files_one_file_twice_and_a_missing_syslog_socket(tmp_path):
-    """Each would fail at start, or lose every line, or write each line twice."""
+    """Each would fail at start, or lose every line, or write each line twice;
+    netlogd's own files as outputs would lose the log (the pid file, removed
+    at exit) or break the next reload (the configuration)."""
     for args, said in (
             (["-o", "/proc/version"], "netlogd: output /proc/version: a kernel file (in /proc or /sys), not a log"),
             (["-o", "/sys/kernel/netlog.log"],
@@ -72,6 +74,16 @@ def test_check_refuses_kernel_files_one_file_twice_and_a_missing_syslog_socket(t
              f"netlogd: output syslog: {tmp_path}/none: No such file or directory (is a syslog daemon running?)")):
         r = run("-n", "-c", "/dev/null", *args)
         assert (r.returncode, r.stdout, r.stderr) == (1, "configuration has errors\n", said + "\n"), args
+    conf = tmp_path / "netlog.conf"
+    conf.write_text(f"output = {tmp_path}/./netlog.conf\n")
+    for args, said in (
+            (["-c", str(conf)], f"netlogd: output {tmp_path}/./netlog.conf is netlogd's own configuration file, not a log"),
+            (["-c", "/dev/null", "-o", "/run/netlogd.pid"], "netlogd: output /run/netlogd.pid is netlogd's own pid file, not a log"),
+            (["-c", "/dev/null", "-o", str(NETLOGD)], f"netlogd: output {NETLOGD} is netlogd's own program, not a log")):
+        r = run("-n", *args)
+        assert (r.returncode, r.stdout, r.stderr) == (1, "configuration has errors\n", said + "\n"), args
+    r = run("-c", "/dev/null", "-o", "/run/netlogd.pid")  # refused at start too
+    assert r.returncode == 1 and "is netlogd's own pid file" in r.stderr, r.stderr
     (tmp_path / "b.log").write_text("")
     os.link(tmp_path / "b.log", tmp_path / "c.log")
     r = run("-n", "-c", "/dev/null", "-o", f"{tmp_path}/b.log", "-o", f"{tmp_path}/c.log")
