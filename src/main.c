@@ -1004,10 +1004,18 @@ int main(int argc, char **argv)
 	/*
 	 * Under a host busy on every CPU, a fair share of one is too little for
 	 * a flood of events (JSON above all): the rings fill while the daemon
-	 * waits its turn. auditd's priority_boost has the same default.
+	 * waits its turn. auditd's priority_boost has the same default, and is
+ * relative too: to the niceness a service manager gave.
 	 */
-	if (setpriority(PRIO_PROCESS, 0, -(int)d->opt.priority_boost) < 0)
-		log_warnx("priority-boost: %s; running at the normal priority", strerror(errno));
+	if (d->opt.priority_boost) {
+		int nice;
+
+		errno = 0;
+		nice = getpriority(PRIO_PROCESS, 0);
+		if (errno == 0 && setpriority(PRIO_PROCESS, 0, nice - (int)d->opt.priority_boost < -20
+						   ? -20 : nice - (int)d->opt.priority_boost) < 0)
+			log_warnx("priority-boost: %s; keeping nice %d", strerror(errno), nice);
+	}
 	/* everything privileged is done: programs attached, buffers mapped */
 	err = privs_drop(loader_maps_readable, &d->loader);
 	if (err)

@@ -1239,7 +1239,9 @@ struct flow_info {
 	__u8 direction;
 	__u8 flags;
 	__u8 protocol; /* IPPROTO_UDP or IPPROTO_UDPLITE; 0: UDP */
-	__u8 pad[5];
+	__u8 pad;
+	__u16 sport; /* the socket's own port (lport: the datagram's) */
+	__u16 pad2;
 };
 
 /* Every field written: ring buffer and iterator memory is not zeroed. */
@@ -1331,6 +1333,7 @@ static __always_inline void flow_insert(struct flow_info *f, struct netlog_flow 
 	__u64 *seen;
 
 	n->lport = f->lport;
+	n->sport = f->sport;
 	err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
 	if (err == -17 /* EEXIST: another CPU was first */)
@@ -1448,17 +1451,27 @@ static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u
 		proc_from_current(&me);
 	else
 		__builtin_memcpy(&me, &v->owner, sizeof(me));
+	if (!me.tgid)
+		f->flags |= NETLOG_F_OWNER_UNKNOWN; /* an incoming flow no process has received from yet */
 	flow_event_fill(e, NETLOG_UDP_MOVED, f, &me, now);
 	__builtin_memcpy(&e->traffic, &v->traffic, sizeof(e->traffic));
-	v->lport = f->lport;
-	v->start_ns = now;
-	v->last_ns = clock;
-	v->claimed = egress;
-	__builtin_memcpy(&v->owner, &me, sizeof(me));
+	/*
+	 * The counts reset first, the ports last: a datagram on another CPU
+	 * that sees the new port counts on the new flow. Two CPUs may still
+	 * both move it (a send and a receive at once): the daemon then ends
+	 * the second start at once (plain stores, no compare-and-swap).
+	 */
 	v->traffic.packets_sent = egress ? segs : 0;
 	v->traffic.bytes_sent = egress ? payload : 0;
 	v->traffic.packets_received = egress ? 0 : segs;
 	v->traffic.bytes_received = egress ? 0 : payload;
+	v->start_ns = now;
+	v->last_ns = clock;
+	v->claimed = egress;
+	__builtin_memcpy(&v->owner, &me, sizeof(me));
+	barrier();
+	v->lport = f->lport;
+	v->sport = f->sport;
 	ringbuf_submit(RING_UDP, e);
 	return 0;
 }
@@ -1568,6 +1581,7 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		return 1;
 	f.k.rport = bpf_ntohs(egress ? ports[1] : ports[0]);
 	f.lport = bpf_ntohs(egress ? ports[0] : ports[1]);
+	f.sport = (__u16)sk->src_port;
 	if (ports_ignored(f.lport, f.k.rport) || addrs_ignored(f.laddr, f.k.raddr))
 		return 1;
 	f.k.sock_id = bpf_get_socket_cookie(skb);
@@ -1584,7 +1598,8 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 		return 1;
 	}
-	if (v->lport != f.lport && v->lport) {
+	/* the socket's port, not the datagram's: a NAT of the host's own may rewrite that one */
+	if (v->sport != f.sport && v->sport) {
 		f.family = sk->family;
 		f.netns = sock_netns(BPF_CORE_READ((struct sk_buff *)skb, sk));
 		f.direction = egress ? NETLOG_DIR_OUT : NETLOG_DIR_IN;
@@ -2100,7 +2115,7 @@ static __noinline int on_udp_connect(long fd)
 		return 0; /* no cookie: its first datagram reports the flow */
 	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	f.protocol = BPF_CORE_READ(sk, sk_protocol);
-	f.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f.lport = f.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	f.k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	f.netns = sock_netns(sk);
 	if (f.family == AF_INET) {
@@ -2120,7 +2135,7 @@ static __noinline int on_udp_connect(long fd)
 	v = bpf_map_lookup_elem(&udp_flows, &f.k);
 	if (!v)
 		return flow_connected(&f);
-	if (v->lport != f.lport && v->lport)
+	if (v->sport != f.sport && v->sport)
 		flow_moved(v, &f, 0, 0, flow_clock_traced());
 	return 0;
 }
@@ -2283,7 +2298,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	v->start_ns = bpf_ktime_get_boot_ns();
 	v->last_ns = flow_clock_traced();
 	v->claimed = 1;
-	v->lport = f->lport;
+	v->lport = v->sport = f->lport;
 	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
 	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {
 		count_drop(NETLOG_DROP_FLOWS);

@@ -218,7 +218,7 @@ struct netlog_flow {
 	__u64 start_ns;			/* first datagram, CLOCK_BOOTTIME */
 	__u32 claimed;			/* a process has received on it */
 	__u16 lport;			/* the local port its first datagram had */
-	__u16 pad;
+	__u16 sport;			/* its socket's own port then (a NAT may give the datagram another) */
 	__u8 apart[64];			/* see above */
 	struct netlog_traffic traffic;	/* payload bytes and datagrams */
 	__u64 last_ns;			/* latest datagram, CLOCK_MONOTONIC, to a tick: */

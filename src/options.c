@@ -58,7 +58,7 @@ static const char usage[] =
 	"      --ring-buffer MIB     each kernel-to-daemon buffer (TCP, UDP), a power of two (default 16)\n"
 	"      --remote-buffer KIB   lines kept for a remote collector that is down or\n"
 	"                            slow, per output (default 4096)\n"
-	"      --priority-boost N    run N nice levels above normal (0 to 20, default\n"
+	"      --priority-boost N    run N nice levels higher (0 to 20, default\n"
 	"                            4): a host busy on every CPU must not keep the\n"
 	"                            daemon from reading what the kernel logged\n"
 	"      --compat              load the kernel programs built for kernels before\n"

@@ -274,8 +274,8 @@ static void on_moved(struct udpflows *t, const struct netlog_event *e)
 	struct udpflow *f = find(t, e);
 	struct netlog_event n = *e;
 
-	if (f)
-		stop_counted(t, f, e->ts_ns, &e->proc, &e->traffic);
+	if (f) /* an incoming flow's stand-in may be nobody: the stop keeps the start's process */
+		stop_counted(t, f, e->ts_ns, (e->flags & NETLOG_F_OWNER_UNKNOWN) ? NULL : &e->proc, &e->traffic);
 	n.type = NETLOG_UDP_FLOW;
 	memset(&n.traffic, 0, sizeof(n.traffic));
 	on_flow(t, &n);
