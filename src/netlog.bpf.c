@@ -1458,8 +1458,8 @@ static __noinline int flow_moved(struct netlog_flow *v, struct flow_info *f, __u
 	/*
 	 * The counts reset first, the ports last: a datagram on another CPU
 	 * that sees the new port counts on the new flow. Two CPUs may still
-	 * both move it (a send and a receive at once): the daemon then ends
-	 * the second start at once (plain stores, no compare-and-swap).
+	 * both move it (a send and a receive at once, plain stores): the
+	 * daemon then logs a flow that stops as it starts between the two.
 	 */
 	v->traffic.packets_sent = egress ? segs : 0;
 	v->traffic.bytes_sent = egress ? payload : 0;
