@@ -73,6 +73,17 @@ def test_help_and_version_exit_0():
 
 
 @pytest.mark.skipif(not can_drop_to(65534), reason="uid 65534 cannot run programs here (root-only chroot)")
+def test_a_check_not_as_root_still_refuses_one_file_twice_and_netlogds_own_files():
+    """Whether a file can be opened is root's to say; names are anyone's."""
+    for args, said in ((["-o", "/tmp/nl-check.log", "-o", "/tmp//nl-check.log"], "are one file"),
+                       (["-o", "/run/netlogd.pid"], "is netlogd's own pid file")):
+        r = run_netlogd("-n", "-c", "/dev/null", *args, user=65534)
+        assert r.returncode == 1 and said in r.stderr and "not checked: not root" in r.stderr, r.stderr
+    r = run_netlogd("-n", "-c", "/dev/null", "-o", "/tmp/nl-check.log", user=65534)
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+
+
+@pytest.mark.skipif(not can_drop_to(65534), reason="uid 65534 cannot run programs here (root-only chroot)")
 def test_not_root_is_refused_clearly():
     r = run_netlogd(user=65534)
     assert r.returncode == 1 and "must run as root" in r.stderr, r.stderr
