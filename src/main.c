@@ -296,13 +296,6 @@ static bool same_settings_for(const struct options *a, const struct options *b, 
 }
 
 /*
- * Open every output of @o in @sinks; on failure close those opened and say
- * why. On a reload, @was and @old are the outputs in force: one whose
- * target stays is carried over (@from[i]: the index it had, else -1), with
- * what it holds, such as the lines waiting for a collector, in its new
- * format and, for a collector, with its new buffer size.
- */
-/*
  * Whether two file outputs of @o are one file (each line would be written
  * twice, or two formats mixed), or one is a file of netlogd's own: its
  * configuration (the next reload would fail on log lines), its pid file
@@ -342,6 +335,13 @@ static bool outputs_distinct(const struct options *o)
 	return true;
 }
 
+/*
+ * Open every output of @o in @sinks; on failure close those opened and say
+ * why. On a reload, @was and @old are the outputs in force: one whose
+ * target stays is carried over (@from[i]: the index it had, else -1), with
+ * what it holds, such as the lines waiting for a collector, in its new
+ * format and, for a collector, with its new buffer size.
+ */
 static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n,
 			const struct options *was, struct sink *old, int *from)
 {
@@ -1006,15 +1006,15 @@ int main(int argc, char **argv)
 	 * Under a host busy on every CPU, a fair share of one is too little for
 	 * a flood of events (JSON above all): the rings fill while the daemon
 	 * waits its turn. auditd's priority_boost has the same default, and is
- * relative too: to the niceness a service manager gave.
+	 * relative too: to the niceness a service manager gave.
 	 */
 	if (d->opt.priority_boost) {
-		int nice;
+		int nice, want;
 
 		errno = 0;
 		nice = getpriority(PRIO_PROCESS, 0);
-		if (errno == 0 && setpriority(PRIO_PROCESS, 0, nice - (int)d->opt.priority_boost < -20
-						   ? -20 : nice - (int)d->opt.priority_boost) < 0)
+		want = nice - (int)d->opt.priority_boost;
+		if (errno == 0 && setpriority(PRIO_PROCESS, 0, want < -20 ? -20 : want) < 0)
 			log_warnx("priority-boost: %s; keeping nice %d", strerror(errno), nice);
 	}
 	/* everything privileged is done: programs attached, buffers mapped */

@@ -536,6 +536,12 @@ static void back_off(struct remote *r)
 	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
+/* Whether lines wait, or may not have arrived (given way before their acknowledgement). */
+static bool undelivered(const struct remote *r)
+{
+	return r->tail < r->head || r->given_up;
+}
+
 /* What TCP no longer holds, the collector acknowledged (also on a socket the peer reset). */
 static void take_acks(struct sink *s)
 {
@@ -992,13 +998,13 @@ static void remote_close(struct sink *s, bool at_exit)
 	uint64_t deadline = mono_ms() + (at_exit ? 2000 : 0);
 
 	/* a last chance for what waits, bounded: stopping must not hang, a reload not wait */
-	while (r->tcp && (r->tail < r->head || r->given_up) && (at_exit || r->state == LINK_UP)) {
+	while (r->tcp && undelivered(r) && (at_exit || r->state == LINK_UP)) {
 		remote_pump(s);
-		if ((r->tail >= r->head && !r->given_up) || mono_ms() >= deadline)
+		if (!undelivered(r) || mono_ms() >= deadline)
 			break;
 		usleep(10000);
 	}
-	if (r->tcp && (r->tail < r->head || r->given_up))
+	if (r->tcp && undelivered(r))
 		log_warnx("%s: %s%llu lines not known to be delivered %s (the collector was away or slow)", s->path,
 			  r->given_up ? "up to " : "", (unsigned long long)(frames_from(r, r->tail) + r->given_up),
 			  at_exit ? "at exit" : "when the reload removed the output");

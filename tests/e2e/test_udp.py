@@ -590,12 +590,12 @@ def test_a_socket_connected_again_to_its_peer_after_giving_its_port_back_moves_i
         stops = {}
         for line in counts.read_text().splitlines():
             o = json.loads(line)
-            if o["event"]["action"] == "connect-stop" and o["source"]["ip"] == B4 or \
-                    o["event"]["action"] == "connect-stop" and o["destination"]["ip"] == B4:
-                local = o["source"] if o["network"]["direction"] == "egress" else o["destination"]
-                remote = o["destination"] if o["network"]["direction"] == "egress" else o["source"]
-                if remote["port"] == 5390:
-                    stops[str(local["port"])] = remote.get("packets", 0)
+            if o["event"]["action"] != "connect-stop":
+                continue
+            local, remote = (o["source"], o["destination"]) if o["network"]["direction"] == "egress" \
+                else (o["destination"], o["source"])
+            if local["ip"] == B4 and remote["port"] == 5390:
+                stops[str(local["port"])] = remote.get("packets", 0)
         if len(stops) == 2 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
