@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4, ns_sh
+from conftest import A4, in_ns, ns_sh
 
 # One worker: rsyslogd's main queue has two by default, which may write a
 # later batch to the file before an earlier one.
@@ -362,7 +362,6 @@ def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, ac
     log.wait_stderr("lines could not be sent; the collector takes them again")
 
 
-
 def shaped_burst(hosts, netlogd, collector, n, conf=None):
     """netlogd sending to a collector over a loopback shaped to 1 Mbit/s in
     host a (acknowledgements come late), its buffer 16 KiB (set in @conf,
@@ -377,7 +376,7 @@ def shaped_burst(hosts, netlogd, collector, n, conf=None):
     if conf:
         conf.write_text(f"output = tcp://127.0.0.1:{c.port}\noutput = {log.log}\nremote-buffer = 16\n")
         log.args = ["-c", str(conf)]
-    log.prefix = ["nsenter", f"--net=/run/netns/{hosts.a}"]
+    log.prefix = in_ns(hosts.a)
     log.start()
     ns_sh(hosts.a, "python3", "-c", f"""
 import socket
