@@ -30,6 +30,12 @@ int BPF_PROG(floor_set_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(floor_recv_length, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
 #define NOTHING(sec, name, ctx_type, ret)	\
 	SEC(sec) int name(ctx_type *ctx) { return ret; }
 

@@ -206,6 +206,11 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
+	/* the receive tracepoint (6.3): the compat programs do without it */
+	l->recv_hook = !l->compat && libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
+	if (!l->recv_hook)
+		bpf_program__set_autoload(skel->progs.sock_recv_length, false);
+	skel->rodata->recv_hook = l->recv_hook;
 	skel->rodata->uring_args = l->uring;
 	if (l->uring == NETLOG_URING_ARGS_NONE)
 		bpf_program__set_autoload(skel->progs.io_uring_complete, false);
@@ -313,6 +318,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			    "cgroup/connect4");
 	err = err ?: attach(skel->progs.udp_connect6, &skel->links.udp_connect6, l->cgroup_fd,
 			    "cgroup/connect6");
+	if (l->recv_hook)
+		err = err ?: attach(skel->progs.sock_recv_length, &skel->links.sock_recv_length, -1,
+				    "tp_btf/sock_recv_length");
 	if (o->accept_hook) {
 		err = err ?: attach(skel->progs.sys_exit_accept4, &skel->links.sys_exit_accept4, -1,
 				    "tracepoint syscalls/sys_exit_accept4");

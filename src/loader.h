@@ -25,6 +25,7 @@ struct loader {
 	int cgroup_fd;
 	bool compat;		/* the programs for kernels before 5.12 are loaded */
 	enum netlog_uring_args uring; /* io_uring accepts: how completions come, or not watched */
+	bool recv_hook; /* tp_btf/sock_recv_length: receivers that do not ask the source (6.3) */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 	long unwatched;		/* sockets the state-change tracepoint still ends, last seen */
 };

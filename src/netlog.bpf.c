@@ -106,6 +106,18 @@ struct {
 } untracked_seen SEC(".maps");
 
 /*
+ * UDP sockets with an incoming flow no process has received from yet: the
+ * next process that receives on the socket names it, though it does not
+ * ask whose datagram it read (recv(), read()).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} recv_awaited SEC(".maps");
+
+/*
  * An untracked flow is reported again this long after (netlogd sets half its
  * idle timeout): the daemon, with no count to look at, would end it as idle.
  */
@@ -164,6 +176,9 @@ __u64 wakeup_forced_ns[2]; /* CLOCK_MONOTONIC, by ring */
  * starts at its handshake, in the name of the listener's owner.
  */
 const volatile bool accept_hook = true;
+
+/* Whether tp_btf/sock_recv_length runs, which reads recv_awaited (kernels from 6.3). */
+const volatile bool recv_hook = false;
 
 /*
  * Executables' paths: each id (see netlog_exe) is reported once on the names
@@ -1596,6 +1611,14 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		f.family = sk->family;
 		f.netns = sock_netns(ksk);
 		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
+#ifndef NETLOG_COMPAT
+		if (!egress && recv_hook) {
+			__u32 *awaited = bpf_sk_storage_get(&recv_awaited, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+			if (awaited)
+				*awaited = 1;
+		}
+#endif
 		return 1;
 	}
 	/* the socket's port, not the datagram's: a NAT of the host's own may rewrite that one */
@@ -1685,6 +1708,39 @@ SEC("cgroup/recvmsg6")
 int udp_recvmsg6(struct bpf_sock_addr *ctx)
 {
 	return on_udp_recvmsg(ctx, true);
+}
+
+/*
+ * A process received on a UDP socket with an incoming flow awaiting its
+ * receiver (recv_awaited), in process context: every way, also recv() and
+ * read(), which do not ask the source and so pass no recvmsg hook. It
+ * names the socket's flows still waiting (NETLOG_UDP_RECEIVER); one that a
+ * recvmsg hook claims by its address gets that process instead. Kernels
+ * from 6.3 have the tracepoint; the compat programs do not load it.
+ */
+#define MSG_ERRQUEUE 0x2000
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
+{
+#ifndef NETLOG_COMPAT
+	struct netlog_proc me;
+	struct flow_info f;
+	__u32 *awaited;
+
+	if (ret < 0 || (flags & MSG_ERRQUEUE) || !proto_is_udp(sk->sk_protocol))
+		return 0;
+	awaited = bpf_sk_storage_get(&recv_awaited, sk, 0, 0);
+	if (!awaited || !*awaited)
+		return 0;
+	*awaited = 0; /* two CPUs may both pass: the daemon is told twice, harmlessly */
+	__builtin_memset(&f, 0, sizeof(f));
+	f.k.sock_id = bpf_get_socket_cookie(sk);
+	proc_from_current(&me);
+	flow_emit(NETLOG_UDP_RECEIVER, &f, &me, bpf_ktime_get_boot_ns());
+	udp_sock_used_by(bpf_map_lookup_elem(&udp_socks, &f.k.sock_id), &me);
+#endif
+	return 0;
 }
 
 /* bind(), in the binding process, the port known: a UDP listen. */

@@ -32,6 +32,11 @@ enum netlog_event_type {
 	 * new one started with this datagram, under the same key.
 	 */
 	NETLOG_UDP_MOVED = 9,
+	/*
+	 * A process received on a socket with incoming flows not yet named,
+	 * not asking whose datagram it read: those flows' receiver.
+	 */
+	NETLOG_UDP_RECEIVER = 10,
 };
 
 enum netlog_direction {

@@ -12,6 +12,7 @@ struct udpflow {
 	struct netlog_event ev; /* the start: logged, or waiting for its receiver */
 	uint64_t seen_ns;	/* latest datagram known here */
 	bool started;
+	bool received; /* ev.proc received on its socket (NETLOG_UDP_RECEIVER) */
 	struct udpflow *next, *next_sock;
 	struct udpflow *wait_prev, *wait_next; /* not started: the order they came in */
 };
@@ -76,7 +77,7 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 bool udpflows_owns(const struct netlog_event *e)
 {
 	return e->type == NETLOG_UDP_FLOW || e->type == NETLOG_UDP_CLAIM ||
-	       e->type == NETLOG_UDP_CLOSE || e->type == NETLOG_UDP_MOVED;
+	       e->type == NETLOG_UDP_CLOSE || e->type == NETLOG_UDP_MOVED || e->type == NETLOG_UDP_RECEIVER;
 }
 
 static struct udpflow *find(const struct udpflows *t, const struct netlog_event *e)
@@ -170,8 +171,12 @@ static void stop_counted(struct udpflows *t, struct udpflow *f, uint64_t ts, con
 		e.traffic = *counted;
 	else if (kernel_take(t, f, &v)) {
 		e.traffic = v.traffic;
-		/* a flow nobody received from, on a socket of no known owner, still has none */
-		if (!proc && (v.claimed || v.owner.tgid)) {
+		/*
+		 * A flow nobody received from, on a socket of no known owner,
+		 * still has none; one received through its socket keeps that
+		 * process, where the kernel has but the stand-in.
+		 */
+		if (!proc && (v.claimed || (v.owner.tgid && !f->received))) {
 			e.proc = v.owner;
 			e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
 		}
@@ -255,6 +260,24 @@ static void on_claim(struct udpflows *t, const struct netlog_event *e)
 	start(t, f);
 }
 
+/*
+ * A process received on socket e->sock_id without asking whose datagram it
+ * read (NETLOG_UDP_RECEIVER): it is the receiver of the socket's incoming
+ * flows that came before and still wait, unless a receive that asks the
+ * source claims one first.
+ */
+static void on_receiver(struct udpflows *t, const struct netlog_event *e)
+{
+	for (struct udpflow *f = t->by_sock[sock_bucket(t, e->sock_id)]; f; f = f->next_sock) {
+		if (f->ev.sock_id != e->sock_id || f->started || f->ev.direction != NETLOG_DIR_IN ||
+		    f->ev.ts_ns > e->ts_ns)
+			continue;
+		f->ev.proc = e->proc;
+		f->ev.flags &= ~NETLOG_F_OWNER_UNKNOWN;
+		f->received = true;
+	}
+}
+
 static void on_close(struct udpflows *t, const struct netlog_event *e)
 {
 	struct udpflow *f = t->by_sock[sock_bucket(t, e->sock_id)];
@@ -292,6 +315,9 @@ void udpflows_event(struct udpflows *t, const struct netlog_event *e)
 		break;
 	case NETLOG_UDP_CLAIM:
 		on_claim(t, e);
+		break;
+	case NETLOG_UDP_RECEIVER:
+		on_receiver(t, e);
 		break;
 	case NETLOG_UDP_CLOSE:
 		on_close(t, e);

@@ -2,7 +2,8 @@
 /*
  * UDP flows, as the daemon sees them: the kernel reports a flow's first
  * datagram (NETLOG_UDP_FLOW), the process that first received from it
- * (NETLOG_UDP_CLAIM) and the close of its socket (NETLOG_UDP_CLOSE), and
+ * (NETLOG_UDP_CLAIM, or NETLOG_UDP_RECEIVER for a socket's waiting flows)
+ * and the close of its socket (NETLOG_UDP_CLOSE), and
  * counts the datagrams in its flow table. This turns those records into
  * one connect start and one connect stop per flow: at the socket's close,
  * or when the flow has been idle too long. It owns the flows' life cycle,

@@ -6,6 +6,7 @@ own. Traffic never leaves these namespaces.
 """
 import json
 import os
+import platform
 import re
 import secrets
 import select
@@ -314,6 +315,10 @@ def netlogd(tmp_path):
 def who(actor):
     """The process fields a line must carry for @actor."""
     return {"sid": actor.sid, "pid": actor.pid, "uid": actor.uid, "comm": actor.comm}
+
+
+def kernel_at_least(*want):
+    return tuple(int(x) for x in re.findall(r"\d+", platform.release())[:2]) >= want
 
 
 def hand_over(sender, receiver, fd, ns):

@@ -1,7 +1,6 @@
 """TCP connections and listeners between two namespaces, as netlogd logs them."""
 import json
 import os
-import platform
 import re
 import subprocess
 import textwrap
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, kernel_at_least, ns_sh, sh, who
 
 
 def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=5000):
@@ -329,10 +328,6 @@ def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netl
     log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
     log.expect(kind="connect", what="start", local=remote, dir="<-", remote=local, **who(server))
     close_and_expect_stops(log, server, client, lfd, c, s, local, remote)
-
-
-def kernel_at_least(*want):
-    return tuple(int(x) for x in re.findall(r"\d+", platform.release())[:2]) >= want
 
 
 @pytest.mark.skipif(not kernel_at_least(5, 15) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),

@@ -1,6 +1,7 @@
 """UDP: listens (a socket bound with bind()) and flows, each started and stopped once."""
 import datetime
 import json
+import os
 import re
 import subprocess
 import textwrap
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, kernel_at_least, ns_sh, sh, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -349,6 +350,27 @@ def test_datagram_read_without_its_source_names_the_last_receiver_not_the_binder
     reader("udp_recv", rfd, 1)
     # recv() never names the source: the last process seen using the socket stands in
     log.expect(kind="connect", what="start", local=f"{B4}:6075", dir="<-", remote=f"{A4}:{p2}", **who(reader))
+
+
+@pytest.mark.skipif(not kernel_at_least(6, 3) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="a receive that does not ask the source is seen from 6.3 on, not with --compat")
+def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hosts, actors, netlogd):
+    """A server binds, hands its socket to a worker and lets it go (fork and drop): recv() names the worker."""
+    log = netlogd()
+    binder = actors(hosts.b, name="nl-udp-binder")
+    worker = actors(hosts.b, name="nl-udp-worker")
+    clients = [actors(hosts.a, name=f"nl-udp-ask{i}") for i in (1, 2)]
+    bfd = binder("udp_socket", B4, 6076)["fd"]
+    wfd = hand_over(binder, worker, bfd, hosts.b)
+    binder("close", bfd)
+    # both flows wait for their receiver when the worker's first recv() comes
+    ports = [c("udp_send_to", c("udp_socket", A4)["fd"], B4, 6076)["lport"] for c in clients]
+    worker("udp_recv", wfd, 2)
+    for p in ports:
+        log.expect(kind="connect", what="start", local=f"{B4}:6076", dir="<-", remote=f"{A4}:{p}", **who(worker))
+    worker("close", wfd)
+    for p in ports:
+        log.expect(kind="connect", what="stop", local=f"{B4}:6076", dir="<-", remote=f"{A4}:{p}", **who(worker))
 
 
 def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlogd):
