@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <bpf/bpf.h>
@@ -69,6 +70,7 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 	t->untracked_fd = -1;
 	t->idle_ns = idle_ns;
 	t->claim_wait_ns = CLAIM_WAIT_NS;
+	t->self = getpid();
 	t->log = log;
 	t->ctx = ctx;
 	return 0;
@@ -98,10 +100,61 @@ static void unwait(struct udpflows *t, struct udpflow *f)
 	f->wait_prev = f->wait_next = NULL;
 }
 
+/*
+ * netlogd's own flows: to a collector over UDP. They end at their socket's
+ * close, not when idle, nor does a collector's flow from them on this host:
+ * each stop would be a line, sent on the flow it had just stopped, which
+ * would start it again.
+ */
+static bool own_flow(const struct udpflows *t, const struct udpflow *f)
+{
+	return f->ev.proc.tgid == t->self && f->ev.direction == NETLOG_DIR_OUT;
+}
+
+static bool own_end(const struct udpflow_end *o, const struct netlog_event *e, const uint8_t *addr, uint16_t port)
+{
+	return o->netns == e->netns && o->port == port && !memcmp(o->addr, addr, 16);
+}
+
+static void own_add(struct udpflows *t, const struct udpflow *f)
+{
+	struct udpflow_end *o = &t->own[t->nown];
+
+	if (!own_flow(t, f) || t->nown == sizeof(t->own) / sizeof(t->own[0]))
+		return;
+	memcpy(o->addr, f->ev.laddr, 16);
+	o->port = f->ev.lport;
+	o->netns = f->ev.netns;
+	t->nown++;
+}
+
+static void own_remove(struct udpflows *t, const struct udpflow *f)
+{
+	if (!own_flow(t, f))
+		return;
+	for (size_t i = 0; i < t->nown; i++) {
+		if (own_end(&t->own[i], &f->ev, f->ev.laddr, f->ev.lport)) {
+			t->own[i] = t->own[--t->nown];
+			return;
+		}
+	}
+}
+
+/* @f is one of netlogd's own flows, or a local collector's flow from one. */
+static bool touches_own(const struct udpflows *t, const struct udpflow *f)
+{
+	for (size_t i = 0; i < t->nown; i++)
+		if (own_end(&t->own[i], &f->ev, f->ev.laddr, f->ev.lport) ||
+		    own_end(&t->own[i], &f->ev, f->ev.raddr, f->ev.rport))
+			return true;
+	return false;
+}
+
 static void unlink_flow(struct udpflows *t, struct udpflow *f)
 {
 	struct udpflow **p;
 
+	own_remove(t, f);
 	unwait(t, f);
 	for (p = &t->by_key[key_bucket(t, &f->ev)]; *p != f; p = &(*p)->next)
 		;
@@ -241,6 +294,7 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 	f->next_sock = t->by_sock[b];
 	t->by_sock[b] = f;
 	t->count++;
+	own_add(t, f);
 	f->wait_prev = t->waiting_last;
 	*(t->waiting_last ? &t->waiting_last->wait_next : &t->waiting) = f;
 	t->waiting_last = f;
@@ -358,7 +412,7 @@ static void refresh_seen(struct udpflows *t, struct udpflow *f, uint64_t now)
 /* Whether @f saw no datagram for the idle timeout, asking the kernel's count. */
 static bool idle(struct udpflows *t, struct udpflow *f, uint64_t now)
 {
-	if (now < f->seen_ns + t->idle_ns)
+	if (now < f->seen_ns + t->idle_ns || touches_own(t, f))
 		return false;
 	refresh_seen(t, f, now);
 	return now >= f->seen_ns + t->idle_ns;

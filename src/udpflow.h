@@ -35,6 +35,13 @@ struct udpflows {
 	uint64_t claim_wait_ns;	  /* how long an incoming flow waits for its receiver */
 	uint64_t untracked;	  /* flows started here but not kept: no stop will follow */
 	uint64_t ended_early;	  /* flows stopped before their idle timeout: the table was full */
+	uint32_t self;		  /* netlogd's process id: its flows (to a collector) never idle */
+	size_t nown;		  /* the local ends of its flows, in own[] */
+	struct udpflow_end {
+		uint8_t addr[16];
+		uint16_t port;
+		uint32_t netns;
+	} own[16];
 	udpflow_log_fn log;
 	void *ctx;
 };

@@ -340,6 +340,22 @@ def test_udp_collector_gets_a_datagram_per_line(hosts, actors, netlogd, collecto
     assert sorted(ours(c.lines(), 6500, 2)) == [("start", 6500), ("start", 6501), ("stop", 6500), ("stop", 6501)]
 
 
+def test_a_udp_collector_flow_does_not_go_idle_on_the_lines_it_carries(hosts, actors, netlogd, collector):
+    """An idle stop of netlogd's flow to its collector is a line sent on that
+    flow, which starts it again, and so on forever; likewise the collector's
+    flow from netlogd on this host. Both end at their socket's close only."""
+    c = collector("udp")
+    log = netlogd("--output", f"udp://127.0.0.1:{c.port}", "--udp-idle-timeout", "1")
+    a = actors(hosts.a, name="nl-remote-idle")
+    listens(a, 6520, 1)
+    c.wait_for(r"listen stop TCP 198\.18\.0\.1:6520 ")
+    log.find(kind="connect", what="start", proto="UDP", remote=f"127.0.0.1:{c.port}")
+    time.sleep(5)  # a second's idle timeout, several times over
+    mine = [(l["what"], l["dir"]) for l in log.lines()
+            if l["kind"] == "connect" and l["proto"] == "UDP" and f"127.0.0.1:{c.port}" in (l["local"], l["remote"])]
+    assert sorted(mine) == [("start", "->"), ("start", "<-")], log.text()
+
+
 def test_udp_lines_that_could_not_be_sent_are_counted_to_the_collector(hosts, actors, netlogd, collector):
     """Nothing listens on the collector's port at first: the kernel answers a
     datagram with a port unreachable, and the next send fails (ECONNREFUSED).
