@@ -220,6 +220,28 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	return netlog_bpf__load(skel);
 }
 
+void loader_count_open(const struct loader *l, unsigned long *conns, unsigned long *listens)
+{
+	int fds[] = { bpf_map__fd(l->skel->maps.conns), bpf_map__fd(l->skel->maps.udp_socks) };
+
+	*conns = *listens = 0;
+	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		__u64 key, *prev = NULL;
+		struct conn c;
+
+		while (!bpf_map_get_next_key(fds[i], prev, &key)) {
+			prev = &key;
+			if (bpf_map_lookup_elem(fds[i], &key, &c) || !c.started ||
+			    (c.bits & (CONN_CLOSED | CONN_START_LOST)))
+				continue;
+			if (c.role == ROLE_LISTENER)
+				++*listens;
+			else if (fds[i] == fds[0])
+				++*conns; /* a UDP socket's flows are the daemon's to count */
+		}
+	}
+}
+
 int loader_start(struct loader *l, const struct loader_opts *o)
 {
 	char cgroup[PATH_MAX];

@@ -83,6 +83,12 @@ int loader_names_fd(const struct loader *l);
 /* The UDP flow table's map fd: the daemon reads and ends flows there. */
 int loader_flows_fd(const struct loader *l);
 
+/*
+ * What is open as netlogd stops (the programs detached): TCP connections,
+ * and listens (TCP, UDP), started in the log and not stopped.
+ */
+void loader_count_open(const struct loader *l, unsigned long *conns, unsigned long *listens);
+
 /* The ports whose sockets and datagrams the kernel side skips (ignore rules). */
 int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536]);
 

@@ -575,6 +575,23 @@ static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
 }
 
 /* A gap in the log must be visible in the log: say what the kernel side lost. */
+/*
+ * Stopping: what is open gets no stop from this run. Said, with how a
+ * restart tells them (reported again then, pre-existing): a reader then
+ * knows why a start has no stop, or a connection two starts.
+ */
+static void say_open(const struct netlogd *d)
+{
+	unsigned long conns, listens;
+
+	loader_count_open(&d->loader, &conns, &listens);
+	conns += d->flows.count;
+	if (conns || listens)
+		log_info("stopping with %lu connections and %lu listens open: their stops are not logged; "
+			 "netlogd started again reports them as open before it (JSON: netlog.preexisting)",
+			 conns, listens);
+}
+
 static void report_drops(struct netlogd *d, bool last)
 {
 	static const char *const what[NETLOG_DROP_MAX] = {
@@ -1043,6 +1060,7 @@ int main(int argc, char **argv)
 	log_late_stops(d);
 	udpflows_flush(&d->flows);
 	report_drops(d, true);
+	say_open(d);
 out:
 	udpflows_free(&d->flows);
 	filters_free(&d->filters);

@@ -25,12 +25,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-enum conn_role {
-	ROLE_LISTENER = 1,
-	ROLE_ACTIVE = 2,  /* we called connect() */
-	ROLE_PASSIVE = 3, /* created by a listener for an incoming connection */
-};
-
 struct listener_key {
 	__u8 addr[16];
 	__u32 netns;

@@ -256,6 +256,13 @@ enum conn_bits {
 	CONN_START_LOST = 1 << 5, /* its start found the ring full: its stop says so, and is never kept for later */
 };
 
+/* conn.role */
+enum conn_role {
+	ROLE_LISTENER = 1,
+	ROLE_ACTIVE = 2,  /* we called connect() */
+	ROLE_PASSIVE = 3, /* created by a listener for an incoming connection */
+};
+
 struct conn {
 	__u64 start_ns;
 	__u64 cookie; /* the socket's cookie: the id events carry, never the address */

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import A4, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name
+from conftest import A4, B4, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name
 
 
 def run_netlogd(*args, user=None):
@@ -858,3 +858,32 @@ def test_json_through_syslog_reaches_rsyslog_as_one_parseable_message(tmp_path, 
 def test_syslog_output_without_a_syslog_daemon_is_refused_clearly(tmp_path):
     r = run_netlogd("--output", "syslog", "--syslog-socket", str(tmp_path / "no-syslog.sock"))
     assert r.returncode == 1 and "is a syslog daemon running?" in r.stderr, r.stderr
+
+
+def test_what_is_open_at_the_stop_is_said_and_matches_the_starts_without_stops(tmp_path, hosts, actors):
+    """Stopping, netlogd cannot log the stops of what is still open: it says
+    how many, the very number of starts its log leaves without a stop."""
+    d = Netlogd(tmp_path).start()
+    try:
+        a, b = actors(hosts.a, name="nl-open-a"), actors(hosts.b, name="nl-open-b")
+        lfd = b("listen", B4, 6800)["fd"]
+        a("connect", B4, 6800)
+        b("accept", lfd)
+        ufd = a("udp_socket", A4, 6801)["fd"]
+        a("udp_send_to", ufd, B4, 6802)
+        closed = a("listen", A4, 6803)["fd"]
+        a("close", closed)
+        d.expect(kind="connect", what="start", proto="UDP", local=f"{A4}:6801")
+        d.expect(kind="listen", what="stop", local=f"{A4}:6803")
+    finally:
+        assert d.stop() == 0
+    open_ = collections.Counter()
+    for l in d.lines():
+        key = (l["kind"], l["proto"], l["local"], l["dir"], l["remote"])
+        open_[key] += 1 if l["what"] == "start" else -1 if l["what"] == "stop" else 0
+    conns = sum(n for k, n in open_.items() if k[0] == "connect")
+    listens = sum(n for k, n in open_.items() if k[0] == "listen")
+    # ours at least: two ends of one connection and a flow; a listen each, TCP and UDP
+    assert conns >= 3 and listens >= 2, open_
+    said = d.stderr_path.read_text()
+    assert f"stopping with {conns} connections and {listens} listens open" in said, (said, open_)
