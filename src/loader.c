@@ -220,6 +220,22 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 	return netlog_bpf__load(skel);
 }
 
+uint64_t loader_missed_runs(const struct loader *l)
+{
+	struct bpf_program *prog;
+	uint64_t n = 0;
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 void loader_count_open(const struct loader *l, unsigned long *conns, unsigned long *listens)
 {
 	int fds[] = { bpf_map__fd(l->skel->maps.conns), bpf_map__fd(l->skel->maps.udp_socks) };

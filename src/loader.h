@@ -84,6 +84,14 @@ int loader_names_fd(const struct loader *l);
 int loader_flows_fd(const struct loader *l);
 
 /*
+ * Runs of the programs the kernel skipped, so far: a tracing program is not
+ * run again on a CPU where it (or, for a classic tracepoint, any BPF
+ * program) is running already, as when an interrupt changes another
+ * socket's state in the middle of a run. Counted from 5.12 (0 before).
+ */
+uint64_t loader_missed_runs(const struct loader *l);
+
+/*
  * What is open as netlogd stops (the programs detached): TCP connections,
  * and listens (TCP, UDP), started in the log and not stopped.
  */

@@ -67,6 +67,7 @@ struct netlogd {
 	uint64_t flows_ended_early_reported;
 	uint64_t cgroup_unnamed, cgroup_unnamed_reported; /* JSON events that went without their cgroup's path */
 	uint64_t late, late_reported; /* stops the kernel kept back while a ring was full, logged late */
+	uint64_t missed_reported;     /* runs of the programs the kernel skipped (loader_missed_runs()) */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
@@ -587,9 +588,9 @@ static void say_open(const struct netlogd *d)
 	loader_count_open(&d->loader, &conns, &listens);
 	conns += d->flows.count;
 	if (conns || listens)
-		log_info("stopping with %lu connections and %lu listens open: their stops are not logged; "
+		log_info("stopping with %lu connection%s and %lu listen%s open: their stops are not logged; "
 			 "netlogd started again reports them as open before it (JSON: netlog.preexisting)",
-			 conns, listens);
+			 conns, conns == 1 ? "" : "s", listens, listens == 1 ? "" : "s");
 }
 
 static void report_drops(struct netlogd *d, bool last)
@@ -616,6 +617,13 @@ static void report_drops(struct netlogd *d, bool last)
 		d->drops_reported[r] = now[r];
 		if (r == NETLOG_DROP_RINGBUF || r == NETLOG_DROP_RINGBUF_UDP)
 			d->held_looks = 2; /* a start goes when gone at two in a row */
+	}
+	now[0] = loader_missed_runs(&d->loader);
+	if (now[0] != d->missed_reported) {
+		report_warning(d, now[0] - d->missed_reported,
+			       "runs of netlogd's programs skipped by the kernel (one was running on that CPU "
+			       "already, interrupted): as many events may be missing", true);
+		d->missed_reported = now[0];
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,

@@ -886,4 +886,4 @@ def test_what_is_open_at_the_stop_is_said_and_matches_the_starts_without_stops(t
     # ours at least: two ends of one connection and a flow; a listen each, TCP and UDP
     assert conns >= 3 and listens >= 2, open_
     said = d.stderr_path.read_text()
-    assert f"stopping with {conns} connections and {listens} listens open" in said, (said, open_)
+    assert f"stopping with {conns} connections and {listens} listens open" in said, (said, open_)  # 3, 2 or more
