@@ -2073,19 +2073,23 @@ static __always_inline struct conn *file_passive_conn(struct file *file, __u64 *
  * tracepoint: no record is built for it), so the usual ones leave at once:
  * a request that is not an accept, a failure, a receive's buffer.
  */
+static __noinline int udp_connected(struct sock *sk);
+
 SEC("raw_tp/io_uring_complete")
 int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct io_kiocb *req = (void *)ctx->args[1];
 	struct { __s32 res; __u32 flags; } cqe = {};
+	__u8 op = IORING_OP_ACCEPT; /* no request: a multishot accept's */
 	__u32 slot = 0;
 	struct conn *c;
 	__u64 key = 0;
 
 	if (req) {
-		if (BPF_CORE_READ(req, opcode) != IORING_OP_ACCEPT)
+		op = BPF_CORE_READ(req, opcode);
+		if (op != IORING_OP_ACCEPT && op != IORING_OP_CONNECT)
 			return 0;
-		if (bpf_core_field_exists(struct io_accept, file_slot))
+		if (op == IORING_OP_ACCEPT && bpf_core_field_exists(struct io_accept, file_slot))
 			slot = BPF_CORE_READ((struct io_accept *)req, file_slot); /* the slot + 1, or ALLOC */
 	}
 	if (uring_args == NETLOG_URING_ARGS_CQE) {
@@ -2096,6 +2100,18 @@ int io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (cqe.res < 0 || (!req && (cqe.flags & IORING_CQE_F_BUFFER)))
 		return 0;
+	/*
+	 * A UDP socket's connect: no system call's exit tells it. (Not in the
+	 * compat programs, whose stack this would overflow: there the flow
+	 * starts with its first datagram.)
+	 */
+	if (op == IORING_OP_CONNECT) {
+#ifndef NETLOG_COMPAT
+		if (!cqe.res)
+			udp_connected(file_sock(BPF_CORE_READ(req, file)));
+#endif
+		return 0;
+	}
 	if (slot) {
 		c = file_passive_conn(ring_slot_file((void *)ctx->args[0],
 						     slot == IORING_FILE_INDEX_ALLOC ? cqe.res : slot - 1), &key);
@@ -2150,9 +2166,9 @@ static __noinline int flow_connected(struct flow_info *f)
 	return 0;
 }
 
-static __noinline int on_udp_connect(long fd)
+/* A UDP socket @sk connected, in the connecting process: its flow starts. */
+static __noinline int udp_connected(struct sock *sk)
 {
-	struct sock *sk = current_fd_sock(fd);
 	struct flow_info f = {};
 	struct netlog_flow *v;
 	struct conn *s;
@@ -2188,6 +2204,11 @@ static __noinline int on_udp_connect(long fd)
 	if (v->sport != f.sport && v->sport)
 		flow_moved(v, &f, 0, 0, flow_clock_traced());
 	return 0;
+}
+
+static __always_inline int on_udp_connect(long fd)
+{
+	return udp_connected(current_fd_sock(fd));
 }
 
 struct sys_enter_connect_args {

@@ -351,12 +351,12 @@ class Ring:
             return struct.unpack_from("<I", ring, off)[0]
         struct.pack_into("<I", ring, off, value)
 
-    def submit(self, opcode, fd, flags=0, ioprio=0, file_index=0):
+    def submit(self, opcode, fd, flags=0, ioprio=0, file_index=0, addr=0, off=0):
         tail = self.u32(self.sq, self.sq_off["tail"])
         i = tail & self.u32(self.sq, self.sq_off["mask"])
         # opcode flags ioprio fd off addr len op_flags user_data buf_index personality file_index addr3 pad
         struct.pack_into("<BBHiQQIIQHHIQQ", self.sqes, 64 * i, opcode, flags, ioprio, fd,
-                         0, 0, 0, 0, 1, 0, 0, file_index, 0, 0)
+                         off, addr, 0, 0, 1, 0, 0, file_index, 0, 0)
         self.u32(self.sq, self.sq_off["array"] + 4 * i, i)
         self.u32(self.sq, self.sq_off["tail"], tail + 1)
         if libc.syscall(self.ENTER, self.fd, 1, 1, self.ENTER_GETEVENTS, None, 0) < 0:
@@ -378,7 +378,7 @@ class Ring:
         _, res, _ = struct.unpack_from("<QiI", self.cq, self.cq_off["cqes"] + 16 * i)
         self.u32(self.cq, self.cq_off["head"], head + 1)
         if res < 0:
-            raise OSError(-res, "io_uring accept")
+            raise OSError(-res, "io_uring completion")
         return res
 
     def close(self):
@@ -415,6 +415,22 @@ def cmd_uring_accept(fd, how="inline"):
             ring.close()
     peer = c.getpeername()
     return {"fd": keep(c), "raddr": peer[0], "rport": peer[1]}
+
+
+def cmd_uring_connect(fd, addr, port, how="inline"):
+    """connect() through io_uring (IORING_OP_CONNECT), in the caller or in
+    an io_uring worker thread (async)."""
+    OP_CONNECT, SQE_ASYNC = 16, 1 << 4
+    sa = sockaddr_in(addr, port)
+    buf = ctypes.create_string_buffer(sa, len(sa))
+    ring = Ring()
+    try:
+        ring.submit(OP_CONNECT, fd, flags=SQE_ASYNC if how == "async" else 0, addr=ctypes.addressof(buf),
+                    off=len(sa))
+        ring.reap()
+    finally:
+        ring.close()
+    return {"lport": socks[fd].getsockname()[1]}
 
 
 def cmd_uring_close(ring, slot):

@@ -373,6 +373,21 @@ def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hos
         log.expect(kind="connect", what="stop", local=f"{B4}:6076", dir="<-", remote=f"{A4}:{p}", **who(worker))
 
 
+@pytest.mark.skipif(not kernel_at_least(5, 19) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="io_uring completions name their request from 5.18 (tested from 5.19); "
+                           "not in the compat programs")
+@pytest.mark.parametrize("how", ["inline", "async"])
+def test_udp_connect_through_io_uring_starts_the_flow(hosts, actors, netlogd, how):
+    log = netlogd()
+    client = actors(hosts.a, name="nl-udp-uring")
+    fd = client("udp_socket", A4)["fd"]
+    lport = client("uring_connect", fd, B4, 6078, how)["lport"]
+    local = f"{A4}:{lport}"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=f"{B4}:6078", **who(client))
+    client("close", fd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", remote=f"{B4}:6078", **who(client))
+
+
 def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlogd):
     client = actors(hosts.a, name="nl-udp-early")
     server = actors(hosts.b, name="nl-udp-sink")
