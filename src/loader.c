@@ -206,8 +206,9 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 		bpf_program__set_autoload(skel->progs.sys_enter_connect, false);
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
-	/* the receive tracepoint (6.3): the compat programs do without it */
-	l->recv_hook = !l->compat && libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
+	/* the receive tracepoint (6.3): the compat programs do without it, and --no-accept-hook */
+	l->recv_hook = o->accept_hook && !l->compat &&
+		       libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
 	if (!l->recv_hook)
 		bpf_program__set_autoload(skel->progs.sock_recv_length, false);
 	skel->rodata->recv_hook = l->recv_hook;

@@ -719,6 +719,7 @@ def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts,
     progs = log.programs().values()
     assert "tcp_sockops" in progs
     assert not [p for p in progs if p.startswith("sys_")]  # no system call pays for netlog
+    assert not [p for p in log.attached() if p.startswith("sock_recv_len")]  # nor any receive
     server = actors(hosts.a, name="nl-nohook")
     client = actors(hosts.b, name="nl-client")
     lfd = server("listen", A4, 5015)["fd"]

@@ -357,6 +357,7 @@ def test_datagram_read_without_its_source_names_the_last_receiver_not_the_binder
 def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hosts, actors, netlogd):
     """A server binds, hands its socket to a worker and lets it go (fork and drop): recv() names the worker."""
     log = netlogd()
+    assert [p for p in log.attached() if p.startswith("sock_recv_len")]
     binder = actors(hosts.b, name="nl-udp-binder")
     worker = actors(hosts.b, name="nl-udp-worker")
     clients = [actors(hosts.a, name=f"nl-udp-ask{i}") for i in (1, 2)]
