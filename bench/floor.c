@@ -36,6 +36,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	obj = bpf_object__open_file(argv[1], NULL);
+	/* the receive tracepoint came with 6.3: without it, netlogd goes without too */
+	if (obj && libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) < 0)
+		bpf_program__set_autoload(bpf_object__find_program_by_name(obj, "floor_recv_length"), false);
 	if (!obj || bpf_object__load(obj)) {
 		fprintf(stderr, "floor: cannot load %s\n", argv[1]);
 		return 1;
@@ -47,7 +50,7 @@ int main(int argc, char **argv)
 
 		for (i = 3; i < argc && strcmp(argv[i], bpf_program__name(prog)); i++)
 			;
-		if (i < argc)
+		if (i < argc || !bpf_program__autoload(prog))
 			continue;
 		cgroup = !strncmp(sec, "cgroup", 6) || !strcmp(sec, "sockops");
 		link = cgroup ? bpf_program__attach_cgroup(prog, cgroup_fd) : bpf_program__attach(prog);

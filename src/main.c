@@ -588,9 +588,22 @@ static void say_open(const struct netlogd *d)
 	loader_count_open(&d->loader, &conns, &listens);
 	conns += d->flows.count;
 	if (conns || listens)
-		log_info("stopping with %lu connection%s and %lu listen%s open: their stops are not logged; "
-			 "netlogd started again reports them as open before it (JSON: netlog.preexisting)",
+		log_info("stopping with %lu connection%s and %lu listen%s open (ignore rules aside): "
+			 "their stops are not logged; netlogd started again reports them as open before it "
+			 "(JSON: netlog.preexisting)",
 			 conns, conns == 1 ? "" : "s", listens, listens == 1 ? "" : "s");
+}
+
+/* Before the idle sweep: the sockets of UDP collectors now, whose flows never go idle. */
+static void note_own_sockets(struct netlogd *d)
+{
+	struct udpflow_own own[UDPFLOW_OWN_MAX];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < d->nsinks && n < UDPFLOW_OWN_MAX; i++)
+		if (sink_udp_end(&d->sinks[i], &own[n].sock_id, own[n].addr, &own[n].port))
+			n++;
+	udpflows_set_own(&d->flows, own, n);
 }
 
 static void report_drops(struct netlogd *d, bool last)
@@ -877,6 +890,7 @@ static int run_loop(struct netlogd *d)
 				}
 				if (++ticks_since_report * DRAIN_INTERVAL_MS >= 1000) {
 					log_late_stops(d);
+					note_own_sockets(d);
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
 					look_at_readers(d);

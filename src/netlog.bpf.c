@@ -100,15 +100,20 @@ struct {
 } untracked_seen SEC(".maps");
 
 /*
- * UDP sockets with an incoming flow no process has received from yet: the
- * next process that receives on the socket names it, though it does not
- * ask whose datagram it read (recv(), read()).
+ * UDP sockets with an incoming flow no process may have received from yet:
+ * the next process that receives on the socket without asking whose
+ * datagram it read (recv(), read()) names it.
  */
+struct recv_awaited {
+	__u32 awaited; /* an incoming flow was reported since the last such receive */
+	__u32 asker;   /* the thread whose receive now in progress asked the source */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u32);
+	__type(value, struct recv_awaited);
 } recv_awaited SEC(".maps");
 
 /*
@@ -1336,7 +1341,7 @@ static __always_inline void udp_sock_used_by(struct conn *s, const struct netlog
  * reported all the same, marked untracked, once per refresh period rather
  * than per datagram; the daemon still ends it.
  */
-static __always_inline void flow_insert(struct flow_info *f, struct netlog_flow *n)
+static __always_inline bool flow_insert(struct flow_info *f, struct netlog_flow *n)
 {
 	long err;
 	__u64 *seen;
@@ -1346,31 +1351,34 @@ static __always_inline void flow_insert(struct flow_info *f, struct netlog_flow 
 	err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
 	if (err == -17 /* EEXIST: another CPU was first */)
-		return;
+		return false;
 	if (err) {
 		seen = bpf_map_lookup_elem(&untracked_seen, &f->k);
 		if (seen) {
 			/* signed: another CPU may have just stored a later time */
 			if ((__s64)(n->last_ns - *seen) < (__s64)untracked_refresh_ns)
-				return;
+				return false;
 			*seen = n->last_ns; /* still going: said again, so that the daemon keeps it */
 		} else if (bpf_map_update_elem(&untracked_seen, &f->k, &n->last_ns, BPF_NOEXIST) == 0) {
 			count_drop(NETLOG_DROP_FLOWS);
 		} else {
-			return; /* another CPU reports it */
+			return false; /* another CPU reports it */
 		}
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
+	if (flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns))
+		return true;
 	/* the daemon, which ends flows, would never know it: the next datagram starts it again */
-	if (!flow_emit(NETLOG_UDP_FLOW, f, &n->owner, n->start_ns) && !err)
+	if (!err)
 		bpf_map_delete_elem(&udp_flows, &f->k);
+	return false;
 }
 
 /*
  * The first datagram of a flow: out, in the sender; in, in softirq. The
  * socket gets an entry if it has none when @add_sock: a process sends on a
  * socket of its own (not one the kernel made for itself, which no release
- * hook would ever remove).
+ * hook would ever remove). Returns 1 if the flow was reported.
  */
 static __noinline int flow_new(struct flow_info *f, __u32 payload, __u32 segs, bool egress, bool add_sock)
 {
@@ -1412,8 +1420,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, __u32 segs, b
 	}
 	if (s)
 		bits_or(&s->bits, UDP_HAS_FLOWS);
-	flow_insert(f, &n);
-	return 0;
+	return flow_insert(f, &n);
 }
 
 /*
@@ -1604,14 +1611,16 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 
 		f.family = sk->family;
 		f.netns = sock_netns(ksk);
-		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 #ifndef NETLOG_COMPAT
-		if (!egress && recv_hook) {
-			__u32 *awaited = bpf_sk_storage_get(&recv_awaited, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk)) && !egress && recv_hook) {
+			struct recv_awaited *r = bpf_sk_storage_get(&recv_awaited, sk, 0,
+								    BPF_SK_STORAGE_GET_F_CREATE);
 
-			if (awaited)
-				*awaited = 1;
+			if (r)
+				r->awaited = 1;
 		}
+#else
+		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 #endif
 		return 1;
 	}
@@ -1671,6 +1680,15 @@ static __always_inline int on_udp_recvmsg(struct bpf_sock_addr *ctx, bool v6)
 		addr_from_v4(k.raddr, ctx->user_ip4);
 	}
 	k.rport = bpf_ntohs(ctx->user_port);
+#ifndef NETLOG_COMPAT
+	if (recv_hook && ctx->sk) {
+		/* this receive names its own flow: sock_recv_length is to leave the others waiting */
+		struct recv_awaited *r = bpf_sk_storage_get(&recv_awaited, ctx->sk, 0, 0);
+
+		if (r && r->awaited)
+			r->asker = (__u32)bpf_get_current_pid_tgid();
+	}
+#endif
 	v = bpf_map_lookup_elem(&udp_flows, &k);
 	if (!v)
 		return 1;
@@ -1720,14 +1738,21 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 #ifndef NETLOG_COMPAT
 	struct netlog_proc me;
 	struct flow_info f;
-	__u32 *awaited;
+	struct recv_awaited *r;
 
 	if (ret < 0 || (flags & MSG_ERRQUEUE) || !proto_is_udp(sk->sk_protocol))
 		return 0;
-	awaited = bpf_sk_storage_get(&recv_awaited, sk, 0, 0);
-	if (!awaited || !*awaited)
+	r = bpf_sk_storage_get(&recv_awaited, sk, 0, 0);
+	if (!r || !r->awaited)
 		return 0;
-	*awaited = 0; /* two CPUs may both pass: the daemon is told twice, harmlessly */
+	if (r->asker == (__u32)bpf_get_current_pid_tgid()) {
+		r->asker = 0; /* it named its flow (on_udp_recvmsg): the others wait on */
+		return 0;
+	}
+	/* a kernel thread (nfsd peeking) is no process: the flows wait for one */
+	if (KREAD(current_task(), flags) & PF_KTHREAD)
+		return 0;
+	r->awaited = 0; /* two CPUs may both pass: the daemon is told twice, harmlessly */
 	__builtin_memset(&f, 0, sizeof(f));
 	f.k.sock_id = bpf_get_socket_cookie(sk);
 	proc_from_current(&me);

@@ -1128,6 +1128,33 @@ int sink_check(const char *spec, const char *syslog_socket, char *why, size_t wh
 	return -err;
 }
 
+bool sink_udp_end(const struct sink *s, uint64_t *cookie, uint8_t addr[16], uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), clen = sizeof(*cookie);
+
+	if (!s->remote || s->remote->tcp || s->fd < 0 ||
+	    getsockopt(s->fd, SOL_SOCKET, SO_COOKIE, cookie, &clen) < 0 ||
+	    getsockname(s->fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		memcpy(addr, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 bool sink_same_file(const char *a, const char *b)
 {
 	char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];

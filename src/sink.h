@@ -62,6 +62,12 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
  */
 int sink_check(const char *spec, const char *syslog_socket, char *why, size_t whylen);
 
+/*
+ * A UDP collector's socket, when it has one: its cookie, and its local
+ * address (16 bytes, IPv4 as ::ffff:a.b.c.d) and port. False otherwise.
+ */
+bool sink_udp_end(const struct sink *s, uint64_t *cookie, uint8_t addr[16], uint16_t *port);
+
 /* Whether file outputs @a and @b are one file (two spellings of a path, a link). */
 bool sink_same_file(const char *a, const char *b);
 

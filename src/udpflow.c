@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <time.h>
 
 #include <bpf/bpf.h>
@@ -70,7 +69,6 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 	t->untracked_fd = -1;
 	t->idle_ns = idle_ns;
 	t->claim_wait_ns = CLAIM_WAIT_NS;
-	t->self = getpid();
 	t->log = log;
 	t->ctx = ctx;
 	return 0;
@@ -104,57 +102,31 @@ static void unwait(struct udpflows *t, struct udpflow *f)
  * netlogd's own flows: to a collector over UDP. They end at their socket's
  * close, not when idle, nor does a collector's flow from them on this host:
  * each stop would be a line, sent on the flow it had just stopped, which
- * would start it again.
+ * would start it again. Known by their sockets, which netlogd gives
+ * (udpflows_set_own()), not by its process id, which a PID namespace hides.
  */
-static bool own_flow(const struct udpflows *t, const struct udpflow *f)
-{
-	return f->ev.proc.tgid == t->self && f->ev.direction == NETLOG_DIR_OUT;
-}
-
-static bool own_end(const struct udpflow_end *o, const struct netlog_event *e, const uint8_t *addr, uint16_t port)
-{
-	return o->netns == e->netns && o->port == port && !memcmp(o->addr, addr, 16);
-}
-
-static void own_add(struct udpflows *t, const struct udpflow *f)
-{
-	struct udpflow_end *o = &t->own[t->nown];
-
-	if (!own_flow(t, f) || t->nown == sizeof(t->own) / sizeof(t->own[0]))
-		return;
-	memcpy(o->addr, f->ev.laddr, 16);
-	o->port = f->ev.lport;
-	o->netns = f->ev.netns;
-	t->nown++;
-}
-
-static void own_remove(struct udpflows *t, const struct udpflow *f)
-{
-	if (!own_flow(t, f))
-		return;
-	for (size_t i = 0; i < t->nown; i++) {
-		if (own_end(&t->own[i], &f->ev, f->ev.laddr, f->ev.lport)) {
-			t->own[i] = t->own[--t->nown];
-			return;
-		}
-	}
-}
-
-/* @f is one of netlogd's own flows, or a local collector's flow from one. */
 static bool touches_own(const struct udpflows *t, const struct udpflow *f)
 {
-	for (size_t i = 0; i < t->nown; i++)
-		if (own_end(&t->own[i], &f->ev, f->ev.laddr, f->ev.lport) ||
-		    own_end(&t->own[i], &f->ev, f->ev.raddr, f->ev.rport))
+	for (size_t i = 0; i < t->nown; i++) {
+		const struct udpflow_own *o = &t->own[i];
+
+		if (f->ev.sock_id == o->sock_id ||
+		    (f->ev.rport == o->port && !memcmp(f->ev.raddr, o->addr, sizeof(o->addr))))
 			return true;
+	}
 	return false;
+}
+
+void udpflows_set_own(struct udpflows *t, const struct udpflow_own *own, size_t n)
+{
+	t->nown = n < UDPFLOW_OWN_MAX ? n : UDPFLOW_OWN_MAX;
+	memcpy(t->own, own, t->nown * sizeof(*own));
 }
 
 static void unlink_flow(struct udpflows *t, struct udpflow *f)
 {
 	struct udpflow **p;
 
-	own_remove(t, f);
 	unwait(t, f);
 	for (p = &t->by_key[key_bucket(t, &f->ev)]; *p != f; p = &(*p)->next)
 		;
@@ -294,7 +266,6 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 	f->next_sock = t->by_sock[b];
 	t->by_sock[b] = f;
 	t->count++;
-	own_add(t, f);
 	f->wait_prev = t->waiting_last;
 	*(t->waiting_last ? &t->waiting_last->wait_next : &t->waiting) = f;
 	t->waiting_last = f;
@@ -317,18 +288,22 @@ static void on_claim(struct udpflows *t, const struct netlog_event *e)
 /*
  * A process received on socket e->sock_id without asking whose datagram it
  * read (NETLOG_UDP_RECEIVER): it is the receiver of the socket's incoming
- * flows that came before and still wait, unless a receive that asks the
- * source claims one first.
+ * flows that came before and still wait for one, which start now. (Which
+ * process read which datagram, no hook says: of processes sharing a socket
+ * that way, the first to receive after a flow's first datagram names it.)
  */
 static void on_receiver(struct udpflows *t, const struct netlog_event *e)
 {
-	for (struct udpflow *f = t->by_sock[sock_bucket(t, e->sock_id)]; f; f = f->next_sock) {
-		if (f->ev.sock_id != e->sock_id || f->started || f->ev.direction != NETLOG_DIR_IN ||
-		    f->ev.ts_ns > e->ts_ns)
+	struct udpflow *next;
+
+	for (struct udpflow *f = t->waiting; f; f = next) {
+		next = f->wait_next;
+		if (f->ev.sock_id != e->sock_id || f->ev.direction != NETLOG_DIR_IN || f->ev.ts_ns > e->ts_ns)
 			continue;
 		f->ev.proc = e->proc;
 		f->ev.flags &= ~NETLOG_F_OWNER_UNKNOWN;
 		f->received = true;
+		start(t, f);
 	}
 }
 

@@ -23,6 +23,15 @@ typedef int (*udpflow_log_fn)(const struct netlog_event *e, void *ctx);
 
 struct udpflow;
 
+/* One of netlogd's own sockets to a UDP collector: its cookie, and its local end. */
+struct udpflow_own {
+	uint64_t sock_id;
+	uint8_t addr[16]; /* IPv4 as ::ffff:a.b.c.d, as events carry it */
+	uint16_t port;
+};
+
+#define UDPFLOW_OWN_MAX 16
+
 struct udpflows {
 	struct udpflow **by_key;  /* chained on udpflow.next */
 	struct udpflow **by_sock; /* chained on udpflow.next_sock */
@@ -35,13 +44,8 @@ struct udpflows {
 	uint64_t claim_wait_ns;	  /* how long an incoming flow waits for its receiver */
 	uint64_t untracked;	  /* flows started here but not kept: no stop will follow */
 	uint64_t ended_early;	  /* flows stopped before their idle timeout: the table was full */
-	uint32_t self;		  /* netlogd's process id: its flows (to a collector) never idle */
-	size_t nown;		  /* the local ends of its flows, in own[] */
-	struct udpflow_end {
-		uint8_t addr[16];
-		uint16_t port;
-		uint32_t netns;
-	} own[16];
+	size_t nown;		  /* netlogd's own sockets to UDP collectors, in own[] */
+	struct udpflow_own own[UDPFLOW_OWN_MAX];
 	udpflow_log_fn log;
 	void *ctx;
 };
@@ -52,6 +56,12 @@ int udpflows_init(struct udpflows *t, int map_fd, uint64_t idle_ns, size_t max,
 
 /* Whether @e is one of the UDP flow records this module handles. */
 bool udpflows_owns(const struct netlog_event *e);
+
+/*
+ * netlogd's own sockets to UDP collectors, now (@n at most UDPFLOW_OWN_MAX):
+ * their flows, and a collector's on this host from them, never end idle.
+ */
+void udpflows_set_own(struct udpflows *t, const struct udpflow_own *own, size_t n);
 
 /* Take one record from the kernel; logs what it decides. */
 void udpflows_event(struct udpflows *t, const struct netlog_event *e);

@@ -374,6 +374,24 @@ def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hos
         log.expect(kind="connect", what="stop", local=f"{B4}:6076", dir="<-", remote=f"{A4}:{p}", **who(worker))
 
 
+@pytest.mark.skipif(not kernel_at_least(6, 3) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
+                    reason="a receive that does not ask the source is seen from 6.3 on, not with --compat")
+def test_a_receive_that_asks_the_source_names_its_flow_only(hosts, actors, netlogd):
+    """Two processes share a socket: one recvfrom()s the first flow's datagram,
+    the other recv()s the second's. Each flow names the process that read it."""
+    log = netlogd()
+    asker = actors(hosts.b, name="nl-udp-asker")
+    reader = actors(hosts.b, name="nl-udp-reader")
+    afd = asker("udp_socket", B4, 6077)["fd"]
+    rfd = hand_over(asker, reader, afd, hosts.b)
+    clients = [actors(hosts.a, name=f"nl-udp-two{i}") for i in (1, 2)]
+    ports = [c("udp_send_to", c("udp_socket", A4)["fd"], B4, 6077)["lport"] for c in clients]
+    asker("udp_recvfrom", afd, 1)
+    reader("udp_recv", rfd, 1)
+    for p, who_ in zip(ports, (asker, reader)):
+        log.expect(kind="connect", what="start", local=f"{B4}:6077", dir="<-", remote=f"{A4}:{p}", **who(who_))
+
+
 @pytest.mark.skipif(not kernel_at_least(5, 19) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
                     reason="io_uring completions name their request from 5.18 (tested from 5.19); "
                            "not in the compat programs")

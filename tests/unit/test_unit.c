@@ -525,6 +525,38 @@ static bool udp_flow_moved_to_a_new_port_stops_and_starts_again(void)
 	return ok;
 }
 
+/* A receive that does not ask the source names the socket's waiting flows that came before it, once. */
+static bool udp_receiver_names_the_waiting_flows_of_its_socket_before_it(void)
+{
+	struct udpflows t;
+	struct netlog_event e;
+	bool ok;
+
+	flows_begin(&t, 60000000000ull, 16);
+	e = flow_rec(NETLOG_UDP_FLOW, 9, 40000, NETLOG_DIR_IN, 100, 1000); /* 100: the stand-in */
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_FLOW, 9, 40001, NETLOG_DIR_IN, 100, 1100);
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_FLOW, 8, 40000, NETLOG_DIR_IN, 100, 1200); /* another socket */
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_RECEIVER, 9, 0, 0, 300, 1500);
+	udpflows_event(&t, &e);
+	e = flow_rec(NETLOG_UDP_FLOW, 9, 40002, NETLOG_DIR_IN, 100, 1600); /* after the receive */
+	udpflows_event(&t, &e);
+	ok = CHECK(nlogged == 2, "%d started", nlogged) &&
+	     CHECK(logged[0].rport == 40000 && logged[0].proc.tgid == 300 && logged[0].ts_ns == 1000, "first") &&
+	     CHECK(logged[1].rport == 40001 && logged[1].proc.tgid == 300, "second");
+	/* a later receiver names only what came since: the first one keeps its own */
+	e = flow_rec(NETLOG_UDP_RECEIVER, 9, 0, 0, 400, 1700);
+	udpflows_event(&t, &e);
+	ok = ok && CHECK(nlogged == 3 && logged[2].rport == 40002 && logged[2].proc.tgid == 400, "third");
+	/* the other socket's flow: nobody received on it, its stand-in after the wait */
+	udpflows_tick(&t, 1200 + t.claim_wait_ns, false);
+	ok = ok && CHECK(nlogged == 4 && logged[3].sock_id == 8 && logged[3].proc.tgid == 100, "other socket");
+	udpflows_free(&t);
+	return ok;
+}
+
 static bool udp_incoming_flow_waits_for_its_receiver(void)
 {
 	struct udpflows t;
@@ -1191,6 +1223,8 @@ int main(void)
 	run("several_outputs_each_with_its_format", several_outputs_each_with_its_format);
 	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
 	run("udp_flow_moved_to_a_new_port_stops_and_starts_again", udp_flow_moved_to_a_new_port_stops_and_starts_again);
+	run("udp_receiver_names_the_waiting_flows_of_its_socket_before_it",
+	    udp_receiver_names_the_waiting_flows_of_its_socket_before_it);
 	run("udp_incoming_flow_waits_for_its_receiver", udp_incoming_flow_waits_for_its_receiver);
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
