@@ -533,16 +533,17 @@ static bool udp_receiver_names_the_waiting_flows_of_its_socket_before_it(void)
 	bool ok;
 
 	flows_begin(&t, 60000000000ull, 16);
-	e = flow_rec(NETLOG_UDP_FLOW, 9, 40000, NETLOG_DIR_IN, 100, 1000); /* 100: the stand-in */
-	udpflows_event(&t, &e);
-	e = flow_rec(NETLOG_UDP_FLOW, 9, 40001, NETLOG_DIR_IN, 100, 1100);
-	udpflows_event(&t, &e);
-	e = flow_rec(NETLOG_UDP_FLOW, 8, 40000, NETLOG_DIR_IN, 100, 1200); /* another socket */
-	udpflows_event(&t, &e);
-	e = flow_rec(NETLOG_UDP_RECEIVER, 9, 0, 0, 300, 1500);
-	udpflows_event(&t, &e);
-	e = flow_rec(NETLOG_UDP_FLOW, 9, 40002, NETLOG_DIR_IN, 100, 1600); /* after the receive */
-	udpflows_event(&t, &e);
+	/* socket 9's owner, 100, stands in; 8 is another socket */
+	const struct netlog_event seq[] = {
+		flow_rec(NETLOG_UDP_FLOW, 9, 40000, NETLOG_DIR_IN, 100, 1000),
+		flow_rec(NETLOG_UDP_FLOW, 9, 40001, NETLOG_DIR_IN, 100, 1100),
+		flow_rec(NETLOG_UDP_FLOW, 8, 40000, NETLOG_DIR_IN, 100, 1200),
+		flow_rec(NETLOG_UDP_RECEIVER, 9, 0, 0, 300, 1500),
+		flow_rec(NETLOG_UDP_FLOW, 9, 40002, NETLOG_DIR_IN, 100, 1600), /* after the receive */
+	};
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+		udpflows_event(&t, &seq[i]);
 	ok = CHECK(nlogged == 2, "%d started", nlogged) &&
 	     CHECK(logged[0].rport == 40000 && logged[0].proc.tgid == 300 && logged[0].ts_ns == 1000, "first") &&
 	     CHECK(logged[1].rport == 40001 && logged[1].proc.tgid == 300, "second");
