@@ -1726,9 +1726,10 @@ int udp_recvmsg6(struct bpf_sock_addr *ctx)
  * A process received on a UDP socket with an incoming flow awaiting its
  * receiver (recv_awaited), in process context: every way, also recv() and
  * read(), which do not ask the source and so pass no recvmsg hook. It
- * names the socket's flows still waiting (NETLOG_UDP_RECEIVER); one that a
- * recvmsg hook claims by its address gets that process instead. Kernels
- * from 6.3 have the tracepoint; the compat programs do not load it.
+ * names the socket's flows still waiting (NETLOG_UDP_RECEIVER), unless it
+ * did ask: then the recvmsg hook named its flow, and noted so (asker), and
+ * the others wait on. Kernels from 6.3 have the tracepoint; the compat
+ * programs do not load it.
  */
 #define MSG_ERRQUEUE 0x2000
 
