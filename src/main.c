@@ -575,7 +575,6 @@ static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
 	log_warning(d, n, what, true); /* if it fails again, the next round says so */
 }
 
-/* A gap in the log must be visible in the log: say what the kernel side lost. */
 /*
  * Stopping: what is open gets no stop from this run. Said, with how a
  * restart tells them (reported again then, pre-existing): a reader then
@@ -606,6 +605,7 @@ static void note_own_sockets(struct netlogd *d)
 	udpflows_set_own(&d->flows, own, n);
 }
 
+/* A gap in the log must be visible in the log: say what the kernel side lost. */
 static void report_drops(struct netlogd *d, bool last)
 {
 	static const char *const what[NETLOG_DROP_MAX] = {
@@ -619,7 +619,7 @@ static void report_drops(struct netlogd *d, bool last)
 		[NETLOG_DROP_V6EXT] = "UDP datagrams not looked at: more than 8 IPv6 extension headers "
 				      "before the UDP header (their flows may be missing)",
 	};
-	uint64_t now[NETLOG_DROP_MAX];
+	uint64_t now[NETLOG_DROP_MAX], missed;
 
 	if (loader_read_drops(&d->loader, now) < 0)
 		return;
@@ -631,12 +631,12 @@ static void report_drops(struct netlogd *d, bool last)
 		if (r == NETLOG_DROP_RINGBUF || r == NETLOG_DROP_RINGBUF_UDP)
 			d->held_looks = 2; /* a start goes when gone at two in a row */
 	}
-	now[0] = loader_missed_runs(&d->loader);
-	if (now[0] != d->missed_reported) {
-		report_warning(d, now[0] - d->missed_reported,
+	missed = loader_missed_runs(&d->loader);
+	if (missed != d->missed_reported) {
+		report_warning(d, missed - d->missed_reported,
 			       "runs of netlogd's programs skipped by the kernel (one was running on that CPU "
 			       "already, interrupted): as many events may be missing", true);
-		d->missed_reported = now[0];
+		d->missed_reported = missed;
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
