@@ -1835,10 +1835,11 @@ int sock_release(struct bpf_sock *ctx)
 	if (!c)
 		return 1;
 	who = closer_from_current(&closer, &c->owner) ? &closer : &c->owner;
-	if (c->role == ROLE_LISTENER)
-		emit_stop(RING_UDP, cookie, NETLOG_LISTEN_STOP, c, who);
+	/* the flows' stops first, then the listen's: what the socket started ends inside it */
 	if (c->bits & UDP_HAS_FLOWS)
 		emit_stop(RING_UDP, cookie, NETLOG_UDP_CLOSE, c, who);
+	if (c->role == ROLE_LISTENER)
+		emit_stop(RING_UDP, cookie, NETLOG_LISTEN_STOP, c, who);
 	bpf_map_delete_elem(&udp_socks, &cookie);
 	return 1;
 }

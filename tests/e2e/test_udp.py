@@ -21,6 +21,23 @@ def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
     log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5353", **who(server))
 
 
+def test_a_bound_sockets_flows_stop_before_its_listen(hosts, actors, netlogd):
+    """What the socket started ends inside it, as a reader nests them."""
+    log = netlogd()
+    server = actors(hosts.b, name="nl-udp-nest")
+    client = actors(hosts.a, name="nl-udp-nest-c")
+    sfd = server("udp_socket", B4, 6079)["fd"]
+    lport = client("udp_send_to", client("udp_socket", A4)["fd"], B4, 6079)["lport"]
+    server("udp_recvfrom", sfd, 1)
+    flow = dict(local=f"{B4}:6079", dir="<-", remote=f"{A4}:{lport}")
+    log.expect(kind="connect", what="start", **flow, **who(server))
+    server("close", sfd)
+    listen_stop = log.expect(kind="listen", what="stop", local=f"{B4}:6079", **who(server))
+    flow_stop = log.expect(kind="connect", what="stop", **flow, **who(server))
+    lines = log.lines()
+    assert lines.index(flow_stop) < lines.index(listen_stop), log.text()
+
+
 def test_udp_bind_on_ipv6_wildcard_and_kernel_chosen_port(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-udp6")
