@@ -253,7 +253,7 @@ void loader_count_open(const struct loader *l, unsigned long *conns, unsigned lo
 				continue;
 			if (c.role == ROLE_LISTENER)
 				++*listens;
-			else if (fds[i] == fds[0])
+			else if (i == 0)
 				++*conns; /* a UDP socket's flows are the daemon's to count */
 		}
 	}

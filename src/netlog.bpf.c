@@ -1608,19 +1608,19 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 	if (!v) {
 		/* the socket itself, for what the bpf_sock lacks: probe reads */
 		const struct sock *ksk = BPF_CORE_READ((struct sk_buff *)skb, sk);
+		int reported;
 
 		f.family = sk->family;
 		f.netns = sock_netns(ksk);
+		reported = flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 #ifndef NETLOG_COMPAT
-		if (flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk)) && !egress && recv_hook) {
+		if (reported && !egress && recv_hook) {
 			struct recv_awaited *r = bpf_sk_storage_get(&recv_awaited, sk, 0,
 								    BPF_SK_STORAGE_GET_F_CREATE);
 
 			if (r)
 				r->awaited = 1;
 		}
-#else
-		flow_new(&f, payload, segs, egress, egress && !kernel_sock(ksk));
 #endif
 		return 1;
 	}
