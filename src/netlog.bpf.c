@@ -1766,15 +1766,22 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 /* bind(), in the binding process, the port known: a UDP listen. */
 static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 {
+	bool ignored;
 	__u64 cookie;
 	struct conn *s;
 	struct conn n = {};
 
-	if (!proto_is_udp(ctx->protocol) || port_ignored(ctx->src_port) || kernel_sock(ctx))
+	if (!proto_is_udp(ctx->protocol) || kernel_sock(ctx))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	conn_init(&n, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
-	n.started = 1;
+	/*
+	 * An ignored port is no listen, but the socket gets its entry all the
+	 * same: a reload may drop the rule, and the flows it then has stop at
+	 * its close, not only when idle.
+	 */
+	ignored = port_ignored(ctx->src_port);
+	conn_init(&n, cookie, ignored ? 0 : ROLE_LISTENER, NETLOG_DIR_NONE);
+	n.started = !ignored;
 	tuple_from_bpf_sock(&n.t, ctx, v6);
 	proc_from_current(&n.owner);
 	s = bpf_map_lookup_elem(&udp_socks, &cookie);
@@ -1782,9 +1789,12 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 		n.bits = s->bits & ~CONN_START_LOST; /* keep what it had */
 	/* untracked, it could get no stop: counted, not started */
 	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY)) {
-		count_drop(NETLOG_DROP_TABLE);
+		if (!ignored)
+			count_drop(NETLOG_DROP_TABLE);
 		return 1;
 	}
+	if (ignored)
+		return 1;
 	if (!udp_emit(cookie, NETLOG_LISTEN_START, &n, &n.owner))
 		start_lost(&udp_socks, &cookie);
 	return 1;
@@ -1807,7 +1817,16 @@ static __always_inline void tcp_released(__u64 key)
 {
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 
-	if (c && c->role == ROLE_PASSIVE && (bits_set(&c->bits, CONN_RELEASED) & CONN_CLOSED))
+	if (!c)
+		return;
+	/*
+	 * A connection shut down earlier (its closer noted then, maybe by
+	 * another process, or this one under another name or user) and still
+	 * going: its stop names the process that closes it now.
+	 */
+	if (c->has_closer && c->role != ROLE_LISTENER && !(c->bits & CONN_CLOSED))
+		note_closer(c);
+	if (c->role == ROLE_PASSIVE && (bits_set(&c->bits, CONN_RELEASED) & CONN_CLOSED))
 		bpf_map_delete_elem(&conns, &key);
 }
 
@@ -2266,9 +2285,27 @@ static __always_inline int on_connect_hook(struct bpf_sock_addr *ctx)
 	__s64 fd = -1;
 #endif
 
+	struct flow_info f = {};
+
 	if (!proto_is_udp(ctx->protocol))
 		return 1;
-	bpf_get_socket_cookie(ctx);
+	/*
+	 * The socket's entry, its owner the connecting process: the stand-in
+	 * of a flow its peer starts, and what stops its flows at its close
+	 * (a socket connect() gave its port has no bind() that made one).
+	 */
+	f.k.sock_id = bpf_get_socket_cookie(ctx);
+	f.family = ctx->family;
+	f.protocol = ctx->protocol;
+	/*
+	 * Not a kernel thread's (a kernel socket's, which no release hook
+	 * would ever remove; the verifier lets no pointer to the socket be
+	 * walked here to ask it). The caller's namespace, for the same reason.
+	 */
+	if (!(KREAD(current_task(), flags) & PF_KTHREAD)) {
+		f.netns = KREAD(current_task(), nsproxy, net_ns, ns.inum);
+		udp_sock_get(&f, true);
+	}
 #ifndef NETLOG_COMPAT
 	id = current_pid_tgid();
 	bpf_map_update_elem(&udp_connecting, &id, &fd, BPF_ANY);

@@ -448,6 +448,12 @@ def cmd_close(fd):
     return {}
 
 
+def cmd_shutdown_write(fd):
+    """shutdown(SHUT_WR): our FIN goes, the socket stays open."""
+    socks[fd].shutdown(socket.SHUT_WR)
+    return {}
+
+
 def cmd_abort(fd):
     """Close @fd with a reset (SO_LINGER 0), not a FIN."""
     s = socks.pop(fd)

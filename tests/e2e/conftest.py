@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NETLOGD = ROOT / "build" / "netlogd"
+# NETLOG_TEST_BINARY: another build of the daemon to test (one built with sanitizers, say)
+NETLOGD = Path(os.environ.get("NETLOG_TEST_BINARY") or ROOT / "build" / "netlogd")
 ACTOR = Path(__file__).resolve().parent / "actor.py"
 
 # Test hosts: the benchmarking range (RFC 2544) and a unique local IPv6 prefix.

@@ -629,6 +629,45 @@ def test_handed_over_socket_closed_with_unread_data_names_the_closer(hosts, acto
     log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
 
 
+def test_shut_down_then_handed_over_names_the_process_that_closes(hosts, actors, netlogd):
+    """shutdown() by the opener, which then hands the socket over: the stop names the
+    process whose close() ends the connection, not the one that shut it down."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    opener = actors(hosts.b, name="nl-opener")
+    closer = actors(hosts.b, name="nl-closer")
+    lfd = server("listen", A4, 5031)["fd"]
+    c = opener("connect", A4, 5031)
+    s = server("accept", lfd)
+    opener("shutdown_write", c["fd"])
+    cfd = hand_over(opener, closer, c["fd"], hosts.b)
+    opener("close", c["fd"])
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", **who(opener))
+    closer("close", cfd)
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
+
+
+def test_shut_down_then_renamed_stops_as_it_is_at_close(hosts, actors, netlogd):
+    """shutdown(), then a new name and user, then close(): the stop says what the process
+    is at the close."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-server")
+    client = actors(hosts.b, name="nl-client")
+    lfd = server("listen", A4, 5032)["fd"]
+    c = client("connect", A4, 5032)
+    s = server("accept", lfd)
+    client("shutdown_write", c["fd"])
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", pid=client.pid, uid=0, comm="nl-client")
+    client.rename("nl-after")
+    client("setuid", 65534)
+    client("close", c["fd"])
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="->", pid=client.pid, uid=65534, comm="nl-after")
+
+
 def test_connection_reset_by_peer_stops_with_the_last_owner(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")

@@ -3,6 +3,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import subprocess
 import textwrap
 import time
@@ -673,3 +674,48 @@ def test_a_socket_connected_again_to_its_peer_after_giving_its_port_back_moves_i
             break
         time.sleep(0.05)
     assert stops == {first: 0, second: 0 if then == "nothing" else 2}, stops
+
+
+def test_connected_socket_whose_peer_sends_first_without_accept_hook(hosts, actors, netlogd):
+    """--no-accept-hook: connect() starts no flow, but the socket is known from it: the peer's
+    first datagram starts the flow in the connecting process's name, and the close stops it
+    (not the idle timeout, 60 s here)."""
+    log = netlogd("--no-accept-hook")
+    client = actors(hosts.a, name="nl-udp-conn")
+    server = actors(hosts.b, name="nl-udp-peer")
+    sfd = server("udp_socket", B4, 6090)["fd"]
+    fd = client("udp_socket", A4)["fd"]
+    lport = client("udp_connect", fd, B4, 6090)["lport"]
+    server("udp_send_to", sfd, A4, lport)
+    client("udp_recv", fd, 1)
+    local = f"{A4}:{lport}"
+    log.expect(kind="connect", what="start", proto="UDP", local=local, dir="<-", remote=f"{B4}:6090",
+               **who(client))
+    client("close", fd)
+    log.expect(kind="connect", what="stop", proto="UDP", local=local, dir="<-", remote=f"{B4}:6090",
+               **who(client))
+
+
+def test_socket_bound_on_an_ignored_port_stops_its_flows_at_close_after_a_reload(tmp_path, hosts, actors,
+                                                                                netlogd):
+    """Bound while "ignore = port" held (no listen), the rule dropped by a reload: its flows
+    since are logged, and stop at its close, not only when idle (60 s here)."""
+    conf = tmp_path / "netlog.conf"
+    conf.write_text("ignore = port 6091\n")
+    log = netlogd("-c", str(conf))
+    server = actors(hosts.b, name="nl-udp-srv")
+    client = actors(hosts.a, name="nl-udp-cli")
+    sfd = server("udp_socket", B4, 6091)["fd"]
+    conf.write_text("udp-idle-timeout = 60\n")
+    log.proc.send_signal(signal.SIGHUP)
+    log.wait_stderr("reload: ")
+    cfd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", cfd, B4, 6091)["lport"]
+    server("udp_recvfrom", sfd, 1)
+    remote = f"{A4}:{lport}"
+    log.expect(kind="connect", what="start", proto="UDP", local=f"{B4}:6091", dir="<-", remote=remote,
+               **who(server))
+    server("close", sfd)
+    log.expect(kind="connect", what="stop", proto="UDP", local=f"{B4}:6091", dir="<-", remote=remote,
+               **who(server))
+    assert not log.find(timeout=0, kind="listen", local=f"{B4}:6091")
