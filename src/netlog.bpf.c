@@ -1813,19 +1813,28 @@ int udp_post_bind6(struct bpf_sock *ctx)
 }
 
 /* A TCP socket's process let it go: its entry goes if the connection is gone too (conn_closed()). */
-static __always_inline void tcp_released(__u64 key)
+static __always_inline void tcp_released(struct bpf_sock *ctx)
 {
+	__u64 key = (__u64)ctx;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct netlog_proc p;
 
 	if (!c)
 		return;
 	/*
 	 * A connection shut down earlier (its closer noted then, maybe by
 	 * another process, or this one under another name or user) and still
-	 * going: its stop names the process that closes it now.
+	 * going: its stop names the process that closes it now. Read into the
+	 * stack and copied whole: a stop in softirq on another CPU may read it
+	 * (no socket lock here), and may delete an outgoing connection's
+	 * entry, at once reused: the cookie says whether it is still ours.
 	 */
-	if (c->has_closer && c->role != ROLE_LISTENER && !(c->bits & CONN_CLOSED))
-		note_closer(c);
+	if (c->has_closer && c->role != ROLE_LISTENER && !(c->bits & CONN_CLOSED) &&
+	    closer_from_current(&p, &c->owner)) {
+		barrier(); /* the cookie is read after the entry's fields */
+		if (*(volatile __u64 *)&c->cookie == bpf_get_socket_cookie(ctx) && !(c->bits & CONN_CLOSED))
+			__builtin_memcpy(&c->closer, &p, sizeof(p));
+	}
 	if (c->role == ROLE_PASSIVE && (bits_set(&c->bits, CONN_RELEASED) & CONN_CLOSED))
 		bpf_map_delete_elem(&conns, &key);
 }
@@ -1844,7 +1853,7 @@ int sock_release(struct bpf_sock *ctx)
 	__u64 cookie;
 
 	if (ctx->protocol == IPPROTO_TCP) {
-		tcp_released((__u64)ctx);
+		tcp_released(ctx);
 		return 1;
 	}
 	if (!proto_is_udp(ctx->protocol))
@@ -2289,20 +2298,20 @@ static __always_inline int on_connect_hook(struct bpf_sock_addr *ctx)
 
 	if (!proto_is_udp(ctx->protocol))
 		return 1;
+	f.k.sock_id = bpf_get_socket_cookie(ctx);
 	/*
-	 * The socket's entry, its owner the connecting process: the stand-in
+	 * Without the system call's exit (udp_connected()), the socket's
+	 * entry is made here, its owner the connecting process: the stand-in
 	 * of a flow its peer starts, and what stops its flows at its close
 	 * (a socket connect() gave its port has no bind() that made one).
-	 */
-	f.k.sock_id = bpf_get_socket_cookie(ctx);
-	f.family = ctx->family;
-	f.protocol = ctx->protocol;
-	/*
 	 * Not a kernel thread's (a kernel socket's, which no release hook
 	 * would ever remove; the verifier lets no pointer to the socket be
 	 * walked here to ask it). The caller's namespace, for the same reason.
 	 */
-	if (!(KREAD(current_task(), flags) & PF_KTHREAD)) {
+	if (!accept_hook && !port_ignored(bpf_ntohs(ctx->user_port)) &&
+	    !(KREAD(current_task(), flags) & PF_KTHREAD)) {
+		f.family = ctx->family;
+		f.protocol = ctx->protocol;
 		f.netns = KREAD(current_task(), nsproxy, net_ns, ns.inum);
 		udp_sock_get(&f, true);
 	}
@@ -2412,7 +2421,11 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	if (KREAD(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
 		return 0;
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
-	/* one made since start-up: its connect() was seen, and started its flow */
+	/*
+	 * One made since start-up: its connect() was seen, and started its
+	 * flow (with --no-accept-hook, the connect hook made it: the flow
+	 * starts with its first datagram, as every connected one does then).
+	 */
 	if (!c || !(c->flags & NETLOG_F_PREEXISTING))
 		return 0;
 	bits_or(&c->bits, UDP_HAS_FLOWS);

@@ -612,34 +612,24 @@ def test_stop_names_the_opener_as_it_is_when_it_closes(hosts, actors, netlogd):
     log.expect(kind="connect", what="stop", local=local, dir="->", pid=client.pid, uid=65534, comm="nl-after")
 
 
-def test_handed_over_socket_closed_with_unread_data_names_the_closer(hosts, actors, netlogd):
-    """close() with unread data resets the connection: still the closer's stop."""
+@pytest.mark.parametrize("before", ["unread data", "shutdown"])
+def test_handed_over_socket_names_the_closer(hosts, actors, netlogd, before):
+    """The opener hands the socket over and closes its copy; the other process's close()
+    ends the connection: the stop names that process. With unread data the close is a
+    reset; after the opener's shutdown() the connection was half closed already, in the
+    opener's name, which the close replaces."""
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
     opener = actors(hosts.b, name="nl-opener")
     closer = actors(hosts.b, name="nl-closer")
-    lfd = server("listen", A4, 5012)["fd"]
-    c = opener("connect", A4, 5012)
+    port = 5012 if before == "unread data" else 5031
+    lfd = server("listen", A4, port)["fd"]
+    c = opener("connect", A4, port)
     s = server("accept", lfd)
-    server("send", s["fd"], "never read")
-    cfd = hand_over(opener, closer, c["fd"], hosts.b)
-    opener("close", c["fd"])
-    closer("close", cfd)
-    local = f"{B4}:{c['lport']}"
-    log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
-
-
-def test_shut_down_then_handed_over_names_the_process_that_closes(hosts, actors, netlogd):
-    """shutdown() by the opener, which then hands the socket over: the stop names the
-    process whose close() ends the connection, not the one that shut it down."""
-    log = netlogd()
-    server = actors(hosts.a, name="nl-server")
-    opener = actors(hosts.b, name="nl-opener")
-    closer = actors(hosts.b, name="nl-closer")
-    lfd = server("listen", A4, 5031)["fd"]
-    c = opener("connect", A4, 5031)
-    s = server("accept", lfd)
-    opener("shutdown_write", c["fd"])
+    if before == "unread data":
+        server("send", s["fd"], "never read")
+    else:
+        opener("shutdown_write", c["fd"])
     cfd = hand_over(opener, closer, c["fd"], hosts.b)
     opener("close", c["fd"])
     local = f"{B4}:{c['lport']}"
@@ -653,11 +643,7 @@ def test_shut_down_then_renamed_stops_as_it_is_at_close(hosts, actors, netlogd):
     """shutdown(), then a new name and user, then close(): the stop says what the process
     is at the close."""
     log = netlogd()
-    server = actors(hosts.a, name="nl-server")
-    client = actors(hosts.b, name="nl-client")
-    lfd = server("listen", A4, 5032)["fd"]
-    c = client("connect", A4, 5032)
-    s = server("accept", lfd)
+    server, client, _, c, s = open_connection(hosts, actors, log, port=5032)
     client("shutdown_write", c["fd"])
     local = f"{B4}:{c['lport']}"
     log.expect(kind="connect", what="start", local=local, dir="->", pid=client.pid, uid=0, comm="nl-client")
