@@ -385,7 +385,8 @@ size_t filters_forget_gone(struct filters *f, uint64_t before, uint64_t *live, s
 {
 	size_t gone = 0;
 
-	qsort(live, nlive, sizeof(*live), by_id);
+	if (nlive)
+		qsort(live, nlive, sizeof(*live), by_id);
 	for (size_t b = 0; f->held && b < f->nbuckets; b++) {
 		struct filter_held **p = &f->held[b], *h;
 

@@ -843,7 +843,8 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 
 		err = dump_pass(l, pass, &d);
 		/* a socket shared by several processes shows up once per holder */
-		qsort(d.ev, d.n, sizeof(*d.ev), by_sock_id);
+		if (d.n) /* none found: d.ev is NULL, which qsort() may not be given */
+			qsort(d.ev, d.n, sizeof(*d.ev), by_sock_id);
 		for (size_t i = 0; i < d.n && !err; i++) {
 			/* id 0: a socket no cookie was made for (see make_cookies) */
 			if (i == 0 || !d.ev[i].sock_id || d.ev[i].sock_id != d.ev[i - 1].sock_id)

@@ -2289,12 +2289,11 @@ int sys_enter_connect(struct sys_enter_connect_args *ctx)
 /* connect() of a UDP socket, in the calling thread, before the kernel connects it. */
 static __always_inline int on_connect_hook(struct bpf_sock_addr *ctx)
 {
+	struct flow_info f = {};
 #ifndef NETLOG_COMPAT
 	__u64 id;
 	__s64 fd = -1;
 #endif
-
-	struct flow_info f = {};
 
 	if (!proto_is_udp(ctx->protocol))
 		return 1;
