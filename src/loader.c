@@ -37,7 +37,8 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		return 0;
 	if (level == LIBBPF_WARN && log_verbosity() < 1)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	log_vraw(fmt, ap);
+	return 0;
 }
 
 static int attach(struct bpf_program *prog, struct bpf_link **link, int cgroup_fd,

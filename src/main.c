@@ -70,6 +70,7 @@ struct netlogd {
 	uint64_t missed_reported;     /* runs of the programs the kernel skipped (loader_missed_runs()) */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
+	bool drops_unread; /* the kernel's loss counters could not be read: said once */
 	struct lost_said sink_lost_reported[OPTIONS_MAX_OUTPUTS];
 	uint64_t recent_starts[1024]; /* compat programs: TCP starts lately logged, by socket */
 	unsigned held_looks; /* looks at held-back starts still to take, after the ring lost events */
@@ -393,6 +394,9 @@ static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n
 	return 0;
 }
 
+static uint64_t sink_loss_to_log(struct netlogd *d, unsigned i, bool last, char *what, size_t len);
+static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss);
+
 /*
  * SIGHUP: read the configuration again. A bad one changes nothing; what the
  * kernel side was sized or attached with waits for a restart.
@@ -433,6 +437,11 @@ static void reload(struct netlogd *d)
 		int from[OPTIONS_MAX_OUTPUTS];
 		bool carried[OPTIONS_MAX_OUTPUTS] = { false };
 		struct lost_said reported[OPTIONS_MAX_OUTPUTS];
+		struct {
+			uint64_t n;
+			char what[PATH_MAX + 96];
+		} gone[OPTIONS_MAX_OUTPUTS];
+		unsigned ngone = 0;
 
 		fresh = calloc(OPTIONS_MAX_OUTPUTS, sizeof(*fresh));
 		if (!fresh || open_outputs(&d->opt, fresh, &nfresh, old, d->sinks, from)) {
@@ -450,6 +459,11 @@ static void reload(struct netlogd *d)
 				log_warnx("reload: %s keeps its buffer's size: %s", fresh[i].path,
 					  strerror(-err));
 		}
+		/* the losses of those that go: said to the outputs in force next */
+		for (unsigned i = 0; i < d->nsinks; i++)
+			if (!carried[i] && (gone[ngone].n = sink_loss_to_log(d, i, true, gone[ngone].what,
+									     sizeof(gone[ngone].what))))
+				ngone++;
 		for (unsigned i = 0; i < d->nsinks; i++)
 			if (!carried[i])
 				sink_close(&d->sinks[i], false);
@@ -460,6 +474,8 @@ static void reload(struct netlogd *d)
 				d->sink_lost_reported[i] = reported[from[i]];
 			else
 				memset(&d->sink_lost_reported[i], 0, sizeof(d->sink_lost_reported[i]));
+		for (unsigned k = 0; k < ngone; k++)
+			log_warning(d, gone[k].n, gone[k].what, true);
 	}
 	filters_set(&d->filters, d->opt.ignore, d->opt.nignore);
 	push_port_rules(d);
@@ -522,14 +538,20 @@ static int on_ringbuf_record(void *ctx, void *data, size_t size)
 	return --((struct netlogd *)ctx)->drain_left ? 0 : DRAIN_PAUSE;
 }
 
-/* A warning in the log itself: "<count> <what>", a line in every output; a @loss says how many are missing. */
-static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
+/*
+ * A warning in the log itself: "<count> <what>", a line in every output but
+ * output @but (-1: none); a @loss says how many are missing.
+ */
+static void log_warning_but(struct netlogd *d, int but, uint64_t count, const char *what, bool loss)
 {
 	uint64_t now = (uint64_t)clock_ns(CLOCK_REALTIME);
 	char line[FORMAT_JSON_MAX];
 
 	for (unsigned i = 0; i < d->nsinks; i++) {
 		struct sink *s = &d->sinks[i];
+
+		if ((int)i == but)
+			continue;
 
 		if (s->format == FORMAT_JSON) {
 			if ((loss ? format_json_loss : format_json_notice)(line, sizeof(line), now, count, what) >= 0)
@@ -541,6 +563,12 @@ static void log_warning(struct netlogd *d, uint64_t count, const char *what, boo
 	}
 }
 
+/* A warning line (a @loss, or not) in every output's log. */
+static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
+{
+	log_warning_but(d, -1, count, what, loss);
+}
+
 /* A warning (a @loss, or not), in the log and on stderr. */
 static void report_warning(struct netlogd *d, uint64_t count, const char *what, bool loss)
 {
@@ -549,30 +577,48 @@ static void report_warning(struct netlogd *d, uint64_t count, const char *what, 
 }
 
 /*
- * Lines an output could not take: said on stderr at once, and in the log
+ * Lines output @i could not take: said on stderr at once, and in the log
  * once the output takes lines again, to every output, itself included, so
- * its own log shows the gap (@last: the daemon stops, say it now). A remote
- * collector is told by its sink when the link is back.
+ * its own log shows the gap (@last: the daemon stops, or a reload drops
+ * the output: say it now). A remote collector is told by its sink when
+ * the link is back; what it was never told is said to the other outputs
+ * last. Returns how many lines the log is to be told of now, in @what
+ * (@len bytes): 0 for none.
  */
-static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
+static uint64_t sink_loss_to_log(struct netlogd *d, unsigned i, bool last, char *what, size_t len)
 {
 	struct sink *s = &d->sinks[i];
 	struct lost_said *r = &d->sink_lost_reported[i];
-	char what[PATH_MAX + 64];
 	uint64_t n;
 
-	if (s->remote || (s->lost == r->warned && s->lost == r->logged))
-		return;
-	snprintf(what, sizeof(what), "lines could not be written to %s", s->path);
 	if (s->lost != r->warned) {
-		log_warnx("%llu %s", (unsigned long long)(s->lost - r->warned), what);
+		log_warnx("%llu lines %s %s%s", (unsigned long long)(s->lost - r->warned),
+			  s->remote ? "dropped for" : "could not be written to", s->path,
+			  s->remote ? ": the collector away or slow, the buffer full (raise --remote-buffer)" : "");
 		r->warned = s->lost;
 	}
+	if (s->remote) {
+		if (!last)
+			return 0;
+		sink_flush(s); /* a collector that is back is told now, by its sink */
+		snprintf(what, len, "lines dropped for %s, the collector not told", s->path);
+		return sink_untold(s);
+	}
 	if (s->lost == r->logged || (s->failing && !last))
-		return;
+		return 0;
+	snprintf(what, len, "lines could not be written to %s", s->path);
 	n = s->lost - r->logged;
 	r->logged = s->lost;
-	log_warning(d, n, what, true); /* if it fails again, the next round says so */
+	return n; /* if the output fails again, the next round says so */
+}
+
+static void report_sink_loss(struct netlogd *d, unsigned i, bool last)
+{
+	char what[PATH_MAX + 96];
+	uint64_t n = sink_loss_to_log(d, i, last, what, sizeof(what));
+
+	if (n)
+		log_warning_but(d, d->sinks[i].remote ? (int)i : -1, n, what, true);
 }
 
 /*
@@ -620,9 +666,19 @@ static void report_drops(struct netlogd *d, bool last)
 				      "before the UDP header (their flows may be missing)",
 	};
 	uint64_t now[NETLOG_DROP_MAX], missed;
+	int err;
 
-	if (loader_read_drops(&d->loader, now) < 0)
-		return;
+	err = loader_read_drops(&d->loader, now);
+	if (err < 0) {
+		/* said once; the rest of the round (outputs' losses, flows) goes on */
+		if (!d->drops_unread)
+			log_warnx("cannot read the kernel side's loss counters (%s); losses there go unsaid "
+				  "meanwhile", strerror(-err));
+		d->drops_unread = true;
+		memcpy(now, d->drops_reported, sizeof(now));
+	} else {
+		d->drops_unread = false;
+	}
 	for (int r = 0; r < NETLOG_DROP_MAX; r++) {
 		if (now[r] == d->drops_reported[r])
 			continue;
@@ -951,7 +1007,7 @@ static bool outputs_can_open(const struct options *o)
 
 	if (geteuid() != 0) {
 		/* what root could open is root's to say; names alone, anyone can compare */
-		fprintf(stderr, "netlogd: output files not checked: not root\n");
+		log_warnx("output files not checked: not root");
 		return outputs_distinct(o);
 	}
 
@@ -959,7 +1015,7 @@ static bool outputs_can_open(const struct options *o)
 		char why[PATH_MAX + 128];
 
 		if (sink_check(o->outputs[i].target, o->syslog_socket, why, sizeof(why))) {
-			fprintf(stderr, "netlogd: output %s\n", why);
+			log_warnx("output %s", why);
 			ok = false;
 		}
 	}
@@ -988,6 +1044,7 @@ int main(int argc, char **argv)
 	if (err)
 		return err < 0 ? 2 : 0; /* > 0: --help or --version, already printed */
 	log_init("netlogd", d->opt.verbose);
+	log_never_wait();
 	if (system_check())
 		return 1;
 	d->pidfile = system_pidfile(SYSTEM_PIDFILE, false);

@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sink.h"
 
 enum {
@@ -366,7 +367,7 @@ int options_load_text(struct options *o, const char *path, const char *textbuf)
 	int errors = 0;
 
 	if (!copy) {
-		fprintf(stderr, "netlogd: %s: out of memory\n", path);
+		log_warnx("%s: out of memory", path);
 		return 1;
 	}
 	for (line = copy; line; line = next) {
@@ -382,7 +383,7 @@ int options_load_text(struct options *o, const char *path, const char *textbuf)
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
-			fprintf(stderr, "netlogd: %s:%u: expected 'key = value', got '%s'\n", path, lineno, key);
+			log_warnx("%s:%u: expected 'key = value', got '%s'", path, lineno, key);
 			errors++;
 			continue;
 		}
@@ -393,32 +394,32 @@ int options_load_text(struct options *o, const char *path, const char *textbuf)
 			if (!strcmp(settings[i].name, key) && settings[i].id != OPT_NO_ACCEPT_HOOK)
 				st = &settings[i];
 		if (!st) {
-			fprintf(stderr, "netlogd: %s:%u: unknown setting '%s'\n", path, lineno, key);
+			log_warnx("%s:%u: unknown setting '%s'", path, lineno, key);
 			errors++;
 			continue;
 		}
 		if (*value == '\0') {
-			fprintf(stderr, "netlogd: %s:%u: %s: no value\n", path, lineno, key);
+			log_warnx("%s:%u: %s: no value", path, lineno, key);
 			errors++;
 			continue;
 		}
 		/* not taken as part of the value (a file named so): said, so nobody wonders */
 		if (strstr(value, " #") || strstr(value, "\t#")) {
-			fprintf(stderr, "netlogd: %s:%u: %s: '#' after the value: comments go on lines of their own\n",
+			log_warnx("%s:%u: %s: '#' after the value: comments go on lines of their own",
 				path, lineno, key);
 			errors++;
 			continue;
 		}
 		/* a key that holds one value, given twice: which one was meant? */
 		if (first[st - settings] && st->id != 'o' && st->id != OPT_IGNORE) {
-			fprintf(stderr, "netlogd: %s:%u: %s: given again (first on line %u)\n", path, lineno, key,
+			log_warnx("%s:%u: %s: given again (first on line %u)", path, lineno, key,
 				first[st - settings]);
 			errors++;
 			continue;
 		}
 		first[st - settings] = lineno;
 		if (set(o, st->id, key, value, why, sizeof(why))) {
-			fprintf(stderr, "netlogd: %s:%u: %s\n", path, lineno, why);
+			log_warnx("%s:%u: %s", path, lineno, why);
 			errors++;
 		}
 	}
@@ -459,7 +460,7 @@ static int load_file(struct options *o)
 		fclose(f);
 		if (S_ISDIR(st.st_mode))
 			return -EISDIR;
-		fprintf(stderr, "netlogd: %s: not a regular file\n", o->config);
+		log_warnx("%s: not a regular file", o->config);
 		return -EBADMSG;
 	}
 	for (;;) {
@@ -469,7 +470,7 @@ static int load_file(struct options *o)
 			if (!p || cap > (1u << 24)) {
 				free(p ? p : buf);
 				fclose(f);
-				fprintf(stderr, "netlogd: %s: too large\n", o->config);
+				log_warnx("%s: too large", o->config);
 				return -EBADMSG;
 			}
 			buf = p;
@@ -490,7 +491,7 @@ static int load_file(struct options *o)
 	fclose(f);
 	buf[len] = '\0';
 	if (memchr(buf, '\0', len)) {
-		fprintf(stderr, "netlogd: %s: not a text file (a NUL byte)\n", o->config);
+		log_warnx("%s: not a text file (a NUL byte)", o->config);
 		free(buf);
 		return -EBADMSG;
 	}
@@ -538,7 +539,7 @@ int options_parse(struct options *o, int argc, char **argv)
 			else if (err == -EBADMSG)
 				return err;
 			else if (err) {
-				fprintf(stderr, "netlogd: %s: %s\n", o->config, strerror(-err));
+				log_warnx("%s: %s", o->config, strerror(-err));
 				return -EBADMSG;
 			}
 			o->verbose = cli.verbose;
@@ -554,7 +555,7 @@ int options_parse(struct options *o, int argc, char **argv)
 			switch (c) {
 			case 'c':
 				if (pass == 0 && text(o->config, sizeof(o->config), "--config", optarg, why, sizeof(why))) {
-					fprintf(stderr, "netlogd: %s\n", why);
+					log_warnx("%s", why);
 					return -EINVAL;
 				}
 				o->config_given = true;
@@ -573,10 +574,10 @@ int options_parse(struct options *o, int argc, char **argv)
 				help = true;
 				break;
 			case ':':
-				fprintf(stderr, "netlogd: option %s needs a value\n", name);
+				log_warnx("option %s needs a value", name);
 				return -EINVAL;
 			case '?':
-				fprintf(stderr, "netlogd: unknown option '%s' (see --help)\n", name);
+				log_warnx("unknown option '%s' (see --help)", name);
 				return -EINVAL;
 			default:
 				if (c == 'o' && pass == 1 && !cli_outputs) {
@@ -584,13 +585,13 @@ int options_parse(struct options *o, int argc, char **argv)
 					cli_outputs = true;
 				}
 				if (set(o, c, setting_name(c), optarg, why, sizeof(why))) {
-					fprintf(stderr, "netlogd: --%s\n", why);
+					log_warnx("--%s", why);
 					return -EINVAL;
 				}
 			}
 		}
 		if (optind < argc) {
-			fprintf(stderr, "netlogd: unexpected argument '%s' (see --help)\n", argv[optind]);
+			log_warnx("unexpected argument '%s' (see --help)", argv[optind]);
 			return -EINVAL;
 		}
 		if (help) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "sink.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -310,8 +311,13 @@ static int remote_parse(struct remote *r, const char *url)
 {
 	const char *hostport = url + 6, *colon = strrchr(hostport, ':');
 	size_t hlen = colon ? (size_t)(colon - hostport) : 0;
+	unsigned long port;
+	char *end;
 
-	if (!colon || hlen == 0 || hlen >= sizeof(r->host) || strlen(colon + 1) >= sizeof(r->port))
+	if (!colon || hlen == 0 || hlen >= sizeof(r->host) || !isdigit((unsigned char)colon[1]))
+		return -EINVAL;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535)
 		return -EINVAL;
 	if (hostport[0] == '[' && hostport[hlen - 1] == ']') {
 		hostport++;
@@ -319,7 +325,7 @@ static int remote_parse(struct remote *r, const char *url)
 	}
 	memcpy(r->host, hostport, hlen);
 	r->host[hlen] = '\0';
-	strcpy(r->port, colon + 1);
+	snprintf(r->port, sizeof(r->port), "%lu", port); /* as options_parse_u32() read it: 0514 is 514 */
 	return 0;
 }
 
@@ -623,8 +629,8 @@ static void report_remote_loss(struct sink *s)
 	if (err == 0) {
 		r->lost_reported += n;
 		if (r->tcp)
-			log_warnx("%s: %llu lines were dropped: the collector was away or slow and the "
-				  "buffer full (raise --remote-buffer)", s->path, (unsigned long long)n);
+			log_warnx("%s: the collector was told of %llu lines dropped", s->path,
+				  (unsigned long long)n);
 		/* UDP: said once a line went after the notice, unrefused (udp_send()) */
 	} else if (s->lost > lost_before) {
 		s->lost--; /* the notice is no line of the log: tried again later */
@@ -935,6 +941,14 @@ static int remote_enqueue(struct sink *s, uint64_t epoch_ns, enum sink_severity 
 	return 0;
 }
 
+/*
+ * The least a collector's buffer holds, whatever --remote-buffer says: the
+ * longest line (a JSON one, paths at their longest) with its header, so that
+ * none is too long to ever be sent.
+ */
+#define REMOTE_BUFFER_MIN 8192
+_Static_assert(REMOTE_BUFFER_MIN >= FORMAT_JSON_LONGEST + 1024, "the longest line fits");
+
 static int remote_open(struct sink *s, const char *url, size_t buffer)
 {
 	struct remote *r = calloc(1, sizeof(*r));
@@ -951,19 +965,23 @@ static int remote_open(struct sink *s, const char *url, size_t buffer)
 	r->pid = getpid();
 	r->backoff_ms = BACKOFF_MIN_MS;
 	if (r->tcp) {
-		r->cap = buffer;
-		r->ring = malloc(buffer);
+		r->cap = buffer < REMOTE_BUFFER_MIN ? REMOTE_BUFFER_MIN : buffer;
+		r->ring = malloc(r->cap);
 		if (!r->ring)
 			return -ENOMEM;
 	}
 	/* start resolving and connecting; lines wait meanwhile (TCP) or retry it (UDP) */
 	r->tcp ? remote_pump(s) : remote_socket(s);
 	if (r->resolving) {
-		/* at start-up, give the name a second: the first lines need it */
+		/*
+		 * A reload's new collector (at start-up names resolve in place):
+		 * an address or a name in /etc/hosts is there at once, for the
+		 * first lines; a nameserver is not waited for, the loop goes on.
+		 */
 		const struct gaicb *list[1] = { &r->resolving->req };
-		struct timespec second = { 1, 0 };
+		struct timespec moment = { 0, 100 * 1000 * 1000 };
 
-		gai_suspend(list, 1, &second);
+		gai_suspend(list, 1, &moment);
 		r->tcp ? remote_pump(s) : remote_socket(s);
 	}
 	return 0;
@@ -1021,6 +1039,11 @@ static void remote_close(struct sink *s, bool at_exit)
 	s->remote = NULL;
 }
 
+uint64_t sink_untold(const struct sink *s)
+{
+	return s->remote ? s->lost - s->remote->lost_reported : 0;
+}
+
 int sink_resize(struct sink *s, size_t bytes)
 {
 	struct remote *r = s->remote;
@@ -1028,6 +1051,8 @@ int sink_resize(struct sink *s, size_t bytes)
 	size_t cap;
 	char *ring;
 
+	if (bytes < REMOTE_BUFFER_MIN)
+		bytes = REMOTE_BUFFER_MIN;
 	if (!r || !r->tcp || bytes == r->cap)
 		return 0;
 	/* whole frames from the oldest while they fit, and all TCP was given */
@@ -1204,6 +1229,29 @@ int sink_open(struct sink *s, const char *spec, enum output_format format,
 	return file_open(s);
 }
 
+/*
+ * A line longer than PIPE_BUF heads the @*len bytes at @buf, for pipe @fd:
+ * a pipe may take such a write in part, and if netlogd then stopped, its
+ * reader would have a cut line, glued to whatever comes next. It is
+ * written only once the pipe has room for all of it (netlogd is the
+ * pipe's one writer), alone: *@len becomes its length. False: no room yet.
+ * A line longer than the whole pipe goes as it can.
+ */
+static bool pipe_has_room(int fd, const char *buf, size_t *len)
+{
+	const char *nl = memchr(buf, '\n', *len);
+	int unread, size = fcntl(fd, F_GETPIPE_SZ);
+	size_t need;
+
+	if (nl)
+		*len = (size_t)(nl - buf) + 1;
+	if (size < 0 || ioctl(fd, FIONREAD, &unread) < 0 || *len > (size_t)size)
+		return true;
+	/* a pipe holds pages: the one its reader is in the middle of holds less */
+	need = *len + (size_t)sysconf(_SC_PAGESIZE);
+	return (size_t)(size - unread) >= (need < (size_t)size ? need : (size_t)size);
+}
+
 /* Write @len bytes of @buf; *@done says how many went. Returns 0 or -errno (-EAGAIN: @s takes nothing now). */
 static int write_all(const struct sink *s, const char *buf, size_t len, size_t *done)
 {
@@ -1218,6 +1266,8 @@ static int write_all(const struct sink *s, const char *buf, size_t len, size_t *
 
 			if (nl)
 				chunk = (size_t)(nl - (buf + *done)) + 1;
+			else if (!pipe_has_room(s->fd, buf + *done, &chunk))
+				return -EAGAIN;
 		}
 		n = s->sock ? send(s->fd, buf + *done, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
 			    : write(s->fd, buf + *done, chunk);
@@ -1227,6 +1277,8 @@ static int write_all(const struct sink *s, const char *buf, size_t len, size_t *
 				continue;
 			return -errno;
 		}
+		if (n == 0)
+			return -EIO; /* a device that takes nothing, and says no more */
 		*done += (size_t)n;
 	}
 	return 0;

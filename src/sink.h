@@ -99,6 +99,9 @@ int sink_flush(struct sink *s);
  */
 bool sink_reader_gone(const struct sink *s);
 
+/* Remote collectors: lines dropped that the collector has not been told of yet. */
+uint64_t sink_untold(const struct sink *s);
+
 /* Remote collectors: whether the link is up now. */
 bool sink_remote_up(const struct sink *s);
 

@@ -133,13 +133,16 @@ class Netlogd:
         self.prefix = []  # a command it runs under, say nsenter into a network namespace
         self.proc = None
         self.stdout = None  # where its standard output goes: the test's own by default
+        self.stderr_to_stdout = False  # standard error goes there too (as with the journal)
 
-    def start(self):
+    def start(self, ready=None):
+        """@ready: says whether netlogd is ready (by default: it said so on stderr)."""
         self.stderr = open(self.stderr_path, "w+")
-        self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stderr=self.stderr,
-                                     stdout=self.stdout)
+        self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stdout=self.stdout,
+                                     stderr=subprocess.STDOUT if self.stderr_to_stdout else self.stderr)
+        ready = ready or (lambda: "netlogd: logging to" in self.stderr_path.read_text())
         deadline = time.monotonic() + 60  # a deadline: start-up takes about 1 s, more under emulation
-        while "netlogd: logging to" not in self.stderr_path.read_text():
+        while not ready():
             assert self.proc.poll() is None, f"netlogd exited: {self.stderr_path.read_text()}"
             assert time.monotonic() < deadline, "netlogd did not become ready"
             time.sleep(0.05)

@@ -3,6 +3,7 @@ import collections
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -713,6 +714,48 @@ def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts, ac
     cut = [l for l in piped if l not in written and not re.match(r"^\S+ netlog: warning: \d+ ", l)]
     assert cut == [], cut[:3]
     assert sum(" netlog: info: " in l for l in piped) + lost == len(events), (len(piped), lost, len(events))
+
+
+def test_a_reader_of_stdout_and_stderr_that_stops_reading_holds_nothing_up(tmp_path, hosts):
+    """The journal reads a service's standard output and error as one
+    stream, as "2>&1 | reader" does: when that reader stops reading, the
+    warnings that stdout loses lines must not hold netlogd up on stderr
+    (they used to block it there for good, SIGTERM unread)."""
+    reader, writer = os.pipe()
+    d = Netlogd(tmp_path, "--output", "stdout")
+    d.stdout = writer
+    d.stderr_to_stdout = True
+    seen = bytearray()
+
+    def said_ready():
+        if select.select([reader], [], [], 0.05)[0]:
+            seen.extend(os.read(reader, 65536))
+        return b"netlogd: logging to" in seen
+
+    try:
+        d.start(ready=said_ready)
+        os.close(writer)
+        out = ns_sh(hosts.a, str(ROOT / "build" / "churn"), "2", "2").stdout
+        port = int(re.search(r"port=(\d+)", out).group(1))
+        assert int(re.search(r"connections=(\d+)", out).group(1)) > 500, out
+        d.expect(kind="listen", what="stop", local=f"127.0.0.1:{port}")
+        time.sleep(1.5)  # the once-a-second report of what stdout lost: a diagnostic stderr does not take
+        started = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(20) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+        with os.fdopen(reader, "rb") as r:
+            piped = (bytes(seen) + r.read()).decode(errors="surrogateescape").splitlines()
+    events = [l for l in d.text().splitlines() if " netlog: info: " in l]
+    written = set(events)
+    # the reader stopped: far from all went through, and what did is whole lines
+    assert sum(l in written for l in piped) < len(events) / 2, (len(piped), len(events))
+    cut = [l for l in piped
+           if l not in written and not re.match(r"^(\S+ netlog: warning: \d+ |netlogd: )", l)]
+    assert cut == [], cut[:3]
 
 
 def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):

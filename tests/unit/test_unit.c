@@ -2,10 +2,13 @@
 /* Unit tests of the pure parts: escaping, addresses, time, lines, option parsing. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "format.h"
 #include "netlog.h"
@@ -16,6 +19,7 @@
 #include "cgtab.h"
 #include "communityid.h"
 #include "filter.h"
+#include "sink.h"
 
 static int passed, failed;
 static const char *current;
@@ -379,17 +383,30 @@ static bool numbers_are_parsed_strictly(void)
 	       CHECK(v == 4096, "value changed on error");
 }
 
+/* Standard error muted (the errors are for users, not this log), and back. */
+static int mute_stderr(void)
+{
+	int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+
+	dup2(null, STDERR_FILENO);
+	close(null);
+	return saved;
+}
+
+static void unmute_stderr(int saved)
+{
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
 static int parse(struct options *o, const char *a1, const char *a2)
 {
 	char *argv[] = { "netlogd", (char *)a1, (char *)a2, NULL };
 	int argc = 1 + (a1 != NULL) + (a2 != NULL);
-	FILE *saved = stderr;
-	int err;
+	int saved = mute_stderr(), err;
 
-	stderr = fopen("/dev/null", "w"); /* the errors are for users, not this log */
 	err = options_parse(o, argc, argv);
-	fclose(stderr);
-	stderr = saved;
+	unmute_stderr(saved);
 	return err;
 }
 
@@ -421,6 +438,83 @@ static bool options_reject_what_they_do_not_understand(void)
 	       CHECK(parse(&o, "--output", "http://h:80") == -EINVAL, "unknown scheme") &&
 	       CHECK(parse(&o, "--output", "json:") == -EINVAL, "format and no target") &&
 	       CHECK(parse(&o, "--remote-buffer", "1") == -EINVAL, "remote buffer too small");
+}
+
+/* What the option check passes opens: a port with leading zeros is that port (-n said OK, the start failed). */
+static bool a_collector_port_with_leading_zeros_opens(void)
+{
+	static struct sink s;
+	struct options o;
+	int err;
+	bool ok = CHECK(parse(&o, "--output", "udp://127.0.0.1:00000514") == 0, "option rejected");
+
+	err = sink_open(&s, "udp://127.0.0.1:00000514", FORMAT_CLASSIC, SINK_DEFAULT_SYSLOG_SOCKET, 8192);
+	ok = ok && CHECK(err == 0, "sink_open: %s", strerror(-err));
+	sink_close(&s, false);
+	return ok;
+}
+
+/* The smallest --remote-buffer (4 KiB) still holds the longest line (a JSON one, paths at their longest). */
+static bool the_smallest_collector_buffer_holds_the_longest_line(void)
+{
+	static struct sink s;
+	static char line[FORMAT_JSON_LONGEST + 1];
+	int err;
+	bool ok;
+
+	/* the discard port of this host: whether anything listens there or not, the line waits */
+	err = sink_open(&s, "tcp://127.0.0.1:9", FORMAT_JSON, SINK_DEFAULT_SYSLOG_SOCKET, 4096);
+	ok = CHECK(err == 0, "sink_open: %s", strerror(-err));
+	memset(line, 'x', sizeof(line) - 1);
+	err = sink_write_raw(&s, 0, SINK_INFO, line);
+	ok = ok && CHECK(err == 0, "a %zu-byte line: %s", sizeof(line) - 1, strerror(-err)) &&
+	     CHECK(s.lost == 0, "%llu lost", (unsigned long long)s.lost);
+	sink_close(&s, false);
+	return ok;
+}
+
+/*
+ * A line longer than PIPE_BUF goes into a named pipe whole or not at all: a
+ * pipe takes such a write in part, and if netlogd stopped then, its reader
+ * would have a cut line, glued to what the next writer writes.
+ */
+static bool a_long_line_goes_into_a_pipe_whole(void)
+{
+	static struct sink s;
+	static char line[5001], fill[65536], got[65536];
+	char path[64];
+	int rd, wr, size, err;
+	ssize_t n;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/tmp/netlog-unit-%d.fifo", (int)getpid());
+	unlink(path);
+	if (!CHECK(mkfifo(path, 0600) == 0, "mkfifo: %s", strerror(errno)))
+		return false;
+	rd = open(path, O_RDONLY | O_NONBLOCK);
+	err = sink_open(&s, path, FORMAT_CLASSIC, SINK_DEFAULT_SYSLOG_SOCKET, 0);
+	wr = open(path, O_WRONLY | O_NONBLOCK);
+	unlink(path);
+	size = fcntl(rd, F_GETPIPE_SZ);
+	ok = CHECK(rd >= 0 && wr >= 0 && err == 0 && size >= 8192 && size <= (int)sizeof(fill), "set-up");
+	/* another writer leaves 2000 bytes of room */
+	memset(fill, 'x', sizeof(fill));
+	ok = ok && CHECK(write(wr, fill, (size_t)size - 2000) == size - 2000, "fill");
+	memset(line, 'y', sizeof(line) - 1);
+	ok = ok && CHECK(sink_write(&s, 0, SINK_INFO, line) == 0, "write");
+	err = sink_flush(&s);
+	ok = ok && CHECK(err == -EAGAIN, "flush into 2000 bytes: %d", err);
+	n = read(rd, got, sizeof(got));
+	ok = ok && CHECK(n == size - 2000 && !memchr(got, 'y', (size_t)n), "%zd bytes, some of the line", n);
+	err = sink_flush(&s);
+	n = read(rd, got, sizeof(got));
+	ok = ok && CHECK(err == 0, "flush once read: %d", err) &&
+	     CHECK(n > 5000 && got[n - 1] == '\n' && got[n - 2] == 'y' && strspn(got + n - 5001, "y") == 5000,
+		   "%zd bytes", n);
+	sink_close(&s, false);
+	close(wr);
+	close(rd);
+	return ok;
 }
 
 static bool several_outputs_each_with_its_format(void)
@@ -953,13 +1047,10 @@ static bool community_id_cache_gives_the_hash(void)
 /* options_load_text() with stderr muted: the errors are for users */
 static int load_quiet(struct options *o, const char *text)
 {
-	FILE *saved = stderr;
-	int errors;
+	int saved = mute_stderr(), errors;
 
-	stderr = fopen("/dev/null", "w");
 	errors = options_load_text(o, "netlog.conf", text);
-	fclose(stderr);
-	stderr = saved;
+	unmute_stderr(saved);
 	return errors;
 }
 
@@ -1210,6 +1301,9 @@ int main(void)
 	run("time_is_rfc3339_utc_with_microseconds", time_is_rfc3339_utc_with_microseconds);
 	run("classic_connect_line_matches_the_original", classic_connect_line_matches_the_original);
 	run("classic_listen_line_has_no_remote", classic_listen_line_has_no_remote);
+	run("a_collector_port_with_leading_zeros_opens", a_collector_port_with_leading_zeros_opens);
+	run("a_long_line_goes_into_a_pipe_whole", a_long_line_goes_into_a_pipe_whole);
+	run("the_smallest_collector_buffer_holds_the_longest_line", the_smallest_collector_buffer_holds_the_longest_line);
 	run("classic_stop_outgoing_ipv6", classic_stop_outgoing_ipv6);
 	run("classic_line_escapes_the_command", classic_line_escapes_the_command);
 	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
