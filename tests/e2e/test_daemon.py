@@ -679,22 +679,32 @@ def test_full_disk_loses_whole_lines_and_cuts_none(tmp_path, hosts, actors):
     assert any(r["event"]["action"] == "listen-stop" and r["destination"]["port"] == 6300 for r in records)
 
 
-def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts, actors):
-    """Standard output is a pipe whose reader stays but reads nothing: the
-    file output goes on, SIGTERM stops netlogd, and every line is either in
-    the pipe, whole, or counted as lost."""
+def churn_into_a_stalled_reader(d, hosts, both=False):
+    """Starts @d with standard output (with @both, standard error too) a pipe
+    that is then not read, churns far more than the pipe and netlogd's buffer
+    hold (64 KiB each), and sends SIGTERM, which must stop @d at once.
+    Returns the lines the pipe got."""
     reader, writer = os.pipe()
-    d = Netlogd(tmp_path, "--output", "stdout")
     d.stdout = writer
-    a = actors(hosts.a, name="nl-stalled")
+    d.stderr_to_stdout = both
+    seen = bytearray()
+
+    def said_ready():
+        if select.select([reader], [], [], 0.05)[0]:
+            seen.extend(os.read(reader, 65536))
+        return b"netlogd: logging to" in seen
+
     try:
-        d.start()
-        os.close(writer)
+        try:
+            d.start(ready=said_ready if both else None)
+        finally:
+            os.close(writer)
         out = ns_sh(hosts.a, str(ROOT / "build" / "churn"), "2", "2").stdout
-        # 4 lines of ~100 bytes a connection: more than the pipe and netlogd's buffer hold (64 KiB each)
+        port = int(re.search(r"port=(\d+)", out).group(1))
+        # 4 lines of ~100 bytes a connection
         assert int(re.search(r"connections=(\d+)", out).group(1)) > 500, out
-        a("close", a("listen", A4, 6400)["fd"])
-        d.expect(kind="listen", what="stop", local=f"{A4}:6400")
+        d.expect(kind="listen", what="stop", local=f"127.0.0.1:{port}")
+        time.sleep(1.5)  # the once-a-second report of what stdout lost
         started = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(20) == 0
@@ -703,7 +713,16 @@ def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts, ac
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
         with os.fdopen(reader, "rb") as r:
-            piped = r.read().decode(errors="surrogateescape").splitlines()
+            seen.extend(r.read())
+    return seen.decode(errors="surrogateescape").splitlines()
+
+
+def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts):
+    """Standard output is a pipe whose reader stays but reads nothing: the
+    file output goes on, SIGTERM stops netlogd, and every line is either in
+    the pipe, whole, or counted as lost."""
+    d = Netlogd(tmp_path, "--output", "stdout")
+    piped = churn_into_a_stalled_reader(d, hosts)
     err = d.stderr_path.read_text()
     lost = sum(int(n) for n in re.findall(r"(\d+) lines could not be written to stdout", err))
     lost += sum(int(n) for n in re.findall(r"stdout: (\d+) lines could not be written at exit", err))
@@ -721,34 +740,8 @@ def test_a_reader_of_stdout_and_stderr_that_stops_reading_holds_nothing_up(tmp_p
     stream, as "2>&1 | reader" does: when that reader stops reading, the
     warnings that stdout loses lines must not hold netlogd up on stderr
     (they used to block it there for good, SIGTERM unread)."""
-    reader, writer = os.pipe()
     d = Netlogd(tmp_path, "--output", "stdout")
-    d.stdout = writer
-    d.stderr_to_stdout = True
-    seen = bytearray()
-
-    def said_ready():
-        if select.select([reader], [], [], 0.05)[0]:
-            seen.extend(os.read(reader, 65536))
-        return b"netlogd: logging to" in seen
-
-    try:
-        d.start(ready=said_ready)
-        os.close(writer)
-        out = ns_sh(hosts.a, str(ROOT / "build" / "churn"), "2", "2").stdout
-        port = int(re.search(r"port=(\d+)", out).group(1))
-        assert int(re.search(r"connections=(\d+)", out).group(1)) > 500, out
-        d.expect(kind="listen", what="stop", local=f"127.0.0.1:{port}")
-        time.sleep(1.5)  # the once-a-second report of what stdout lost: a diagnostic stderr does not take
-        started = time.monotonic()
-        d.proc.send_signal(signal.SIGTERM)
-        assert d.proc.wait(20) == 0
-        assert time.monotonic() - started < 10
-    finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-        with os.fdopen(reader, "rb") as r:
-            piped = (bytes(seen) + r.read()).decode(errors="surrogateescape").splitlines()
+    piped = churn_into_a_stalled_reader(d, hosts, both=True)
     events = [l for l in d.text().splitlines() if " netlog: info: " in l]
     written = set(events)
     # the reader stopped: far from all went through, and what did is whole lines
