@@ -212,12 +212,17 @@ def cmd_udp_recvfrom(fd, count, reply=False, timeout=10):
     return {"peers": peers}
 
 
-def cmd_udp_recv(fd, count, timeout=10):
-    """Receive @count datagrams with recv() (or read()): the source is never asked."""
+def cmd_udp_recv(fd, count, timeout=10, how="recv"):
+    """Receive @count datagrams with recv(), or read() (@how): the source is never asked."""
     s = socks[fd]
     s.settimeout(timeout)
     for _ in range(count):
-        s.recv(65535)
+        if how == "read":
+            if not select.select([s], [], [], timeout)[0]:
+                raise TimeoutError("no datagram to read")
+            os.read(s.fileno(), 65535)
+        else:
+            s.recv(65535)
     return {}
 
 
@@ -521,6 +526,26 @@ def cmd_setuid(uid):
     """Become user @uid (real, effective and saved): only a root actor can."""
     os.setresuid(uid, uid, uid)
     return {"uid": os.getuid()}
+
+
+def cmd_setresuid(ruid, euid, suid):
+    """Real, effective and saved user ids apart (a set-user-id program's)."""
+    os.setresuid(ruid, euid, suid)
+    return {"uid": os.getuid(), "euid": os.geteuid()}
+
+
+def cmd_loginuid(uid):
+    """Set this process's login uid, as a login does (root, once)."""
+    with open("/proc/self/loginuid", "w") as f:
+        f.write(str(uid))
+    with open("/proc/self/loginuid") as f:
+        return {"loginuid": int(f.read())}
+
+
+def cmd_user_timeout(fd, ms):
+    """TCP_USER_TIMEOUT: data unacknowledged for @ms milliseconds ends the connection."""
+    socks[fd].setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ms)
+    return {}
 
 
 def cmd_send(fd, text):

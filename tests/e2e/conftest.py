@@ -4,6 +4,7 @@ Every test gets its own pair of network namespaces joined by a veth pair
 (hosts "a" and "b", IPv4 and IPv6), and a netlogd writing to a file of its
 own. Traffic never leaves these namespaces.
 """
+import collections
 import json
 import os
 import platform
@@ -27,6 +28,10 @@ ACTOR = Path(__file__).resolve().parent / "actor.py"
 A4, B4 = "198.18.0.1", "198.18.0.2"
 A6, B6 = "fd00:6e6c::1", "fd00:6e6c::2"
 
+# what names the process in a line
+PROCESS_FIELDS = ("sid", "pid", "uid", "comm")
+# netlogd's own warnings in the log (losses, notices)
+WARNING = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z netlog: warning: \d+ \S")
 LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) netlog: info: "
     r"(?P<kind>connect|listen) (?P<what>start|stop|fail) (?P<proto>TCP|UDP) (?P<local>\S+)"
@@ -245,9 +250,32 @@ class Netlogd:
             time.sleep(0.05)
 
     def expect(self, timeout=10, **want):
+        """Wait for the one line of @want. Lines are told apart by their other
+        fields, not the process's: a second line of that connection naming
+        another process (the opener's stop beside the closer's) is one too
+        many, not another line."""
         found = self.find(timeout, **want)
-        assert len(found) == 1, f"want exactly one line with {want}, got {found}\nlog:\n{self.text()}"
+        key = {k: v for k, v in want.items() if k not in PROCESS_FIELDS}
+        same = self.find(0, **key) if key and found else found
+        assert len(found) == 1 and len(same) == 1, \
+            f"want exactly one line with {key}, and it with {want}, got {same}\nlog:\n{self.text()}"
         return found[0]
+
+    def recheck(self):
+        """At the end, the whole log: no stop without a start still open
+        before it, of the same connection or listen (a second stop may come
+        later than a test looked), and every line reads as a line of the log
+        should (one that does not is seen by no find())."""
+        opened = collections.Counter()
+        for l in self.lines():
+            if l["what"] == "fail":
+                continue
+            key = (l["kind"], l["proto"], l["local"], l["dir"], l["remote"])
+            opened[key] += 1 if l["what"] == "start" else -1
+            assert opened[key] >= 0, f"a stop with no start open before it: {l}\nlog:\n{self.text()}"
+        odd = [l for l in self.text().splitlines()
+               if not LINE.match(l) and not WARNING.match(l) and not l.startswith("{")]
+        assert odd == [], odd[:5]
 
 
 class Hosts:
@@ -312,8 +340,11 @@ def netlogd(tmp_path):
         return d.start() if start else d
 
     yield make
+    time.sleep(0.3)  # a duplicate stop may come a little after the first
     for d in made:
         assert d.stop() == 0, f"netlogd exited with {d.proc.returncode}: {d.stderr_path.read_text()}"
+    for d in made:
+        d.recheck()
 
 
 def who(actor):

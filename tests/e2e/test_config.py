@@ -194,14 +194,17 @@ def test_outputs_and_ignore_rules_from_the_file_and_the_command_line_over_it(tmp
     finally:
         assert d.stop() == 0
     # the command line wins over the file: its own output, and its format
+    # (and the file's ignore rules stay in force)
     d2 = Netlogd(tmp_path / "..", "-c", str(conf), "--format", "classic")
     d2.start()
     try:
+        a("close", a("listen", A4, 6601)["fd"])
         a("close", a("listen", A4, 6604)["fd"])
         d2.expect(kind="listen", what="stop", local=f"{A4}:6604", **who(a))
-        assert not d2.find(timeout=0.5, local=f"{A4}:6601")
+        assert not d2.find(timeout=0, local=f"{A4}:6601")
     finally:
         assert d2.stop() == 0
+    assert '"port":6604' not in out.read_text()
 
 
 def test_a_rule_of_conditions_joined_by_and_ignores_only_what_meets_them_all(tmp_path, hosts, actors, netlogd):

@@ -1,5 +1,6 @@
 """The daemon as an operator meets it: options, outputs, signals, losses."""
 import collections
+import datetime
 import json
 import os
 import re
@@ -208,6 +209,43 @@ def test_stdout_lines_carry_rfc3339_time_and_the_prefix(hosts):
     finally:
         p.terminate()
         assert p.wait(30) == 0
+
+
+def test_lines_carry_the_events_own_time_not_the_time_they_are_written(tmp_path, hosts, actors):
+    """Each line starts with the time of its event, taken in the kernel (and
+    JSON's @timestamp is it): a daemon held up for 2 s (SIGSTOP) writes the
+    lines late, and they still say when the listen started and stopped."""
+    jlog = tmp_path / "netlog.json"
+    d = Netlogd(tmp_path, "--output", f"json:{jlog}").start()
+    a = actors(hosts.a, name="nl-when")
+    try:
+        d.proc.send_signal(signal.SIGSTOP)
+        before = time.time()
+        fd = a("listen", A4, 6420)["fd"]
+        a("close", fd)
+        after = time.time()
+        time.sleep(2)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    try:
+        stop = d.expect(kind="listen", what="stop", local=f"{A4}:6420")
+        start = d.expect(kind="listen", what="start", local=f"{A4}:6420")
+        deadline = time.monotonic() + 10
+        while True:
+            text = jlog.read_text()
+            objs = [json.loads(l) for l in text[:text.rfind("\n") + 1].splitlines()]
+            stamps = [o["@timestamp"] for o in objs if o["event"]["action"].startswith("listen-")
+                      and o.get("destination", {}).get("port") == 6420]
+            if len(stamps) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert len(stamps) == 2, jlog.read_text()
+        for t in (start["time"], stop["time"], *stamps):
+            at = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            assert before - 0.05 <= at <= after + 0.05, (t, before, after)
+    finally:
+        assert d.stop() == 0
 
 
 def test_stdout_whose_reader_is_gone_stops_netlogd_failed_and_said_why(hosts):
@@ -578,6 +616,10 @@ def test_udp_flows_whose_start_was_lost_are_not_left_in_the_kernel(tmp_path, hos
         started = len(d.find(kind="connect", what="start", proto="UDP"))
         d.wait_count(started, kind="connect", what="stop", proto="UDP", timeout=30)
         assert [e for e in d.map_entries("udp_flows") if e["key"]] == []
+        # and none went unseen: each of the 12 000 flows has its start, or is in a count of losses
+        lost = sum(map(int, re.findall(r"netlog: warning: (\d+) events lost: ring buffer full \(UDP",
+                                       d.text())))
+        assert started + lost >= 12000, (started, lost)
     finally:
         assert d.stop() == 0
 
@@ -725,8 +767,10 @@ def test_a_stdout_reader_that_stops_reading_holds_nothing_up(tmp_path, hosts):
     piped = churn_into_a_stalled_reader(d, hosts)
     err = d.stderr_path.read_text()
     lost = sum(int(n) for n in re.findall(r"(\d+) lines could not be written to stdout", err))
+    # the gap is in the log too: the file output says the same count
+    said = re.findall(r"netlog: warning: (\d+) lines could not be written to stdout$", d.text(), re.M)
+    assert lost > 0 and sum(map(int, said)) == lost, (said, err)
     lost += sum(int(n) for n in re.findall(r"stdout: (\d+) lines could not be written at exit", err))
-    assert lost > 0, err
     events = [l for l in d.text().splitlines() if " netlog: info: " in l]
     # each line in the pipe whole: the very line the file has, or a warning
     written = set(events)

@@ -1,6 +1,7 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
 import base64
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from conftest import A4, A6, B4, B6, hand_over, ns_sh
+from conftest import A4, A6, B4, B6, LINE, hand_over, ns_sh
 
 
 def _chrooted():
@@ -55,6 +56,12 @@ def community_id(saddr, sport, daddr, dport, proto):
         s, d, sport, dport = d, s, dport, sport
     raw = struct.pack("!H", 0) + s + d + bytes([proto, 0]) + (struct.pack("!HH", sport, dport) if ports else b"")
     return "1:" + base64.b64encode(hashlib.sha1(raw).digest()).decode()
+
+
+def stamp(text):
+    """An RFC 3339 UTC time with microseconds, as seconds since the epoch."""
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
 
 
 def field(obj, dotted):
@@ -121,6 +128,34 @@ def test_listen_and_ipv6_as_json(hosts, actors, netlogd):
     assert start["destination"]["ip"] == A6 and start["network"]["type"] == "ipv6"
     stop = one(log, event__action="listen-stop", destination__port=7001)
     assert stop["event"]["duration"] >= 0 and stop["process"]["pid"] == server.pid
+
+
+def test_user_fields_are_the_real_effective_and_login_uids(tmp_path, hosts, actors, netlogd):
+    """A set-user-id program's real and effective uids differ: the classic
+    line's uid and JSON's user.id are the real one (ps's "ruid", the user
+    who ran it), user.effective.id the other; user.audit.id is the login
+    uid, which stays across su and setuid(). And a stop's duration is that
+    of the listen."""
+    classic = tmp_path / "classic.log"
+    log = netlogd("--format", "json", "--output", f"classic:{classic}")
+    a = actors(hosts.a, name="nl-json-uids")
+    assert a("loginuid", 4242)["loginuid"] == 4242
+    assert a("setresuid", 65534, 0, 0) == {"uid": 65534, "euid": 0}
+    lfd = a("listen", A4, 7005)["fd"]
+    time.sleep(0.3)
+    a("close", lfd)
+    start = one(log, event__action="listen-start", destination__port=7005)
+    stop = one(log, event__action="listen-stop", destination__port=7005)
+    for e in (start, stop):
+        assert e["user"]["id"] == "65534" and e["user"]["effective"]["id"] == "0", e["user"]
+        assert e["user"]["audit"]["id"] == "4242", e["user"]
+    # a duration from the listen, not from boot or from netlogd's start: within a few ms of the two times
+    assert 0.3e9 <= stop["event"]["duration"] < 5e9, stop["event"]
+    apart = (stamp(stop["@timestamp"]) - stamp(start["@timestamp"])) * 1e9
+    assert abs(stop["event"]["duration"] - apart) < 5e6, (stop["event"]["duration"], apart)
+    lines = [LINE.match(l) for l in classic.read_text().splitlines()]
+    ours = [m for m in lines if m and m["local"] == f"{A4}:7005"]
+    assert [(m["what"], m["uid"]) for m in ours] == [("start", "65534"), ("stop", "65534")], ours
 
 
 def test_hostile_names_stay_valid_json_and_lossless(hosts, actors, netlogd):

@@ -290,8 +290,9 @@ def test_hostile_command_names_are_escaped(hosts, actors, netlogd):
     server("close", fd)
     log.expect(kind="listen", what="stop", local=f"{A4}:5008")
     text = log.text()
-    assert "listen start TCP 198.18.0.1:5008 %d %d 0 a b\\x5cx\\x0aconnect\\xff\n" % (server.sid, server.pid) in text
-    assert "\nconnect\xff" not in text
+    for what in ("start", "stop"):
+        assert "listen %s TCP 198.18.0.1:5008 %d %d 0 a b\\x5cx\\x0aconnect\\xff\n" % (
+            what, server.sid, server.pid) in text
     assert all(l.startswith("20") for l in text.splitlines())
 
 
@@ -304,6 +305,52 @@ def test_unprivileged_process_logs_its_uid(hosts, actors, netlogd):
     c = client("connect", A4, 5009)
     line = log.expect(kind="connect", what="start", local=f"{B4}:{c['lport']}")
     assert line["uid"] == "65534" and line["pid"] == str(client.pid)
+
+
+def test_a_connection_that_times_out_stops_once_in_its_owners_name(hosts, actors, netlogd):
+    """Its peer unreachable, a connection whose data stays unacknowledged
+    dies of TCP's timeout, in the kernel with no process involved: one stop,
+    naming the process that still holds it, and none when it closes later."""
+    log = netlogd()
+    server = actors(hosts.a, name="nl-tmo-srv")
+    client = actors(hosts.b, name="nl-tmo-cli")
+    lfd = server("listen", A4, 5042)["fd"]
+    c = client("connect", A4, 5042)
+    server("accept", lfd)
+    local = f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="->", **who(client))
+    client("user_timeout", c["fd"], 1000)
+    dev = "nl" + hosts.b.split("-")[1] + "b"  # b's end of the veth pair
+    ns_sh(hosts.b, "ip", "link", "set", "dev", dev, "down")
+    client("send", c["fd"], "unanswered")
+    log.expect(timeout=20, kind="connect", what="stop", local=local, dir="->", **who(client))
+    client("close", c["fd"])
+    barrier(log, client)
+    assert len(log.find(timeout=0, kind="connect", what="stop", local=local)) == 1
+
+
+def test_pid_sid_and_uid_are_those_of_the_initial_namespaces(hosts, netlogd):
+    """A process in a PID namespace of its own is pid 1 there, and in a user
+    namespace root's uid shows as 65534: the line carries what the host sees
+    (pid, sid and uid as ps on the host shows them)."""
+    log = netlogd()
+    inner = ("import os, socket, sys\n"
+             f"s = socket.socket(); s.bind(('{A4}', 5041)); s.listen()\n"
+             "print(os.getpid(), os.getuid(), flush=True)\n"
+             "sys.stdin.read()\n")
+    p = subprocess.Popen(["ip", "netns", "exec", hosts.a, "unshare", "--pid", "--fork", "--map-user=65534",
+                          "--map-group=65534", "python3", "-c", inner],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().split() == ["1", "65534"]  # as the process sees itself
+        # unshare forked it: its pid as the host sees it
+        host_pid = int(open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()[0])
+        line = log.expect(kind="listen", what="start", local=f"{A4}:5041")
+        assert (line["pid"], line["sid"], line["uid"]) == (str(host_pid), str(os.getsid(host_pid)), "0"), line
+    finally:
+        p.stdin.close()
+        assert p.wait(10) == 0
+    log.expect(kind="listen", what="stop", local=f"{A4}:5041", pid=host_pid, uid=0)
 
 
 def close_and_expect_stops(log, server, client, lfd, c, s, local, remote):

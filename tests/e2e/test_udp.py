@@ -372,8 +372,10 @@ def test_datagram_read_without_its_source_names_the_last_receiver_not_the_binder
 
 @pytest.mark.skipif(not kernel_at_least(6, 3) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
                     reason="a receive that does not ask the source is seen from 6.3 on, not with --compat")
-def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hosts, actors, netlogd):
-    """A server binds, hands its socket to a worker and lets it go (fork and drop): recv() names the worker."""
+@pytest.mark.parametrize("how", ["recv", "read"])
+def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hosts, actors, netlogd, how):
+    """A server binds, hands its socket to a worker and lets it go (fork and
+    drop): recv(), or read(), names the worker."""
     log = netlogd()
     assert [p for p in log.attached() if p.startswith("sock_recv_len")]
     binder = actors(hosts.b, name="nl-udp-binder")
@@ -384,7 +386,7 @@ def test_datagrams_read_without_their_source_name_a_reader_never_seen_before(hos
     binder("close", bfd)
     # both flows wait for their receiver when the worker's first recv() comes
     ports = [c("udp_send_to", c("udp_socket", A4)["fd"], B4, 6076)["lport"] for c in clients]
-    worker("udp_recv", wfd, 2)
+    worker("udp_recv", wfd, 2, 10, how)
     for p in ports:
         log.expect(kind="connect", what="start", local=f"{B4}:6076", dir="<-", remote=f"{A4}:{p}", **who(worker))
     worker("close", wfd)
