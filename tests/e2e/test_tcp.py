@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, kernel_at_least, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, in_ns, kernel_at_least, ns_sh, sh, who
 
 
 def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=5000):
@@ -338,7 +338,7 @@ def test_pid_sid_and_uid_are_those_of_the_initial_namespaces(hosts, netlogd):
              f"s = socket.socket(); s.bind(('{A4}', 5041)); s.listen()\n"
              "print(os.getpid(), os.getuid(), flush=True)\n"
              "sys.stdin.read()\n")
-    p = subprocess.Popen(["ip", "netns", "exec", hosts.a, "unshare", "--pid", "--fork", "--map-user=65534",
+    p = subprocess.Popen([*in_ns(hosts.a), "unshare", "--pid", "--fork", "--map-user=65534",
                           "--map-group=65534", "python3", "-c", inner],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
