@@ -19,7 +19,7 @@ DAEMON_SRCS := main.c options.c loader.c system.c privs.c format.c sink.c log.c 
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(OUT)/%.o)
 UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $(OUT)/log.o \
 	     $(OUT)/udpflow.o $(OUT)/nametab.o $(OUT)/exetab.o $(OUT)/cgtab.o $(OUT)/communityid.o \
-	     $(OUT)/filter.o
+	     $(OUT)/filter.o $(OUT)/system.o
 
 DEPS_STAMP := $(OUT)/.deps-build
 

@@ -2,7 +2,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "system.h"
 
 static const char *prog = "netlogd";
 static int verbose;
@@ -49,13 +50,11 @@ void log_never_wait(void)
 		err_sock = true;
 		return;
 	}
-	fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = system_reopen_nonblocking(STDERR_FILENO);
 	if (fd < 0)
 		return;
-	if (fd != STDERR_FILENO) {
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
+	dup2(fd, STDERR_FILENO);
+	close(fd);
 }
 
 /* One write of @len bytes, never waited for: whether all went. */

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "sink.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -26,6 +25,8 @@
 
 #include "format.h"
 #include "log.h"
+#include "options.h"
+#include "system.h"
 
 /* syslog facility daemon; severities info and warning (RFC 5424 numbers) */
 #define SYSLOG_PRI(sev) (3 * 8 + ((sev) == SINK_WARNING ? 4 : 6))
@@ -224,10 +225,10 @@ static void stdout_open(struct sink *s)
 		return;
 	}
 	s->pipe = S_ISFIFO(st.st_mode);
-	fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = system_reopen_nonblocking(STDOUT_FILENO);
 	if (fd < 0) {
 		log_warnx("stdout: cannot reopen it to write without waiting (%s): a reader that stops "
-			  "reading holds netlogd up", strerror(errno));
+			  "reading holds netlogd up", strerror(-fd));
 		return;
 	}
 	s->fd = fd;
@@ -311,13 +312,9 @@ static int remote_parse(struct remote *r, const char *url)
 {
 	const char *hostport = url + 6, *colon = strrchr(hostport, ':');
 	size_t hlen = colon ? (size_t)(colon - hostport) : 0;
-	unsigned long port;
-	char *end;
+	uint32_t port;
 
-	if (!colon || hlen == 0 || hlen >= sizeof(r->host) || !isdigit((unsigned char)colon[1]))
-		return -EINVAL;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end || port == 0 || port > 65535)
+	if (!colon || hlen == 0 || hlen >= sizeof(r->host) || options_parse_u32(colon + 1, 1, 65535, &port))
 		return -EINVAL;
 	if (hostport[0] == '[' && hostport[hlen - 1] == ']') {
 		hostport++;
@@ -325,7 +322,7 @@ static int remote_parse(struct remote *r, const char *url)
 	}
 	memcpy(r->host, hostport, hlen);
 	r->host[hlen] = '\0';
-	snprintf(r->port, sizeof(r->port), "%lu", port); /* as options_parse_u32() read it: 0514 is 514 */
+	snprintf(r->port, sizeof(r->port), "%u", port); /* as the option's check read it: 0514 is 514 */
 	return 0;
 }
 

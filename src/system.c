@@ -160,3 +160,12 @@ void system_pidfile_remove(int fd, const char *path)
 	unlink(path);
 	close(fd);
 }
+
+int system_reopen_nonblocking(int fd)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}

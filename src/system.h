@@ -34,6 +34,14 @@ void system_std_fds(void);
  */
 int system_pidfile(const char *path, bool quiet);
 
+/*
+ * A description of our own of what @fd (standard output or error: a pipe, a
+ * terminal, a device) is open on, that never waits: O_NONBLOCK belongs to
+ * a description, and set on the one shared with whoever started netlogd it
+ * would stay after netlogd exits. Returns the new descriptor, or -errno.
+ */
+int system_reopen_nonblocking(int fd);
+
 /* Remove the pid file, if @fd holds it. */
 void system_pidfile_remove(int fd, const char *path);
 

@@ -5,6 +5,7 @@ Every test gets its own pair of network namespaces joined by a veth pair
 own. Traffic never leaves these namespaces.
 """
 import collections
+import datetime
 import json
 import os
 import platform
@@ -27,6 +28,13 @@ ACTOR = Path(__file__).resolve().parent / "actor.py"
 # Test hosts: the benchmarking range (RFC 2544) and a unique local IPv6 prefix.
 A4, B4 = "198.18.0.1", "198.18.0.2"
 A6, B6 = "fd00:6e6c::1", "fd00:6e6c::2"
+
+
+def stamp(text):
+    """A line's RFC 3339 UTC time with microseconds, as seconds since the epoch."""
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
 
 # what names the process in a line
 PROCESS_FIELDS = ("sid", "pid", "uid", "comm")

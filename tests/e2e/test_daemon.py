@@ -1,6 +1,5 @@
 """The daemon as an operator meets it: options, outputs, signals, losses."""
 import collections
-import datetime
 import json
 import os
 import re
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import A4, B4, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name
+from conftest import A4, B4, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
 
 
 def run_netlogd(*args, user=None):
@@ -241,9 +240,7 @@ def test_lines_carry_the_events_own_time_not_the_time_they_are_written(tmp_path,
             time.sleep(0.05)
         assert len(stamps) == 2, jlog.read_text()
         for t in (start["time"], stop["time"], *stamps):
-            at = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=datetime.timezone.utc).timestamp()
-            assert before - 0.05 <= at <= after + 0.05, (t, before, after)
+            assert before - 0.05 <= stamp(t) <= after + 0.05, (t, before, after)
     finally:
         assert d.stop() == 0
 

@@ -1,7 +1,6 @@
 """--format json: JSON Lines with Elastic Common Schema names, read by a real JSON parser."""
 import base64
 import contextlib
-import datetime
 import hashlib
 import json
 import os
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from conftest import A4, A6, B4, B6, LINE, hand_over, ns_sh
+from conftest import A4, A6, B4, B6, LINE, hand_over, ns_sh, stamp
 
 
 def _chrooted():
@@ -56,12 +55,6 @@ def community_id(saddr, sport, daddr, dport, proto):
         s, d, sport, dport = d, s, dport, sport
     raw = struct.pack("!H", 0) + s + d + bytes([proto, 0]) + (struct.pack("!HH", sport, dport) if ports else b"")
     return "1:" + base64.b64encode(hashlib.sha1(raw).digest()).decode()
-
-
-def stamp(text):
-    """An RFC 3339 UTC time with microseconds, as seconds since the epoch."""
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
 
 
 def field(obj, dotted):
