@@ -169,7 +169,8 @@ def test_connection_never_accepted_is_attributed_to_the_listener(tmp_path, hosts
     client("close", c["fd"])
     server("close", lfd)
     log.expect(kind="connect", what="start", local=f"{A4}:5005", dir="<-", remote=remote, **who(server))
-    log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote)
+    # the listener's close aborted it: its closer is named
+    log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote, **who(server))
     # structured output says so: nobody accepted it (the listener's close aborted it)
     deadline = time.monotonic() + 10
     while True:  # the JSON file is written just after the classic one
@@ -792,6 +793,12 @@ def test_connections_a_reuseport_listeners_close_aborts_name_that_listeners_clos
     else:
         assert aborted and rest, "the kernel put all 16 in one queue: nothing told apart"
     assert sorted(int(l["remote"].rsplit(":", 1)[1]) for l in aborted + rest) == sorted(ports)
+    # each stops in the name of the process whose close aborted it, the one it started in
+    stops = log.wait_count(16, kind="connect", what="stop", dir="<-", local=f"{A4}:5024")
+    started = {l["remote"]: l for l in aborted + rest}
+    assert len(stops) == 16 and {l["remote"] for l in stops} == set(started), stops
+    assert all((l["pid"], l["comm"]) == (started[l["remote"]]["pid"], started[l["remote"]]["comm"])
+               for l in stops), (stops, started)
 
 
 def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
