@@ -185,6 +185,43 @@ def test_sockets_open_before_start_are_marked_preexisting(hosts, actors, netlogd
     assert stop["netlog"]["sock_cookie"] == old["netlog"]["sock_cookie"]
 
 
+def test_connections_open_before_start_are_marked_preexisting_and_stop_by_their_socket(hosts, actors, netlogd):
+    """Both ends of a TCP connection and a connected UDP flow that exist
+    when netlogd starts: each start marked, in its owner's name, and each
+    stop that of the same socket (its cookie), in its closer's."""
+    server = actors(hosts.a, name="nl-json-osrv")
+    client = actors(hosts.b, name="nl-json-ocli")
+    lfd = server("listen", A4, 7005)["fd"]
+    c = client("connect", A4, 7005)
+    s = server("accept", lfd)
+    sink = actors(hosts.a, name="nl-json-osink")
+    sink("udp_socket", A4, 7006)
+    ufd = client("udp_socket", B4)["fd"]
+    u = client("udp_connect", ufd, A4, 7006)
+    log = netlogd("--format", "json")
+    want = {  # (direction, transport, source port, destination port): process
+        ("egress", "tcp", c["lport"], 7005): client,
+        ("ingress", "tcp", c["lport"], 7005): server,
+        ("egress", "udp", u["lport"], 7006): client,
+    }
+    starts = {}
+    for (direction, transport, sport, dport), who in want.items():
+        e = one(log, event__action="connect-start", network__direction=direction, network__transport=transport,
+                source__port=sport, destination__port=dport)
+        assert e["netlog"].get("preexisting") is True, e
+        assert (e["process"]["pid"], e["process"]["name"]) == (who.pid, who.comm), e
+        starts[direction, transport] = e
+    client("close", c["fd"])
+    server("close", s["fd"])
+    client("close", ufd)
+    for (direction, transport, sport, dport), who in want.items():
+        e = one(log, event__action="connect-stop", network__direction=direction, network__transport=transport,
+                source__port=sport, destination__port=dport)
+        assert e["netlog"]["sock_cookie"] == starts[direction, transport]["netlog"]["sock_cookie"], e
+        assert (e["process"]["pid"], e["process"]["name"]) == (who.pid, who.comm), e
+    assert starts["egress", "tcp"]["netlog"]["sock_cookie"] != starts["ingress", "tcp"]["netlog"]["sock_cookie"]
+
+
 def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
     log = netlogd("--format", "json")
     server = actors(hosts.b, name="nl-json-udps")
