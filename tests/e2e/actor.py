@@ -356,12 +356,12 @@ class Ring:
             return struct.unpack_from("<I", ring, off)[0]
         struct.pack_into("<I", ring, off, value)
 
-    def submit(self, opcode, fd, flags=0, ioprio=0, file_index=0, addr=0, off=0):
+    def submit(self, opcode, fd, flags=0, ioprio=0, file_index=0, addr=0, off=0, length=0):
         tail = self.u32(self.sq, self.sq_off["tail"])
         i = tail & self.u32(self.sq, self.sq_off["mask"])
         # opcode flags ioprio fd off addr len op_flags user_data buf_index personality file_index addr3 pad
         struct.pack_into("<BBHiQQIIQHHIQQ", self.sqes, 64 * i, opcode, flags, ioprio, fd,
-                         off, addr, 0, 0, 1, 0, 0, file_index, 0, 0)
+                         off, addr, length, 0, 1, 0, 0, file_index, 0, 0)
         self.u32(self.sq, self.sq_off["array"] + 4 * i, i)
         self.u32(self.sq, self.sq_off["tail"], tail + 1)
         if libc.syscall(self.ENTER, self.fd, 1, 1, self.ENTER_GETEVENTS, None, 0) < 0:
@@ -436,6 +436,58 @@ def cmd_uring_connect(fd, addr, port, how="inline"):
     finally:
         ring.close()
     return {"lport": socks[fd].getsockname()[1]}
+
+
+def cmd_udp_sendmsg(fd, addr, port, how="sendmsg"):
+    """One datagram to @addr:@port with sendmsg(), or through io_uring
+    (IORING_OP_SENDMSG) in the caller ("uring") or in an io_uring worker
+    thread ("uring-async")."""
+    OP_SENDMSG, SQE_ASYNC = 9, 1 << 4
+    if how == "sendmsg":
+        socks[fd].sendmsg([b"m"], [], 0, (addr, port))
+    else:
+        name = ctypes.create_string_buffer(sockaddr_in(addr, port))
+        data = ctypes.create_string_buffer(b"m")
+        iov = iovec(ctypes.cast(data, ctypes.c_void_p), 1)
+        hdr = msghdr(ctypes.cast(name, ctypes.c_void_p), len(name.raw), ctypes.pointer(iov), 1)
+        ring = Ring()
+        try:
+            ring.submit(OP_SENDMSG, fd, flags=SQE_ASYNC if how == "uring-async" else 0,
+                        addr=ctypes.addressof(hdr), length=1)
+            if ring.reap() != 1:
+                raise OSError(errno.EIO, "IORING_OP_SENDMSG sent no datagram")
+        finally:
+            ring.close()
+    return {"lport": socks[fd].getsockname()[1]}
+
+
+def cmd_udp_recvmsg(fd, how="recvmsg"):
+    """One datagram with recvmsg(), asking its source, or through io_uring:
+    IORING_OP_RECVMSG asking the source in the caller ("uring") or in an
+    io_uring worker thread ("uring-async"), IORING_OP_RECV not asking it
+    ("uring-recv")."""
+    OP_RECVMSG, OP_RECV, SQE_ASYNC = 10, 27, 1 << 4
+    if how == "recvmsg":
+        socks[fd].settimeout(10)
+        peer = socks[fd].recvmsg(2048)[3]
+        return {"peer": list(peer[:2])}
+    if not select.select([socks[fd]], [], [], 10)[0]:
+        raise TimeoutError("no datagram to receive")
+    data = ctypes.create_string_buffer(2048)
+    name = ctypes.create_string_buffer(128)
+    iov = iovec(ctypes.cast(data, ctypes.c_void_p), 2048)
+    hdr = msghdr(ctypes.cast(name, ctypes.c_void_p), 128, ctypes.pointer(iov), 1)
+    ring = Ring()
+    try:
+        if how == "uring-recv":
+            ring.submit(OP_RECV, fd, addr=ctypes.addressof(data), length=2048)
+        else:
+            ring.submit(OP_RECVMSG, fd, flags=SQE_ASYNC if how == "uring-async" else 0,
+                        addr=ctypes.addressof(hdr), length=1)
+        ring.reap()
+    finally:
+        ring.close()
+    return {}
 
 
 def cmd_uring_close(ring, slot):
