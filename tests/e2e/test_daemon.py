@@ -318,6 +318,24 @@ def test_syslog_output_reaches_rsyslog_as_the_module_did(tmp_path, hosts, rsyslo
         assert d.stop() == 0
 
 
+def test_hostile_command_names_reach_rsyslog_escaped(tmp_path, hosts, actors, rsyslog):
+    """A name with a newline, a backslash and a byte outside ASCII can
+    neither split the syslog message nor forge one."""
+    d = Netlogd(tmp_path, "--syslog-socket", str(rsyslog.sock))
+    d.args[:2] = ["--output", "syslog"]
+    d.start()
+    try:
+        evil = actors(hosts.a, name=b"a b\\x\nconnect\xff")
+        evil("close", evil("listen", A4, 6004)["fd"])
+        got = rsyslog.wait(lambda text: "listen stop TCP 198.18.0.1:6004 " in text)
+        for what in ("start", "stop"):
+            want = f" netlog: info: listen {what} TCP 198.18.0.1:6004 {evil.sid} {evil.pid} 0 a b\\x5cx\\x0aconnect\\xff"
+            assert [l for l in got.splitlines() if l.endswith(want)], got
+        assert "#012" not in got, got  # rsyslog's mark of a raw newline: none came
+    finally:
+        assert d.stop() == 0
+
+
 def test_stalled_syslog_daemon_holds_up_nothing_and_its_gap_is_logged(tmp_path, hosts, rsyslog):
     """rsyslogd stopped: the file output goes on, SIGTERM works, and syslog hears the count."""
     sock, pid = rsyslog.sock, rsyslog.proc.pid

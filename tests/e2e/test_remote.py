@@ -138,6 +138,20 @@ def test_tcp_collector_gets_rfc5424_lines_beside_a_local_file(hosts, actors, net
     assert len(log.find(kind="listen", local=f"{A4}:6102")) == 2
 
 
+def test_hostile_command_names_reach_a_collector_escaped(hosts, actors, netlogd, collector):
+    """A name with a newline, a backslash and a byte outside ASCII can
+    neither split the collector's message nor forge one."""
+    c = collector("tcp")
+    netlogd("--output", f"tcp://127.0.0.1:{c.port}")
+    evil = actors(hosts.a, name=b"a b\\x\nconnect\xff")
+    listens(evil, 6105, 1)
+    assert c.wait_for(r"listen stop TCP 198\.18\.0\.1:6105 "), c.lines()
+    for what in ("start", "stop"):
+        want = f"info: listen {what} TCP 198.18.0.1:6105 {evil.sid} {evil.pid} 0 a b\\x5cx\\x0aconnect\\xff"
+        assert len([l for l in c.lines() if l.endswith(want)]) == 1, c.lines()
+    assert all(l.startswith("1 ") for l in c.lines()), c.lines()  # no line split off
+
+
 def test_json_to_a_collector_and_classic_to_a_file(hosts, actors, netlogd, collector):
     c = collector("tcp")
     log = netlogd("--output", f"json:tcp://127.0.0.1:{c.port}")
