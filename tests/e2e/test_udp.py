@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, kernel_at_least, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, kernel_at_least, ns_sh, sh, stamp, who
 
 
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
@@ -282,6 +282,22 @@ def test_idle_flow_stops_and_its_next_datagram_starts_a_new_one(hosts, actors, n
     barrier(log, client)
     stops = log.find(timeout=0, kind="connect", what="stop", local=local, remote=remote)
     assert len(stops) == 2 and stops[0] == stop
+
+
+def test_an_idle_flow_stops_no_sooner_than_its_timeout_after_its_last_datagram(hosts, actors, netlogd):
+    """The idle stop's time: the timeout after the flow's last datagram
+    (not its first), and at most a second late (checked each second)."""
+    log = netlogd("--udp-idle-timeout", "2")
+    client = actors(hosts.a, name="nl-udp-idle2")
+    fd = client("udp_socket", A4)["fd"]
+    lport = client("udp_send_to", fd, B4, 6032)["lport"]
+    time.sleep(1.5)
+    client("udp_send_to", fd, B4, 6032)
+    last = time.time()
+    stop = log.expect(timeout=8, kind="connect", what="stop", local=f"{A4}:{lport}", remote=f"{B4}:6032",
+                      **who(client))
+    assert 2 <= stamp(stop["time"]) - last <= 3.5, (stop, last)
+    assert time.time() - last >= 2  # not written before its time either
 
 
 def test_busy_flow_outlives_the_idle_timeout(hosts, actors, netlogd):
