@@ -245,20 +245,35 @@ def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors,
     log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
 
 
-def test_refused_connect_is_never_a_start(hosts, actors, netlogd):
+@pytest.mark.parametrize("nonblock", [False, True])
+def test_refused_connect_is_never_a_start(hosts, actors, netlogd, nonblock):
     log = netlogd()
     client = actors(hosts.b, name="nl-refused")
-    assert client.call("connect", A4, 5999)["error"] == "ECONNREFUSED"
+    assert client.call("connect", A4, 5999, nonblock)["error"] == "ECONNREFUSED"
     barrier(log, client)
     assert not [l for l in log.lines() if l["pid"] == str(client.pid) and l["kind"] == "connect"]
+    assert not log.find(timeout=0, kind="connect", remote=f"{A4}:5999")  # in nobody's name
 
 
-def test_refused_connect_is_a_fail_line_when_asked(hosts, actors, netlogd):
+@pytest.mark.parametrize("nonblock", [False, True])
+def test_refused_connect_is_a_fail_line_when_asked(hosts, actors, netlogd, nonblock):
     log = netlogd("--log-failed")
     client = actors(hosts.b, name="nl-refused")
-    assert client.call("connect", A4, 5999)["error"] == "ECONNREFUSED"
+    assert client.call("connect", A4, 5999, nonblock)["error"] == "ECONNREFUSED"
     log.expect(kind="connect", what="fail", dir="->", remote=f"{A4}:5999", **who(client))
-    assert not log.find(timeout=0, kind="connect", what="start", pid=client.pid)
+    barrier(log, client)
+    assert not [l for l in log.find(timeout=0, kind="connect", remote=f"{A4}:5999") if l["what"] != "fail"]
+
+
+def test_connect_given_up_during_the_handshake_is_never_a_start(hosts, actors, netlogd):
+    """A non-blocking connect() whose SYN gets no answer, closed while it
+    waits: no start, so no stop either."""
+    log = netlogd()
+    ns_sh(hosts.b, "ip", "route", "add", "198.18.1.0/24", "via", A4)  # host a drops what it would forward
+    client = actors(hosts.b, name="nl-given-up")
+    assert client.call("connect", "198.18.1.1", 5000, True, 0.5)["error"] == "ETIMEDOUT"
+    barrier(log, client)
+    assert not log.find(timeout=0, kind="connect", remote="198.18.1.1:5000")
 
 
 def test_timed_out_connect_is_never_a_start(hosts, actors, netlogd):
@@ -269,7 +284,7 @@ def test_timed_out_connect_is_never_a_start(hosts, actors, netlogd):
     client = actors(hosts.b, name="nl-timeout")
     assert client.call("connect", "198.18.1.1", 5000, False, 20)["error"] == "ETIMEDOUT"
     log.expect(kind="connect", what="fail", remote="198.18.1.1:5000", **who(client))
-    assert not log.find(timeout=0, kind="connect", what="start", pid=client.pid)
+    assert not log.find(timeout=0, kind="connect", what="start", remote="198.18.1.1:5000")
 
 
 def test_worker_thread_with_other_name_logs_the_process_name(hosts, actors, netlogd):
