@@ -262,18 +262,32 @@ static void push_port_rules(struct netlogd *d)
 			  strerror(-err));
 }
 
-/* SIGHUP: files are reopened (logrotate), the local syslog socket too. */
+static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss);
+
+/*
+ * SIGHUP: files are reopened (logrotate), the local syslog socket too. A
+ * file that cannot be reopened keeps getting lines in the file it had
+ * open, which a rotation may have renamed or deleted: the log says so
+ * too, not stderr only, since whoever reads the log may never see stderr.
+ */
 static void reopen_all(struct netlogd *d)
 {
 	for (unsigned i = 0; i < d->nsinks; i++) {
 		int err = sink_reopen(&d->sinks[i]);
-		char why[PATH_MAX + 128];
+		char why[PATH_MAX + 128], what[PATH_MAX + 256];
 
-		if (err < 0 && d->sinks[i].kind == SINK_FILE && err != -EAGAIN &&
+		if (err >= 0)
+			continue;
+		if (d->sinks[i].kind == SINK_FILE && err != -EAGAIN &&
 		    sink_check(d->sinks[i].path, d->opt.syslog_socket, why, sizeof(why)))
 			log_warnx("reopen %s", why);
-		else if (err < 0)
+		else
 			log_warnx("reopen %s: %s", d->sinks[i].path, strerror(-err));
+		if (d->sinks[i].kind != SINK_FILE || err == -EAGAIN)
+			continue;
+		snprintf(what, sizeof(what), "reopen of %s failed (%s): its lines still go to the file open before",
+			 d->sinks[i].path, strerror(-err));
+		log_warning(d, 1, what, false);
 	}
 }
 
@@ -395,7 +409,6 @@ static int open_outputs(const struct options *o, struct sink *sinks, unsigned *n
 }
 
 static uint64_t sink_loss_to_log(struct netlogd *d, unsigned i, bool last, char *what, size_t len);
-static void log_warning(struct netlogd *d, uint64_t count, const char *what, bool loss);
 
 /*
  * SIGHUP: read the configuration again. A bad one changes nothing; what the

@@ -832,6 +832,36 @@ def test_sighup_reopens_the_output_file_for_rotation(tmp_path, hosts):
         assert d.stop() == 0
 
 
+def test_a_reopen_that_fails_is_said_in_the_log_that_still_gets_the_lines(tmp_path, hosts):
+    """The rotated file's name is taken by a directory: the reopen fails,
+    lines go on into the renamed file, which says why (a reader of the log
+    may never see stderr); the next SIGHUP that can reopen does."""
+    d = Netlogd(tmp_path).start()
+    try:
+        rotated = tmp_path / "netlog.log.1"
+        d.log.rename(rotated)
+        d.log.mkdir()
+        d.proc.send_signal(signal.SIGHUP)
+        said = rf"^\S+ netlog: warning: 1 reopen of {re.escape(str(d.log))} failed \(Is a directory\): "
+        deadline = time.monotonic() + 10
+        while not re.search(said, rotated.read_text(), re.M):
+            assert time.monotonic() < deadline, rotated.read_text()
+            time.sleep(0.05)
+        assert "reopen" in d.stderr_path.read_text()
+        listen_once(hosts.a, 6103)
+        deadline = time.monotonic() + 10
+        while f"listen stop TCP {A4}:6103 " not in rotated.read_text():
+            assert time.monotonic() < deadline, rotated.read_text()
+            time.sleep(0.05)
+        d.log.rmdir()
+        d.proc.send_signal(signal.SIGHUP)
+        listen_once(hosts.a, 6104)
+        d.expect(kind="listen", what="stop", local=f"{A4}:6104")
+        assert f"{A4}:6104" not in rotated.read_text()
+    finally:
+        assert d.stop() == 0
+
+
 def test_rotation_while_events_flow_loses_and_cuts_no_line(tmp_path, hosts):
     d = Netlogd(tmp_path).start()
     try:
