@@ -1103,11 +1103,27 @@ static __always_inline void note_closer(struct conn *c)
 }
 
 /*
+ * Whether a jump from @oldstate straight to CLOSE is a process's doing, in
+ * its own context: close() with unread data or SO_LINGER 0 (it shut both
+ * ways first), or a disconnect (connect() with AF_UNSPEC, a listener's
+ * close aborting a connection nobody accepted), which sets its error only
+ * after the state change. Every way the kernel ends a connection on its
+ * own (a reset, a timeout, a write error, SOCK_DESTROY) sets the socket's
+ * error first.
+ */
+static __always_inline bool closed_by_a_process(const struct sock *sk, int oldstate)
+{
+	if (oldstate != TCP_ESTABLISHED && oldstate != TCP_CLOSE_WAIT && oldstate != TCP_SYN_RECV)
+		return false;
+	return KREAD(sk, sk_shutdown) == SHUTDOWN_MASK || !KREAD(sk, sk_err);
+}
+
+/*
  * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
  * shutdown(), in the process that called them: that is the closer. A
- * direct jump to CLOSE is a process too when it already shut both ways
- * (close() with unread data, or SO_LINGER 0); otherwise it is the kernel
- * (a reset, a timeout) and the stop names the last known owner.
+ * direct jump to CLOSE is a process too when closed_by_a_process() says
+ * so; otherwise it is the kernel (a reset, a timeout) and the stop names
+ * the last known owner.
  */
 static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
 				     bool from_sockops, __u64 cookie)
@@ -1133,8 +1149,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		on_listen_close(sk, key, c);
 		return;
 	}
-	if (KREAD(sk, sk_shutdown) == SHUTDOWN_MASK &&
-	    (oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT || oldstate == TCP_SYN_RECV))
+	if (closed_by_a_process(sk, oldstate))
 		note_closer(c);
 	on_close(sk, key, c);
 }

@@ -511,6 +511,13 @@ def cmd_shutdown_write(fd):
     return {}
 
 
+def cmd_disconnect(fd):
+    """connect() with AF_UNSPEC: a TCP connection is undone (a reset goes out)."""
+    if libc.connect(fd, bytes(16), 16) != 0:
+        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
+    return {}
+
+
 def cmd_abort(fd):
     """Close @fd with a reset (SO_LINGER 0), not a FIN."""
     s = socks.pop(fd)

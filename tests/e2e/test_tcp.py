@@ -228,6 +228,24 @@ def test_a_socket_that_connects_again_after_undoing_its_connection_starts_each_t
             log.expect(kind="connect", what=what, local=f"{A4}:{port}", dir="->", remote=f"{A4}:5022")
 
 
+def test_a_connection_undone_with_af_unspec_stops_in_the_name_of_the_process_that_undid_it(hosts, actors, netlogd):
+    """connect(AF_UNSPEC) by a process the socket was handed to: the stop
+    is that process's, not the opener's; the peer's end, reset, stops in
+    its owner's name (no process of its own ended it)."""
+    log = netlogd()
+    server, client, lfd, c, s = open_connection(hosts, actors, log, port=5030)
+    undoer = actors(hosts.b, name="nl-undoer")
+    ufd = hand_over(client, undoer, c["fd"], hosts.b)  # the opener keeps its descriptor
+    local, remote = f"{B4}:{c['lport']}", f"{A4}:5030"
+    log.expect(kind="connect", what="start", local=local, dir="->", remote=remote, **who(client))
+    undoer("disconnect", ufd)
+    log.expect(kind="connect", what="stop", local=local, dir="->", remote=remote, **who(undoer))
+    log.expect(kind="connect", what="stop", local=remote, dir="<-", remote=local, **who(server))
+    client("close", c["fd"])
+    undoer("close", ufd)
+    server("close", s["fd"])
+
+
 def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
