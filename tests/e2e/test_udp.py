@@ -356,29 +356,32 @@ def test_sendmmsg_and_recvmmsg_start_flows_for_their_processes(hosts, actors, ne
                **who(server))
 
 
-def _uring_skip(how, recv=False):
-    """Why io_uring variant @how cannot run on this kernel, or None."""
+def skip_unless_the_kernel_can(how):
+    """Skip io_uring variant @how where this kernel cannot run it."""
     if how == "uring-async" and not kernel_at_least(5, 12):
-        return "io_uring's workers are threads of the process from 5.12 (before, kernel threads)"
+        pytest.skip("io_uring's workers are threads of the process from 5.12 (before, kernel threads)")
     compat = "--compat" in os.environ.get("NETLOG_TEST_ARGS", "")
     if how == "uring-recv" and (not kernel_at_least(6, 3) or compat):
-        return "a receive that does not ask the source is seen from 6.3 on, not with --compat"
-    return None
+        pytest.skip("a receive that does not ask the source is seen from 6.3 on, not with --compat")
+
+
+def handed_udp_socket(actors, ns, addr, port, names):
+    """A UDP socket (bound to @port unless None) that one actor makes and
+    hands to another, keeping its own descriptor: (maker, its fd, user, its fd)."""
+    maker, user = (actors(ns, name=n) for n in names)
+    mfd = maker("udp_socket", addr, port)["fd"]
+    return maker, mfd, user, hand_over(maker, user, mfd, ns)
 
 
 @pytest.mark.parametrize("how", ["sendmsg", "uring", "uring-async"])
 def test_a_datagram_sent_with_sendmsg_or_io_uring_starts_the_senders_flow(hosts, actors, netlogd, how):
     """The socket was made by another process, which still holds it: the
     flow is the sender's, in whichever of its threads io_uring sent it."""
-    if _uring_skip(how):
-        pytest.skip(_uring_skip(how))
+    skip_unless_the_kernel_can(how)
     log = netlogd()
-    opener = actors(hosts.a, name="nl-udp-maker")
-    sender = actors(hosts.a, name="nl-udp-msgsend")
+    opener, ofd, sender, fd = handed_udp_socket(actors, hosts.a, A4, None, ("nl-udp-maker", "nl-udp-msgsend"))
     server = actors(hosts.b, name="nl-udp-msgsink")
     sfd = server("udp_socket", B4, 6090)["fd"]
-    ofd = opener("udp_socket", A4)["fd"]
-    fd = hand_over(opener, sender, ofd, hosts.a)
     lport = sender("udp_sendmsg", fd, B4, 6090, how)["lport"]
     flow = dict(local=f"{A4}:{lport}", dir="->", remote=f"{B4}:6090")
     log.expect(kind="connect", what="start", proto="UDP", **flow, **who(sender))
@@ -392,14 +395,10 @@ def test_a_datagram_sent_with_sendmsg_or_io_uring_starts_the_senders_flow(hosts,
 def test_a_datagram_received_with_recvmsg_or_io_uring_starts_the_receivers_flow(hosts, actors, netlogd, how):
     """The socket was bound by another process, which still holds it: the
     incoming flow is the receiver's."""
-    if _uring_skip(how):
-        pytest.skip(_uring_skip(how))
+    skip_unless_the_kernel_can(how)
     log = netlogd()
-    binder = actors(hosts.b, name="nl-udp-binds")
-    receiver = actors(hosts.b, name="nl-udp-msgrecv")
+    binder, bfd, receiver, rfd = handed_udp_socket(actors, hosts.b, B4, 6091, ("nl-udp-binds", "nl-udp-msgrecv"))
     client = actors(hosts.a, name="nl-udp-msgcli")
-    bfd = binder("udp_socket", B4, 6091)["fd"]
-    rfd = hand_over(binder, receiver, bfd, hosts.b)
     lport = client("udp_send_to", client("udp_socket", A4)["fd"], B4, 6091)["lport"]
     receiver("udp_recvmsg", rfd, how)
     flow = dict(local=f"{B4}:6091", dir="<-", remote=f"{A4}:{lport}")
