@@ -942,7 +942,9 @@ static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
  * aborts the connections waiting in its accept queue right after, in that
  * call. Nobody accepted them: they start and stop in the name of the
  * process that held the listener last, @closer (the one that listened may
- * have handed it over long before). Probe reads: the queue is a list. A
+ * have handed it over long before). Probe reads: the queue is a list.
+ * Those past the first ACCEPT_QUEUE_LOOK are named so too when each one's
+ * abort, a disconnect, changes its state (closed_by_a_process()). A
  * SO_REUSEPORT listener with siblings has its queue moved to one of them
  * rather than aborted where net.ipv4.tcp_migrate_req or a reuseport BPF
  * program of the migrating kind says so (5.14 on): left as it is then (the
@@ -1149,8 +1151,12 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		on_listen_close(sk, key, c);
 		return;
 	}
-	if (closed_by_a_process(sk, oldstate))
+	if (closed_by_a_process(sk, oldstate)) {
 		note_closer(c);
+		/* no struct socket yet: aborted in its listener's queue, by the listener's closer */
+		if (c->role == ROLE_PASSIVE && !(c->bits & CONN_ACCEPTED) && !KREAD(sk, sk_socket))
+			c->flags |= NETLOG_F_NOT_ACCEPTED;
+	}
 	on_close(sk, key, c);
 }
 

@@ -204,6 +204,38 @@ def test_connection_never_accepted_by_a_handed_over_listener_is_its_last_holders
     log.expect(kind="connect", what="stop", local=f"{A4}:5021", dir="<-", remote=remote, **who(holder))
 
 
+def test_a_long_queue_a_listeners_close_aborts_is_all_the_closers_and_not_accepted(tmp_path, hosts, actors, netlogd):
+    """300 connections wait in a handed-over listener's queue (more than
+    the kernel side looks through at the listener's close); its last
+    holder closes it: each starts and stops in that holder's name, each
+    marked not accepted in JSON."""
+    js = tmp_path / "netlog.json"
+    log = netlogd("--output", f"json:{js}")
+    owner = actors(hosts.a, name="nl-q-owner")
+    holder = actors(hosts.a, name="nl-q-holder")
+    client = actors(hosts.b, name="nl-q-client")
+    lfd = owner("listen", A4, 5031, 400)["fd"]
+    hfd = hand_over(owner, holder, lfd, hosts.a)
+    owner("close", lfd)
+    ports = {client("connect", A4, 5031)["lport"] for _ in range(300)}
+    holder("close", hfd)
+    for what in ("start", "stop"):
+        got = log.wait_count(300, kind="connect", what=what, local=f"{A4}:5031", dir="<-")
+        assert {int(l["remote"].rsplit(":", 1)[1]) for l in got} == ports
+        assert all((l["pid"], l["comm"]) == (str(holder.pid), holder.comm) for l in got), \
+            [l for l in got if l["pid"] != str(holder.pid)][:3]
+    deadline = time.monotonic() + 10
+    while True:  # the JSON file is written just after the classic one
+        ours = [o for o in map(json.loads, js.read_text().splitlines())
+                if o["event"]["action"].startswith("connect-") and o["destination"]["port"] == 5031
+                and o["network"]["direction"] == "ingress"]
+        if len(ours) >= 600 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(ours) == 600 and all(o["netlog"].get("not_accepted") for o in ours), \
+        [o for o in ours if not o["netlog"].get("not_accepted")][:2]
+
+
 @pytest.mark.parametrize("programs", ["default", "compat"])
 def test_a_socket_that_connects_again_after_undoing_its_connection_starts_each_time(hosts, netlogd, programs):
     """connect(AF_UNSPEC) undoes a TCP connection, and the same socket can
