@@ -275,15 +275,15 @@ static void reopen_all(struct netlogd *d)
 	for (unsigned i = 0; i < d->nsinks; i++) {
 		int err = sink_reopen(&d->sinks[i]);
 		char why[PATH_MAX + 128], what[PATH_MAX + 256];
+		bool file_failed = d->sinks[i].kind == SINK_FILE && err != -EAGAIN;
 
 		if (err >= 0)
 			continue;
-		if (d->sinks[i].kind == SINK_FILE && err != -EAGAIN &&
-		    sink_check(d->sinks[i].path, d->opt.syslog_socket, why, sizeof(why)))
+		if (file_failed && sink_check(d->sinks[i].path, d->opt.syslog_socket, why, sizeof(why)))
 			log_warnx("reopen %s", why);
 		else
 			log_warnx("reopen %s: %s", d->sinks[i].path, strerror(-err));
-		if (d->sinks[i].kind != SINK_FILE || err == -EAGAIN)
+		if (!file_failed)
 			continue;
 		snprintf(what, sizeof(what), "reopen of %s failed (%s): its lines still go to the file open before",
 			 d->sinks[i].path, strerror(-err));

@@ -36,6 +36,10 @@ def stamp(text):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
+# a process name that would split and forge a line, and how a line must write it
+HOSTILE_NAME = b"a b\\x\nconnect\xff"
+HOSTILE_NAME_ESCAPED = "a b\\x5cx\\x0aconnect\\xff"
+
 # what names the process in a line
 PROCESS_FIELDS = ("sid", "pid", "uid", "comm")
 # netlogd's own warnings in the log (losses, notices)

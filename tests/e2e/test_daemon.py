@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import A4, B4, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
+from conftest import A4, B4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
 
 
 def run_netlogd(*args, user=None):
@@ -325,11 +325,11 @@ def test_hostile_command_names_reach_rsyslog_escaped(tmp_path, hosts, actors, rs
     d.args[:2] = ["--output", "syslog"]
     d.start()
     try:
-        evil = actors(hosts.a, name=b"a b\\x\nconnect\xff")
+        evil = actors(hosts.a, name=HOSTILE_NAME)
         evil("close", evil("listen", A4, 6004)["fd"])
         got = rsyslog.wait(lambda text: "listen stop TCP 198.18.0.1:6004 " in text)
         for what in ("start", "stop"):
-            want = f" netlog: info: listen {what} TCP 198.18.0.1:6004 {evil.sid} {evil.pid} 0 a b\\x5cx\\x0aconnect\\xff"
+            want = f" netlog: info: listen {what} TCP 198.18.0.1:6004 {evil.sid} {evil.pid} 0 {HOSTILE_NAME_ESCAPED}"
             assert [l for l in got.splitlines() if l.endswith(want)], got
         assert "#012" not in got, got  # rsyslog's mark of a raw newline: none came
     finally:

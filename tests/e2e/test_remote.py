@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import A4, in_ns, ns_sh
+from conftest import A4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, in_ns, ns_sh
 
 # One worker: rsyslogd's main queue has two by default, which may write a
 # later batch to the file before an earlier one.
@@ -143,11 +143,11 @@ def test_hostile_command_names_reach_a_collector_escaped(hosts, actors, netlogd,
     neither split the collector's message nor forge one."""
     c = collector("tcp")
     netlogd("--output", f"tcp://127.0.0.1:{c.port}")
-    evil = actors(hosts.a, name=b"a b\\x\nconnect\xff")
+    evil = actors(hosts.a, name=HOSTILE_NAME)
     listens(evil, 6105, 1)
     assert c.wait_for(r"listen stop TCP 198\.18\.0\.1:6105 "), c.lines()
     for what in ("start", "stop"):
-        want = f"info: listen {what} TCP 198.18.0.1:6105 {evil.sid} {evil.pid} 0 a b\\x5cx\\x0aconnect\\xff"
+        want = f"info: listen {what} TCP 198.18.0.1:6105 {evil.sid} {evil.pid} 0 {HOSTILE_NAME_ESCAPED}"
         assert len([l for l in c.lines() if l.endswith(want)]) == 1, c.lines()
     assert all(l.startswith("1 ") for l in c.lines()), c.lines()  # no line split off
 

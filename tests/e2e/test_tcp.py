@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import A4, A6, B4, B6, ROOT, barrier, can_drop_to, hand_over, in_ns, kernel_at_least, ns_sh, sh, who
+from conftest import A4, A6, B4, B6, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, ROOT, barrier, can_drop_to, hand_over, in_ns, kernel_at_least, ns_sh, sh, who
 
 
 def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=5000):
@@ -19,6 +19,20 @@ def open_connection(hosts, actors, log, server_addr=A4, nonblock=False, port=500
     c = client("connect", server_addr, port, nonblock)
     s = server("accept", lfd)
     return server, client, lfd, c, s
+
+
+def json_incoming(js, n, **where):
+    """The incoming connect events of the JSON file @js whose @where
+    (source or destination, and a dict of its fields) match, once there are
+    @n (the file is written just after the classic one), or after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        ours = [o for o in map(json.loads, js.read_text().splitlines())
+                if o["event"]["action"].startswith("connect-") and o["network"]["direction"] == "ingress"
+                and all(o[side].get(k) == v for side, fields in where.items() for k, v in fields.items())]
+        if len(ours) >= n or time.monotonic() > deadline:
+            return ours
+        time.sleep(0.05)
 
 
 def test_listen_start_and_stop_carry_the_listening_process(hosts, actors, netlogd):
@@ -172,14 +186,7 @@ def test_connection_never_accepted_is_attributed_to_the_listener(tmp_path, hosts
     # the listener's close aborted it: its closer is named
     log.expect(kind="connect", what="stop", local=f"{A4}:5005", dir="<-", remote=remote, **who(server))
     # structured output says so: nobody accepted it (the listener's close aborted it)
-    deadline = time.monotonic() + 10
-    while True:  # the JSON file is written just after the classic one
-        ours = [o for o in map(json.loads, js.read_text().splitlines())
-                if o["event"]["action"].startswith("connect-") and o["network"]["direction"] == "ingress"
-                and (o["source"]["ip"], o["source"]["port"]) == (B4, c["lport"])]
-        if len(ours) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    ours = json_incoming(js, 2, source={"ip": B4, "port": c["lport"]})
     assert len(ours) == 2 and all(o["netlog"].get("not_accepted") for o in ours), ours
 
 
@@ -224,14 +231,7 @@ def test_a_long_queue_a_listeners_close_aborts_is_all_the_closers_and_not_accept
         assert {int(l["remote"].rsplit(":", 1)[1]) for l in got} == ports
         assert all((l["pid"], l["comm"]) == (str(holder.pid), holder.comm) for l in got), \
             [l for l in got if l["pid"] != str(holder.pid)][:3]
-    deadline = time.monotonic() + 10
-    while True:  # the JSON file is written just after the classic one
-        ours = [o for o in map(json.loads, js.read_text().splitlines())
-                if o["event"]["action"].startswith("connect-") and o["destination"]["port"] == 5031
-                and o["network"]["direction"] == "ingress"]
-        if len(ours) >= 600 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    ours = json_incoming(js, 600, destination={"port": 5031})
     assert len(ours) == 600 and all(o["netlog"].get("not_accepted") for o in ours), \
         [o for o in ours if not o["netlog"].get("not_accepted")][:2]
 
@@ -350,15 +350,15 @@ def test_worker_thread_with_other_name_logs_the_process_name(hosts, actors, netl
 
 def test_hostile_command_names_are_escaped(hosts, actors, netlogd):
     log = netlogd()
-    evil = b"a b\\x\nconnect\xff"
+    evil = HOSTILE_NAME
     server = actors(hosts.a, name=evil)
     fd = server("listen", A4, 5008)["fd"]
     server("close", fd)
     log.expect(kind="listen", what="stop", local=f"{A4}:5008")
     text = log.text()
     for what in ("start", "stop"):
-        assert "listen %s TCP 198.18.0.1:5008 %d %d 0 a b\\x5cx\\x0aconnect\\xff\n" % (
-            what, server.sid, server.pid) in text
+        assert "listen %s TCP 198.18.0.1:5008 %d %d 0 %s\n" % (
+            what, server.sid, server.pid, HOSTILE_NAME_ESCAPED) in text
     assert all(l.startswith("20") for l in text.splitlines())
 
 
