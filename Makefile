@@ -117,9 +117,10 @@ test: $(OUT)/netlogd $(OUT)/test_unit $(OUT)/churn
 	$(OUT)/test_unit
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The same build/netlogd booted on other kernels under qemu (see tests/kernels/run).
+# The same build/netlogd booted on other kernels under qemu (see tests/kernels/run):
+# every end-to-end test, or GUEST_TESTS='-m every_kernel' (what CI runs).
 test-kernels: $(OUT)/netlogd $(OUT)/churn
-	tests/kernels/run $(KERNELS)
+	NETLOG_GUEST_TESTS="$(GUEST_TESTS)" tests/kernels/run $(KERNELS)
 
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor $(OUT)/ringbench
 	scripts/install-deps bench

@@ -268,6 +268,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 
 	l->skel = NULL;
 	l->cgroup_fd = -1;
+	memset(l->ignored_ports, 0, sizeof(l->ignored_ports)); /* a new array map is zeroed */
 	libbpf_set_print(libbpf_log);
 
 	err = system_ensure_tracefs();
@@ -868,14 +869,16 @@ int loader_set_ignored_ports(struct loader *l, const uint8_t ports[65536])
 	int fd = bpf_map__fd(l->skel->maps.ignored_ports);
 	uint32_t n = 0;
 
+	/* only what changed: a system call per port is seconds under emulation */
 	for (uint32_t port = 0; port < 65536; port++) {
-		uint8_t v = ports[port] ? 1 : 0, cur = 0;
+		uint8_t v = ports[port] ? 1 : 0;
 
 		n += v;
-		if (bpf_map_lookup_elem(fd, &port, &cur) == 0 && cur == v)
+		if (l->ignored_ports[port] == v)
 			continue;
 		if (bpf_map_update_elem(fd, &port, &v, BPF_ANY) < 0)
 			return -errno;
+		l->ignored_ports[port] = v;
 	}
 	l->skel->bss->ctl.ignored_ports_n = n;
 	return 0;

@@ -28,6 +28,7 @@ struct loader {
 	bool recv_hook; /* tp_btf/sock_recv_length: receivers that do not ask the source (6.3) */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 	long unwatched;		/* sockets the state-change tracepoint still ends, last seen */
+	uint8_t ignored_ports[65536]; /* what the kernel's ignored_ports holds (zero at load) */
 };
 
 /* Open, size, load and attach everything. Returns 0 or -errno, having logged why. */

@@ -30,6 +30,11 @@ A4, B4 = "198.18.0.1", "198.18.0.2"
 A6, B6 = "fd00:6e6c::1", "fd00:6e6c::2"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "every_kernel: among the tests CI runs on each kernel of make test-kernels (each hook's "
+        "core behaviours: where kernels differ); make test-kernels alone runs them all")
+
 def stamp(text):
     """A line's RFC 3339 UTC time with microseconds, as seconds since the epoch."""
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(

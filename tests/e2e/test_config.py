@@ -360,6 +360,7 @@ def test_sighup_while_starting_waits_for_the_loop(tmp_path, netlogd):
     assert log.proc.poll() is None
 
 
+@pytest.mark.every_kernel
 def test_port_rules_are_applied_in_the_kernel(tmp_path, hosts, actors, netlogd):
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = port 6801\n")
@@ -379,6 +380,7 @@ def test_port_rules_are_applied_in_the_kernel(tmp_path, hosts, actors, netlogd):
     assert "flow table full" not in log.text() and len(clients["ports"]) == 100
 
 
+@pytest.mark.every_kernel
 def test_address_and_loopback_rules_skip_datagrams_in_the_kernel(tmp_path, hosts, actors, netlogd):
     conf = tmp_path / "netlog.conf"
     conf.write_text("ignore = address 198.18.0.2/32\nignore = loopback\n")

@@ -95,6 +95,7 @@ def test_unwritable_output_is_refused_clearly(tmp_path):
     assert r.returncode == 1 and "open output" in r.stderr and "No such file" in r.stderr, r.stderr
 
 
+@pytest.mark.every_kernel
 def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
     for sig in (signal.SIGTERM, signal.SIGINT):
         d = Netlogd(tmp_path).start()
@@ -421,6 +422,7 @@ def hold_connections(d, ns, n, name=None):
     return p, port
 
 
+@pytest.mark.every_kernel
 def test_ring_buffer_overflow_is_counted_and_logged(tmp_path, hosts):
     d = Netlogd(tmp_path, "--ring-buffer", "1").start()
     try:
@@ -639,6 +641,7 @@ def test_udp_flows_whose_start_was_lost_are_not_left_in_the_kernel(tmp_path, hos
         assert d.stop() == 0
 
 
+@pytest.mark.every_kernel
 def test_full_socket_table_is_counted_and_logged(tmp_path, hosts):
     """Each socket the table cannot hold is counted once and never started; every start gets its stop."""
     d = Netlogd(tmp_path, "--max-sockets", "1024").start()
@@ -916,6 +919,7 @@ def test_signals_ignored_by_the_parent_still_stop_and_rotate(tmp_path, hosts):
             p.kill()
 
 
+@pytest.mark.every_kernel
 def test_running_daemon_keeps_no_capability_but_dac_override(tmp_path):
     d = Netlogd(tmp_path).start()
     try:
@@ -944,6 +948,7 @@ MOUNTLESS = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.every_kernel
 def test_mounts_tracefs_and_cgroup2_when_missing(tmp_path, hosts):
     log = tmp_path / "netlog.log"
     p = subprocess.Popen(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", MOUNTLESS, "sh", str(NETLOGD), "-v", "--output", str(log)],

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import A4, A6, B4, B6, LINE, hand_over, ns_sh, stamp
 
 
@@ -71,6 +73,7 @@ def one(log, **want):
     return found[0]
 
 
+@pytest.mark.every_kernel
 def test_connection_start_and_stop_as_ecs_json(hosts, actors, netlogd):
     log = netlogd("--format", "json")
     server = actors(hosts.a, name="nl-json-srv")
@@ -185,6 +188,7 @@ def test_sockets_open_before_start_are_marked_preexisting(hosts, actors, netlogd
     assert stop["netlog"]["sock_cookie"] == old["netlog"]["sock_cookie"]
 
 
+@pytest.mark.every_kernel
 def test_connections_open_before_start_are_marked_preexisting_and_stop_by_their_socket(hosts, actors, netlogd):
     """Both ends of a TCP connection and a connected UDP flow that exist
     when netlogd starts: each start marked, in its owner's name, and each
@@ -222,6 +226,7 @@ def test_connections_open_before_start_are_marked_preexisting_and_stop_by_their_
     assert starts["egress", "tcp"]["netlog"]["sock_cookie"] != starts["ingress", "tcp"]["netlog"]["sock_cookie"]
 
 
+@pytest.mark.every_kernel
 def test_udp_flow_stop_counts_datagrams_and_bytes(hosts, actors, netlogd):
     log = netlogd("--format", "json")
     server = actors(hosts.b, name="nl-json-udps")
@@ -327,6 +332,7 @@ def test_udp_lite_is_its_own_transport_with_its_own_community_id(hosts, actors, 
         network__direction="ingress")
 
 
+@pytest.mark.every_kernel
 def test_executable_is_the_programs_path_also_for_processes_older_than_netlogd(hosts, actors, netlogd):
     early = actors(hosts.a, name="nl-json-exe0")  # its exec happened before netlogd
     log = netlogd("--format", "json")
@@ -415,6 +421,7 @@ def listen_in_cgroup(log, root, path, actor, port):
     return start
 
 
+@pytest.mark.every_kernel
 def test_container_id_and_cgroup_path_of_processes_in_container_cgroups(hosts, actors, netlogd, tmp_path):
     ids = [secrets.token_hex(32), secrets.token_hex(32)]
     with cgroup_tree(tmp_path) as (root, base):

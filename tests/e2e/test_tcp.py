@@ -35,6 +35,7 @@ def json_incoming(js, n, **where):
         time.sleep(0.05)
 
 
+@pytest.mark.every_kernel
 def test_listen_start_and_stop_carry_the_listening_process(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-listener")
@@ -53,6 +54,7 @@ def test_listen_on_ipv6_wildcard_is_bracketed(hosts, actors, netlogd):
     log.expect(kind="listen", what="stop", local="[::]:5001", **who(server))
 
 
+@pytest.mark.every_kernel
 def test_blocking_connect_logs_both_ends_with_kernel_assigned_port(hosts, actors, netlogd):
     log = netlogd()
     server, client, lfd, c, s = open_connection(hosts, actors, log)
@@ -66,6 +68,7 @@ def test_blocking_connect_logs_both_ends_with_kernel_assigned_port(hosts, actors
     log.expect(kind="connect", what="stop", local=remote, dir="<-", remote=local, **who(server))
 
 
+@pytest.mark.every_kernel
 def test_nonblocking_connect_is_logged_once_established(hosts, actors, netlogd):
     log = netlogd()
     server, client, lfd, c, s = open_connection(hosts, actors, log, nonblock=True)
@@ -75,6 +78,7 @@ def test_nonblocking_connect_is_logged_once_established(hosts, actors, netlogd):
     log.expect(kind="connect", what="stop", local=local, dir="->", remote=f"{A4}:5000", **who(client))
 
 
+@pytest.mark.every_kernel
 def test_ipv6_connection_uses_rfc5952_addresses(hosts, actors, netlogd):
     log = netlogd()
     server, client, lfd, c, s = open_connection(hosts, actors, log, server_addr=A6)
@@ -107,6 +111,7 @@ def handed_listener(hosts, actors, port, acceptor_name):
     return acceptor, afd, client("connect", A4, port)
 
 
+@pytest.mark.every_kernel
 def test_accept_by_another_process_names_the_acceptor(hosts, actors, netlogd):
     """The listener is handed over with SCM_RIGHTS; the receiver accepts."""
     log = netlogd()
@@ -133,6 +138,7 @@ def test_accept_in_forked_child_names_the_child(hosts, actors, netlogd):
 
 
 @pytest.mark.parametrize("how", ["inline", "async", "multishot", "direct", "direct-multishot"])
+@pytest.mark.every_kernel
 def test_accept_through_io_uring_starts_at_the_accept_in_the_accepting_process(hosts, actors, netlogd, how):
     """No accept() system call: the io_uring completion names the descriptor
     (async: in an io_uring worker thread, which is the process's own), or the
@@ -172,6 +178,7 @@ def test_sockets_the_kernel_frees_stop_with_their_last_owner_not_a_kernel_thread
     log.expect(kind="connect", what="stop", local=listener, dir="<-", remote=out, **who(server))
 
 
+@pytest.mark.every_kernel
 def test_connection_never_accepted_is_attributed_to_the_listener(tmp_path, hosts, actors, netlogd):
     js = tmp_path / "netlog.json"
     log = netlogd("--output", f"json:{js}")
@@ -260,6 +267,7 @@ def test_a_socket_that_connects_again_after_undoing_its_connection_starts_each_t
             log.expect(kind="connect", what=what, local=f"{A4}:{port}", dir="->", remote=f"{A4}:5022")
 
 
+@pytest.mark.every_kernel
 def test_a_connection_undone_with_af_unspec_stops_in_the_name_of_the_process_that_undid_it(hosts, actors, netlogd):
     """connect(AF_UNSPEC) by a process the socket was handed to: the stop
     is that process's, not the opener's; the peer's end, reset, stops in
@@ -278,6 +286,7 @@ def test_a_connection_undone_with_af_unspec_stops_in_the_name_of_the_process_tha
     server("close", s["fd"])
 
 
+@pytest.mark.every_kernel
 def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
@@ -296,6 +305,7 @@ def test_socket_handed_over_stops_with_the_process_that_closed_it(hosts, actors,
 
 
 @pytest.mark.parametrize("nonblock", [False, True])
+@pytest.mark.every_kernel
 def test_refused_connect_is_never_a_start(hosts, actors, netlogd, nonblock):
     log = netlogd()
     client = actors(hosts.b, name="nl-refused")
@@ -337,6 +347,7 @@ def test_timed_out_connect_is_never_a_start(hosts, actors, netlogd):
     assert not log.find(timeout=0, kind="connect", what="start", remote="198.18.1.1:5000")
 
 
+@pytest.mark.every_kernel
 def test_worker_thread_with_other_name_logs_the_process_name(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
@@ -437,6 +448,7 @@ def close_and_expect_stops(log, server, client, lfd, c, s, local, remote):
     log.expect(kind="listen", what="stop", local=remote, **who(server))
 
 
+@pytest.mark.every_kernel
 def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-early-srv")
     client = actors(hosts.b, name="nl-early-cli")
@@ -453,6 +465,7 @@ def test_sockets_open_before_start_are_reported_then_stopped(hosts, actors, netl
 
 @pytest.mark.skipif(not kernel_at_least(5, 15) or "--compat" in os.environ.get("NETLOG_TEST_ARGS", ""),
                     reason="the default programs need 5.15, and are not used with --compat")
+@pytest.mark.every_kernel
 def test_this_kernel_takes_the_default_programs(netlogd):
     """netlogd falls back to the compat programs if the verifier refuses the default ones: not here."""
     log = netlogd("-v")
@@ -539,6 +552,7 @@ def test_state_tracepoint_stays_for_sockets_in_a_namespace_no_process_is_in(host
                                             {"fd": x["sfd"]}, local, remote))
 
 
+@pytest.mark.every_kernel
 def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-queue-srv")
     acceptor = actors(hosts.a, name="nl-queue-acc")
@@ -585,6 +599,7 @@ def test_simultaneous_open_is_a_connection_not_a_failure(hosts, actors, netlogd)
     assert not log.find(timeout=0, what="fail")
 
 
+@pytest.mark.every_kernel
 def test_every_start_has_exactly_one_stop(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
@@ -775,6 +790,7 @@ def test_shut_down_then_renamed_stops_as_it_is_at_close(hosts, actors, netlogd):
     log.expect(kind="connect", what="stop", local=local, dir="->", pid=client.pid, uid=65534, comm="nl-after")
 
 
+@pytest.mark.every_kernel
 def test_connection_reset_by_peer_stops_with_the_last_owner(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-server")
@@ -821,6 +837,7 @@ def test_unaccepted_connection_names_the_remaining_reuseport_listener(hosts, act
 
 
 @pytest.mark.parametrize("migrate", [0, 1])
+@pytest.mark.every_kernel
 def test_connections_a_reuseport_listeners_close_aborts_name_that_listeners_closer(hosts, actors, netlogd, migrate):
     """Two processes listen on one port with SO_REUSEPORT; the kernel spreads
     16 connections over their queues; nobody accepts. The first one's close
@@ -866,6 +883,7 @@ def test_connections_a_reuseport_listeners_close_aborts_name_that_listeners_clos
                for l in stops), (stops, started)
 
 
+@pytest.mark.every_kernel
 def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts, actors, netlogd):
     log = netlogd("--no-accept-hook")
     progs = log.programs().values()
@@ -883,6 +901,7 @@ def test_without_accept_hook_incoming_starts_at_handshake_as_the_listener(hosts,
     log.expect(kind="connect", what="stop", local=f"{A4}:5015", dir="<-", remote=remote)
 
 
+@pytest.mark.every_kernel
 def test_compat_programs_log_both_ends_and_existing_sockets(hosts, actors, netlogd):
     """--compat: the build for kernels before 5.12, here on this kernel (make test-kernels runs it on 5.10)."""
     early = actors(hosts.a, name="nl-compat-old")

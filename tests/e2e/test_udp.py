@@ -13,6 +13,7 @@ import pytest
 from conftest import A4, A6, B4, B6, barrier, hand_over, in_ns, kernel_at_least, ns_sh, sh, stamp, who
 
 
+@pytest.mark.every_kernel
 def test_bound_udp_socket_is_a_listen_until_closed(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-udp-srv")
@@ -39,6 +40,7 @@ def test_a_bound_sockets_flows_stop_before_its_listen(hosts, actors, netlogd):
     assert lines.index(flow_stop) < lines.index(listen_stop), log.text()
 
 
+@pytest.mark.every_kernel
 def test_udp_bind_on_ipv6_wildcard_and_kernel_chosen_port(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.a, name="nl-udp6")
@@ -50,6 +52,7 @@ def test_udp_bind_on_ipv6_wildcard_and_kernel_chosen_port(hosts, actors, netlogd
     log.expect(kind="listen", what="stop", proto="UDP", local="[::]:5354", **who(server))
 
 
+@pytest.mark.every_kernel
 def test_autobind_on_first_send_is_not_a_listen(hosts, actors, netlogd):
     log = netlogd()
     client = actors(hosts.b, name="nl-udp-cli")
@@ -59,6 +62,7 @@ def test_autobind_on_first_send_is_not_a_listen(hosts, actors, netlogd):
     assert not log.find(timeout=0, kind="listen", proto="UDP", pid=client.pid)
 
 
+@pytest.mark.every_kernel
 def test_udp_socket_bound_before_start_is_reported_then_stopped(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-udp-old")
     fd = server("udp_bind", A4, 5356)["fd"]
@@ -91,6 +95,7 @@ def test_udp_socket_the_kernel_frees_stops_with_its_last_owner(hosts, actors, ne
     assert flow(log, "stop", f"{A4}:5358", "->", f"{B4}:5359", **who(owner))
 
 
+@pytest.mark.every_kernel
 def test_udp_socket_the_kernel_makes_for_itself_is_no_listen(hosts, actors, netlogd):
     """A VXLAN device's UDP port is bound by the kernel: no process holds the
     socket and no hook tells its close, so it is no listen (it would be a
@@ -167,6 +172,7 @@ def test_udp_lite_is_logged_as_udp_both_ways_and_in_both_families(hosts, actors,
             log.expect(kind="connect", what=what, proto="UDP", local=srv, dir="<-", remote=cli, **who(server))
 
 
+@pytest.mark.every_kernel
 def test_three_destinations_ten_datagrams_each_are_three_flows(hosts, actors, netlogd):
     log = netlogd()
     client = actors(hosts.a, name="nl-udp-3x10")
@@ -210,6 +216,7 @@ def test_server_answering_many_clients_has_one_incoming_flow_each(hosts, actors,
     assert len(outgoing) == n and all(l["pid"] == str(clients.pid) for l in outgoing)
 
 
+@pytest.mark.every_kernel
 def test_connect_starts_the_flow_and_send_and_write_count_in_it(hosts, actors, netlogd):
     log = netlogd()
     client = actors(hosts.a, name="nl-udp-conn")
@@ -247,6 +254,7 @@ def test_udp_connect_from_a_thread_starts_the_flow_without_tracing_syscall_entri
     assert ("sys_enter_connect" in attached) == compat
 
 
+@pytest.mark.every_kernel
 def test_ipv6_flows_both_ways(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.b, name="nl-udp6-srv")
@@ -267,6 +275,7 @@ def test_ipv6_flows_both_ways(hosts, actors, netlogd):
                remote=f"[{B6}]:6020", **who(client))
 
 
+@pytest.mark.every_kernel
 def test_idle_flow_stops_and_its_next_datagram_starts_a_new_one(hosts, actors, netlogd):
     log = netlogd("--udp-idle-timeout", "1")
     client = actors(hosts.a, name="nl-udp-idle")
@@ -314,6 +323,7 @@ def test_busy_flow_outlives_the_idle_timeout(hosts, actors, netlogd):
     assert len(log.find(timeout=0, kind="connect", what="start", local=f"{A4}:{lport}")) == 1
 
 
+@pytest.mark.every_kernel
 def test_udp_socket_passed_to_another_process(hosts, actors, netlogd):
     log = netlogd()
     owner = actors(hosts.a, name="nl-udp-giver")
@@ -340,6 +350,7 @@ def test_udp_flow_from_a_named_thread_logs_the_process_name(hosts, actors, netlo
     log.expect(kind="connect", what="start", remote=f"{B4}:6050", **who(client))
 
 
+@pytest.mark.every_kernel
 def test_sendmmsg_and_recvmmsg_start_flows_for_their_processes(hosts, actors, netlogd):
     log = netlogd()
     server = actors(hosts.b, name="nl-udp-mmsg-s")
@@ -392,6 +403,7 @@ def test_a_datagram_sent_with_sendmsg_or_io_uring_starts_the_senders_flow(hosts,
 
 
 @pytest.mark.parametrize("how", ["recvmsg", "uring", "uring-async", "uring-recv"])
+@pytest.mark.every_kernel
 def test_a_datagram_received_with_recvmsg_or_io_uring_starts_the_receivers_flow(hosts, actors, netlogd, how):
     """The socket was bound by another process, which still holds it: the
     incoming flow is the receiver's."""
@@ -421,6 +433,7 @@ def test_datagram_read_without_its_source_still_starts_a_flow(hosts, actors, net
                **who(server))
 
 
+@pytest.mark.every_kernel
 def test_datagram_read_without_its_source_names_the_last_receiver_not_the_binder(hosts, actors, netlogd):
     log = netlogd()
     binder = actors(hosts.b, name="nl-udp-binder")
@@ -495,6 +508,7 @@ def test_udp_connect_through_io_uring_starts_the_flow(hosts, actors, netlogd, ho
     log.expect(kind="connect", what="stop", local=local, dir="->", remote=f"{B4}:6078", **who(client))
 
 
+@pytest.mark.every_kernel
 def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlogd):
     client = actors(hosts.a, name="nl-udp-early")
     server = actors(hosts.b, name="nl-udp-sink")
@@ -511,6 +525,7 @@ def test_connected_udp_socket_open_before_start_is_reported(hosts, actors, netlo
     assert len(flow(log, "start", f"{A4}:{local['lport']}", "->", f"{B4}:6080")) == 1
 
 
+@pytest.mark.every_kernel
 def test_full_flow_table_is_reported_and_starts_are_still_logged(hosts, actors, netlogd):
     log = netlogd("--max-udp-flows", "64")
     client = actors(hosts.a, name="nl-udp-full")
