@@ -934,81 +934,22 @@ static __always_inline __u64 walked_sock_cookie(const struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
-/* Connections in a listener's accept queue looked at when it closes */
-#define ACCEPT_QUEUE_LOOK 256
-
-/*
- * The listener @sk closes, in @closer's close() or shutdown(): the kernel
- * aborts the connections waiting in its accept queue right after, in that
- * call. Nobody accepted them: they start and stop in the name of the
- * process that held the listener last, @closer (the one that listened may
- * have handed it over long before). Probe reads: the queue is a list.
- * Those past the first ACCEPT_QUEUE_LOOK are named so too when each one's
- * abort, a disconnect, changes its state (closed_by_a_process()). A
- * SO_REUSEPORT listener with siblings has its queue moved to one of them
- * rather than aborted where net.ipv4.tcp_migrate_req or a reuseport BPF
- * program of the migrating kind says so (5.14 on): left as it is then (the
- * sibling's accept() or close names its process).
- */
-struct netns_ipv4___migrate {
-	__u8 sysctl_tcp_migrate_req;
-} __attribute__((preserve_access_index));
-
-static __always_inline bool queue_may_move(const struct sock *sk)
-{
-	struct sock_reuseport *reuse = BPF_CORE_READ(sk, sk_reuseport_cb);
-	struct netns_ipv4___migrate *v4;
-	struct bpf_prog *prog;
-
-	if (!reuse || BPF_CORE_READ(reuse, num_socks) < 2)
-		return false;
-	if (!bpf_core_field_exists(v4->sysctl_tcp_migrate_req) ||
-	    !bpf_core_enum_value_exists(enum bpf_attach_type, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE))
-		return false; /* before 5.14: never moved */
-	/* a reuseport program that may migrate decides, whatever the sysctl says */
-	prog = BPF_CORE_READ(reuse, prog);
-	if (prog && BPF_CORE_READ(prog, expected_attach_type) ==
-			    bpf_core_enum_value(enum bpf_attach_type, BPF_SK_REUSEPORT_SELECT_OR_MIGRATE))
-		return true;
-	v4 = (void *)&BPF_CORE_READ(sk, __sk_common.skc_net.net)->ipv4;
-	return BPF_CORE_READ(v4, sysctl_tcp_migrate_req);
-}
-
-static __always_inline void queue_closed_by(const struct sock *sk, const struct netlog_proc *closer)
-{
-	struct request_sock *req =
-		BPF_CORE_READ((const struct inet_connection_sock *)sk, icsk_accept_queue.rskq_accept_head);
-
-	if (queue_may_move(sk))
-		return;
-	for (int i = 0; i < ACCEPT_QUEUE_LOOK && req; i++) {
-		struct sock *child = BPF_CORE_READ(req, sk);
-		__u64 key = (__u64)child;
-		struct conn *c = bpf_map_lookup_elem(&conns, &key);
-
-		if (c && c->role == ROLE_PASSIVE && !(c->bits & CONN_ACCEPTED) &&
-		    !conn_stale(key, c, walked_sock_cookie(child))) {
-			__builtin_memcpy(&c->closer, closer, sizeof(c->closer));
-			c->has_closer = 1;
-			c->flags |= NETLOG_F_NOT_ACCEPTED;
-		}
-		req = BPF_CORE_READ(req, dl_next);
-	}
-}
-
 /* LISTEN -> CLOSE happens only in close() or shutdown() by a process. */
 static __always_inline void on_listen_close(const struct sock *sk, __u64 key, struct conn *c)
 {
 	struct listener_key k;
 	struct listen_owner *l;
 
-	/* the closer kept in the listener's entry (going now), not on the stack */
-	if (closer_from_current(&c->closer, &c->owner)) {
+	/*
+	 * The closer kept in the listener's entry (going now), not on the
+	 * stack. The connections still in its queue are aborted right after,
+	 * in this call, each one a disconnect: closed_by_a_process() names the
+	 * closer on theirs, and marks them not accepted.
+	 */
+	if (closer_from_current(&c->closer, &c->owner))
 		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, &c->closer);
-		queue_closed_by(sk, &c->closer);
-	} else {
+	else
 		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, &c->owner);
-	}
 	listener_key_init(&k, &c->t);
 	l = bpf_map_lookup_elem(&listeners, &k);
 	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's entry */
