@@ -60,10 +60,9 @@ static int attach(struct bpf_program *prog, struct bpf_link **link, int cgroup_f
  * entry), or as its result and flags (5.18 to 6.2: eight arguments).
  * Earlier ones do not name the request; without io_uring there is none.
  */
-static enum netlog_uring_args uring_args(void)
+static enum netlog_uring_args uring_args(const struct btf *btf)
 {
 	enum netlog_uring_args kind = NETLOG_URING_ARGS_NONE;
-	struct btf *btf = btf__load_vmlinux_btf();
 	const struct btf_type *t;
 	int id;
 
@@ -81,8 +80,22 @@ static enum netlog_uring_args uring_args(void)
 		if (to && btf_is_struct(to) && !strcmp(btf__name_by_offset(btf, to->name_off), "io_uring_cqe"))
 			kind = NETLOG_URING_ARGS_CQE;
 	}
-	btf__free(btf);
 	return kind;
+}
+
+/*
+ * What the hooks watching processes' receives and accepts find in this
+ * kernel's BTF (parsed once: it takes seconds under emulation): how io_uring
+ * completions come, and whether the receive tracepoint (6.3) is there.
+ */
+static void read_kernel_btf(struct loader *l, const struct loader_opts *o)
+{
+	struct btf *btf = o->accept_hook ? btf__load_vmlinux_btf() : NULL;
+
+	l->uring = uring_args(btf);
+	l->recv_tracepoint =
+		btf && btf__find_by_name_kind(btf, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
 }
 
 /*
@@ -208,8 +221,7 @@ static int load_programs(struct loader *l, const struct loader_opts *o)
 		bpf_program__set_autoload(skel->progs.sys_exit_connect, false);
 	}
 	/* the receive tracepoint (6.3): the compat programs do without it, and --no-accept-hook */
-	l->recv_hook = o->accept_hook && !l->compat &&
-		       libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
+	l->recv_hook = o->accept_hook && !l->compat && l->recv_tracepoint;
 	if (!l->recv_hook)
 		bpf_program__set_autoload(skel->progs.sock_recv_length, false);
 	skel->rodata->recv_hook = l->recv_hook;
@@ -307,7 +319,7 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 			return -EOPNOTSUPP;
 		}
 	}
-	l->uring = o->accept_hook ? uring_args() : NETLOG_URING_ARGS_NONE;
+	read_kernel_btf(l, o);
 	if (o->accept_hook && l->uring == NETLOG_URING_ARGS_NONE)
 		log_info("io_uring completions do not name their request here (before 5.18, or no "
 			 "io_uring): connections accepted through io_uring start at their close");

@@ -26,6 +26,7 @@ struct loader {
 	bool compat;		/* the programs for kernels before 5.12 are loaded */
 	enum netlog_uring_args uring; /* io_uring accepts: how completions come, or not watched */
 	bool recv_hook; /* tp_btf/sock_recv_length: receivers that do not ask the source (6.3) */
+	bool recv_tracepoint; /* this kernel has that tracepoint */
 	char cgroup_root[4096]; /* where cgroup v2 is mounted */
 	long unwatched;		/* sockets the state-change tracepoint still ends, last seen */
 	uint8_t ignored_ports[65536]; /* what the kernel's ignored_ports holds (zero at load) */
