@@ -119,8 +119,9 @@ test: $(OUT)/netlogd $(OUT)/test_unit $(OUT)/churn
 
 # The same build/netlogd booted on other kernels under qemu (see tests/kernels/run):
 # every end-to-end test, or GUEST_TESTS='-m every_kernel' (what CI runs).
+test-kernels: export NETLOG_GUEST_TESTS = $(GUEST_TESTS)
 test-kernels: $(OUT)/netlogd $(OUT)/churn
-	NETLOG_GUEST_TESTS="$(GUEST_TESTS)" tests/kernels/run $(KERNELS)
+	tests/kernels/run $(KERNELS)
 
 bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor $(OUT)/ringbench
 	scripts/install-deps bench
