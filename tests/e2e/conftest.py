@@ -35,6 +35,7 @@ def pytest_configure(config):
         "markers", "every_kernel: among the tests CI runs on each kernel of make test-kernels (each hook's "
         "core behaviours: where kernels differ); make test-kernels alone runs them all")
 
+
 def stamp(text):
     """A line's RFC 3339 UTC time with microseconds, as seconds since the epoch."""
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
