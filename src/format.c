@@ -307,81 +307,146 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e)
 	put(&o, " ", 1);
 	put_u32(&o, p->uid);
 	put(&o, " ", 1);
-	put_str(&o, comm);
+	/* no name (no process known, or one that named itself ""): a field all the same */
+	put_str(&o, comm[0] ? comm : "-");
 	return out_finish(&o, dst);
 }
 
-static bool json_plain(unsigned char c)
+/*
+ * The length of the well-formed UTF-8 character (RFC 3629: shortest form,
+ * no surrogates, at most U+10FFFF) of a non-ASCII first byte at @s, @n
+ * bytes left, its code point in @cp; 0 if it is none.
+ */
+static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 {
-	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, *cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, *cp = c & 0x0f, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, *cp = c & 0x07, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+		lo = 0x80, hi = 0xbf;
+	}
+	return len;
 }
 
-/* What byte @c takes written inside a JSON string. */
-static size_t json_width(unsigned char c)
+/* Characters kept as \uXXXX though valid: C1 controls, and the line and paragraph separators. */
+static bool json_escaped_char(uint32_t cp)
 {
-	return json_plain(c) ? 1 : c == '"' || c == '\\' ? 2 : 6;
+	return cp < 0xa0 || cp == 0x2028 || cp == 0x2029;
+}
+
+/*
+ * What @s[@i] begins, written inside a JSON string: one byte, or one
+ * well-formed UTF-8 character (its length in @len). Returns the bytes it
+ * takes so written: printable ASCII itself, '"' and '\' their two-byte
+ * escapes, ASCII controls \u00XX, a character itself (or \uXXXX, above), a
+ * byte of no character the four bytes of text \xHH (a JSON "\\xHH").
+ */
+static size_t json_unit(const unsigned char *s, size_t n, size_t i, size_t *len, uint32_t *cp)
+{
+	unsigned char c = s[i];
+
+	*len = 1;
+	*cp = c;
+	if (c < 0x80)
+		return c >= 0x20 && c < 0x7f ? (c == '"' || c == '\\' ? 2 : 1) : 6;
+	*len = utf8_char(s + i, n - i, cp);
+	if (!*len) {
+		*len = 1;
+		return 5;
+	}
+	return json_escaped_char(*cp) ? 6 : *len;
 }
 
 /*
  * How many bytes of @s (@n long) fit in @budget bytes of JSON text after
- * "...", taken from its end if @from_end, else from its start.
+ * "...", whole characters: its start if not @from_end; else its end, and
+ * the result is how many bytes go from its start. @width is what all of it
+ * takes.
  */
-static size_t json_fit(const char *s, size_t n, size_t budget, bool from_end)
+static size_t json_fit(const unsigned char *s, size_t n, size_t budget, bool from_end, size_t width)
 {
-	size_t kept, width = 3;
+	size_t i, len, w;
+	uint32_t cp;
 
-	for (kept = 0; kept < n; kept++) {
-		size_t w = json_width((unsigned char)s[from_end ? n - 1 - kept : kept]);
-
-		if (width + w > budget)
+	for (i = 0; i < n; i += len) {
+		w = json_unit(s, n, i, &len, &cp);
+		if (from_end && width + 3 <= budget)
 			break;
-		width += w;
+		if (!from_end && w + 3 > budget)
+			break;
+		/* from the end: what is left after this unit; from the start: the room left */
+		if (from_end)
+			width -= w;
+		else
+			budget -= w;
 	}
-	return kept;
+	return i;
 }
 
 /*
- * A JSON string of @s (at most @maxlen bytes of it). When written whole it
- * would take more than @budget bytes between its quotes, it is cut between
- * two bytes' escapes, "..." marking where: its start goes if @keep_end (an
- * executable's path, whose end says the most), else its end (a cgroup's,
- * whose start says where it lies). A line must stay within what a syslog
- * collector takes.
+ * A JSON string of @s (at most @maxlen bytes of it), whose decoded text is
+ * the name's own: well-formed UTF-8 stays as it is, and a byte of no
+ * character becomes the text \xHH, as Python's "backslashreplace" decodes
+ * it. When written whole it would take more than @budget bytes between its
+ * quotes, it is cut between two characters' escapes, "..." marking where:
+ * its start goes if @keep_end (an executable's path, whose end says the
+ * most), else its end (a cgroup's, whose start says where it lies). A line
+ * must stay within what a syslog collector takes.
  */
-static void put_json_str_max(struct out *o, const char *s, size_t maxlen, size_t budget, bool keep_end)
+static void put_json_str_max(struct out *o, const char *str, size_t maxlen, size_t budget, bool keep_end)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, n = strnlen(s, maxlen), from = 0, to = n, plain, width = 0;
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i, len, n = strnlen(str, maxlen), from = 0, to = n, plain, width = 0;
+	uint32_t cp = 0;
 
 	/* the width is counted only when escapes could pass the budget: most paths are short */
-	for (i = 0; n > budget / 6 && i < n; i++)
-		width += json_width((unsigned char)s[i]);
+	for (i = 0; n > budget / 6 && i < n; i += len)
+		width += json_unit(s, n, i, &len, &cp);
 	put(o, "\"", 1);
 	if (width > budget && keep_end) {
-		from = n - json_fit(s, n, budget, true);
+		from = json_fit(s, n, budget, true, width);
 		put(o, "...", 3);
 	} else if (width > budget) {
-		to = json_fit(s, n, budget, false);
+		to = json_fit(s, n, budget, false, width);
 	}
-	for (i = plain = from; i < to; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (i = plain = from; i < to; i += len) {
+		unsigned char c = s[i];
+		size_t w = json_unit(s, n, i, &len, &cp);
 
-		if (json_plain(c))
-			continue;
-		put(o, s + plain, i - plain);
-		plain = i + 1;
+		if (w == len)
+			continue; /* itself */
+		put(o, str + plain, i - plain);
+		plain = i + len;
 		if (c == '"' || c == '\\') {
 			char pair[2] = { '\\', (char)c };
 
 			put(o, pair, 2);
+		} else if (c < 0x80 || len > 1) {
+			char esc[6] = { '\\', 'u', hex[cp >> 12 & 0xf], hex[cp >> 8 & 0xf], hex[cp >> 4 & 0xf],
+					hex[cp & 0xf] };
+
+			put(o, esc, sizeof(esc));
 		} else {
-			/* a byte, read as Latin-1: lossless and valid */
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+			char esc[5] = { '\\', '\\', 'x', hex[c >> 4], hex[c & 0xf] };
 
 			put(o, esc, sizeof(esc));
 		}
 	}
-	put(o, s + plain, i - plain);
+	put(o, str + plain, i - plain);
 	if (to < n)
 		put(o, "...", 3);
 	put(o, "\"", 1);
@@ -554,13 +619,10 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put_u32(&o, p->uid);
 	put_str(&o, "\",\"effective\":{\"id\":\"");
 	put_u32(&o, p->euid);
-	put_str(&o, "\"}");
-	if (p->auid != NETLOG_NO_AUID) {
-		put_str(&o, ",\"audit\":{\"id\":\"");
-		put_u32(&o, p->auid);
-		put_str(&o, "\"}");
-	}
-	put(&o, "}", 1);
+	/* always there: 4294967295 when no login set it, as /proc/PID/loginuid says */
+	put_str(&o, "\"},\"audit\":{\"id\":\"");
+	put_u32(&o, p->auid);
+	put_str(&o, "\"}}");
 	if (x && x->container_id) {
 		put_str(&o, ",\"container\":{\"id\":");
 		put_json_str_max(&o, x->container_id, SIZE_MAX, FORMAT_JSON_ID_MAX, false);
@@ -588,6 +650,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_str(&o, ",\"owner_unknown\":true");
 	if (e->flags & NETLOG_F_UNTRACKED)
 		put_str(&o, ",\"untracked\":true");
+	if (e->flags & NETLOG_F_NO_STOP)
+		put_str(&o, ",\"no_stop\":true");
 	put(&o, "}}", 2);
 	return out_finish(&o, dst);
 }

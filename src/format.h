@@ -65,7 +65,7 @@ int format_classic(char *dst, size_t size, const struct netlog_event *e);
 /*
  * One JSON object (no newline) with Elastic Common Schema field names.
  * @x may be NULL. @epoch_ns is the event's time on the wall clock; @cache may be NULL. Strings are escaped so
- * that any bytes give valid JSON: bytes >= 0x80 become \u0080..\u00ff.
+ * that any bytes give valid JSON: well-formed UTF-8 stays, a byte of no character is the text \xHH.
  */
 /* What the daemon knows of an event beyond its record; any field may be NULL. */
 struct format_extra {

@@ -501,6 +501,19 @@ static int load_file(struct options *o)
 	return errors ? -EBADMSG : 0;
 }
 
+/* Whether @arg is --NAME=VALUE for a long option of @opts that takes no value. */
+static bool takes_no_value(const struct option *opts, const char *arg)
+{
+	size_t n = strcspn(arg, "=");
+
+	if (strncmp(arg, "--", 2) || !arg[n])
+		return false;
+	for (; opts->name; opts++)
+		if (opts->has_arg == no_argument && strlen(opts->name) == n - 2 && !strncmp(opts->name, arg + 2, n - 2))
+			return true;
+	return false;
+}
+
 int options_parse(struct options *o, int argc, char **argv)
 {
 	static const char shortopts[] = ":f:o:c:nvVh";
@@ -577,7 +590,10 @@ int options_parse(struct options *o, int argc, char **argv)
 				log_warnx("option %s needs a value", name);
 				return -EINVAL;
 			case '?':
-				log_warnx("unknown option '%s' (see --help)", name);
+				if (takes_no_value(longopts, name))
+					log_warnx("option %.*s takes no value", (int)strcspn(name, "="), name);
+				else
+					log_warnx("unknown option '%s' (see --help)", name);
 				return -EINVAL;
 			default:
 				if (c == 'o' && pass == 1 && !cli_outputs) {

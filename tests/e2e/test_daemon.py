@@ -27,6 +27,7 @@ def run_netlogd(*args, user=None):
     "args, complaint",
     [
         (["--bogus"], "unknown option '--bogus'"),
+        (["--log-failed=yes"], "option --log-failed takes no value"),
         (["--format", "xml"], "--format: unknown format 'xml'"),
         (["-f", "xml"], "--format: unknown format 'xml'"),
         (["--max-sockets", "lots"], "--max-sockets: 'lots' is not a number"),

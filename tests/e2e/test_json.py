@@ -154,13 +154,23 @@ def test_user_fields_are_the_real_effective_and_login_uids(tmp_path, hosts, acto
     assert [(m["what"], m["uid"]) for m in ours] == [("start", "65534"), ("stop", "65534")], ours
 
 
-def test_hostile_names_stay_valid_json_and_lossless(hosts, actors, netlogd):
+def test_hostile_names_stay_valid_json_and_keep_their_text(hosts, actors, netlogd):
+    """A name decodes to its own text: ASCII and well-formed UTF-8 as they
+    are, a byte of no character as the text \\xHH (Python's
+    "backslashreplace"), never as a Latin-1 letter that would read as
+    another name."""
     log = netlogd("--format", "json")
     evil = b'q"\\\n\x01}\xff{'
-    server = actors(hosts.a, name=evil)
-    lfd = server("listen", A4, 7002)["fd"]
-    start = one(log, event__action="listen-start", destination__port=7002)
-    assert start["process"]["name"].encode("latin-1") == evil
+    utf8 = "caf\u00e9-\u65e5".encode()
+    cut = "nlx-\u65e5\u65e5\u65e5\u65e5".encode()  # 16 bytes: the kernel keeps 15, a character cut
+    for port, name in ((7002, evil), (7003, utf8), (7004, cut)):
+        server = actors(hosts.a, name=name)
+        assert server("loginuid", 4294967295)["loginuid"] == 4294967295  # as if no login started it
+        server("listen", A4, port)
+        start = one(log, event__action="listen-start", destination__port=port)
+        assert start["process"]["name"] == name[:15].decode("utf-8", "backslashreplace"), start["process"]
+        # the login uid is there when no login set it, as /proc/PID/loginuid says
+        assert start["user"]["audit"]["id"] == "4294967295", start["user"]
     assert all(l.startswith("{") and l.endswith("}") for l in log.text().splitlines())
 
 

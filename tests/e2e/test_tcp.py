@@ -373,6 +373,18 @@ def test_hostile_command_names_are_escaped(hosts, actors, netlogd):
     assert all(l.startswith("20") for l in text.splitlines())
 
 
+def test_an_empty_command_name_is_a_dash_not_a_missing_field(hosts, actors, netlogd):
+    """A process may name itself "": the line keeps its last field (a
+    parser splitting on spaces finds as many fields as ever)."""
+    log = netlogd()
+    server = actors(hosts.a)
+    server.rename(b"")
+    server("listen", A4, 5061)
+    line = log.expect(kind="listen", what="start", local=f"{A4}:5061")
+    assert line["pid"] == str(server.pid) and line["comm"] == "-", line
+    assert f"listen start TCP {A4}:5061 {server.sid} {server.pid} 0 -\n" in log.text()
+
+
 @pytest.mark.skipif(not can_drop_to(65534), reason="uid 65534 cannot run programs here (root-only chroot)")
 def test_unprivileged_process_logs_its_uid(hosts, actors, netlogd):
     log = netlogd()

@@ -222,6 +222,18 @@ static bool classic_line_escapes_the_command(void)
 	       CHECK_STR(strstr(out, " 0 ") + 3, "x\\x0a1 2 3 4 \\x5c\\x0d\\x80yyy");
 }
 
+/* An empty name (no process known, or one named "") is a field all the same: "-", never a trailing space. */
+static bool classic_line_writes_an_empty_command_as_a_dash(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_OUT);
+	char out[FORMAT_LINE_MAX];
+
+	memset(&e.proc, 0, sizeof(e.proc));
+	e.flags = NETLOG_F_OWNER_UNKNOWN;
+	return CHECK(format_classic(out, sizeof(out), &e) > 0, "failed") &&
+	       CHECK_STR(strstr(out, " -> ") + 4, "128.141.1.2:51234 0 0 0 -");
+}
+
 static bool classic_rejects_an_unknown_event_type(void)
 {
 	struct netlog_event e = sample(99, NETLOG_DIR_OUT);
@@ -244,7 +256,7 @@ static bool json_names_the_initiator_source_and_escapes_every_byte(void)
 	       CHECK(strstr(out, "\"source\":{\"ip\":\"128.141.1.2\",\"port\":51234,\"bytes\":300") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"destination\":{\"ip\":\"128.141.47.174\",\"port\":22,\"bytes\":7") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"duration\":4000") != NULL, "%s", out) &&
-	       CHECK(strstr(out, "\"name\":\"a\\\"b\\\\c\\u000a\\u00ff\"") != NULL, "%s", out) &&
+	       CHECK(strstr(out, "\"name\":\"a\\\"b\\\\c\\u000a\\\\xff\"") != NULL, "%s", out) &&
 	       CHECK(strstr(out, "\"@timestamp\":\"2026-11-27T08:52:22.123456Z\"") != NULL, "%s", out) &&
 	       CHECK(!strstr(out, "\"late\""), "%s", out);
 }
@@ -359,6 +371,89 @@ static bool json_longest_line_stays_within_a_syslog_message(void)
 	       CHECK(strstr(out, "\"cgroup\":\"\\\"\\\"") != NULL && strstr(out, "\\\"...\"") != NULL,
 		     "cgroup not cut at its end") &&
 	       CHECK((size_t)n > 2 * FORMAT_JSON_PATH_MAX, "%d bytes", n);
+}
+
+/* The JSON string of @name as the executable's path, whole, into @got. */
+static bool json_exe(const char *name, char *got, size_t size)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
+	struct format_extra x = { name, NULL, NULL };
+	char out[FORMAT_JSON_MAX];
+	const char *p, *q;
+
+	if (!CHECK(format_json(out, sizeof(out), &e, &x, 0, NULL) > 0, "failed"))
+		return false;
+	p = strstr(out, "\"executable\":\"");
+	if (!CHECK(p != NULL, "%s", out))
+		return false;
+	p += strlen("\"executable\":\"");
+	for (q = p; *q != '"'; q += *q == '\\' ? 2 : 1)
+		;
+	snprintf(got, size, "%.*s", (int)(q - p), p);
+	return true;
+}
+
+/*
+ * Well-formed UTF-8 stays itself in JSON, so a decoder gets the name's own
+ * text; a byte of no character (cut by the kernel's 15 bytes, overlong, a
+ * surrogate, past U+10FFFF) is the text \xHH, as in the classic format;
+ * C1 controls and the line separators are \uXXXX.
+ */
+static bool json_keeps_utf8_and_marks_other_bytes(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "/caf\xc3\xa9/\xe6\x97\xa5\xf0\x9f\x90\xa7", "/caf\xc3\xa9/\xe6\x97\xa5\xf0\x9f\x90\xa7" },
+		{ "caf\xc3", "caf\\\\xc3" },			/* cut in its middle */
+		{ "\xc0\xaf", "\\\\xc0\\\\xaf" },		/* overlong '/' */
+		{ "\xed\xa0\x80", "\\\\xed\\\\xa0\\\\x80" },	/* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\\\xf4\\\\x90\\\\x80\\\\x80" }, /* past U+10FFFF */
+		{ "\xe0\x80\xaf", "\\\\xe0\\\\x80\\\\xaf" },	/* overlong, three bytes */
+		{ "\xc2\x85|\xe2\x80\xa8|\xe2\x80\xa9", "\\u0085|\\u2028|\\u2029" },
+		{ "\xc2\xa0\xf4\x8f\xbf\xbf", "\xc2\xa0\xf4\x8f\xbf\xbf" },
+		{ "a\\x41", "a\\\\x41" },
+	};
+	char got[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!json_exe(cases[i].in, got, sizeof(got)) ||
+		    !CHECK(strcmp(got, cases[i].want) == 0, "case %zu: got %s, want %s", i, got, cases[i].want))
+			return false;
+	return true;
+}
+
+/* A long path of many-byte characters is cut between two characters, never inside one. */
+static bool json_cuts_a_path_between_characters(void)
+{
+	static char exe[3000];
+	char got[FORMAT_JSON_PATH_MAX + 16];
+	size_t i, n;
+
+	exe[0] = '/';
+	for (i = 1; i + 3 < sizeof(exe) - 2; i += 3)
+		memcpy(exe + i, "\xe6\x97\xa5", 3);
+	exe[i] = 'z';
+	if (!json_exe(exe, got, sizeof(got)))
+		return false;
+	n = strlen(got);
+	return CHECK(strncmp(got, "...\xe6\x97\xa5", 6) == 0, "not cut at a character: %.12s", got) &&
+	       CHECK(got[n - 1] == 'z' && (n - 4) % 3 == 0 && n <= FORMAT_JSON_PATH_MAX, "%zu bytes", n);
+}
+
+/* A start the daemon had no room to follow says so: no stop will come for it. */
+static bool json_marks_a_start_with_no_stop(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_START, NETLOG_DIR_OUT);
+	char out[FORMAT_JSON_MAX];
+
+	e.protocol = IPPROTO_UDP;
+	if (!CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0 && !strstr(out, "no_stop"), "%s", out))
+		return false;
+	e.flags |= NETLOG_F_NO_STOP;
+	return CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0 &&
+		     strstr(out, ",\"no_stop\":true}}") != NULL, "%s", out);
 }
 
 static bool json_refuses_a_short_buffer(void)
@@ -1306,11 +1401,15 @@ int main(void)
 	run("the_smallest_collector_buffer_holds_the_longest_line", the_smallest_collector_buffer_holds_the_longest_line);
 	run("classic_stop_outgoing_ipv6", classic_stop_outgoing_ipv6);
 	run("classic_line_escapes_the_command", classic_line_escapes_the_command);
+	run("classic_line_writes_an_empty_command_as_a_dash", classic_line_writes_an_empty_command_as_a_dash);
 	run("classic_rejects_an_unknown_event_type", classic_rejects_an_unknown_event_type);
 	run("json_names_the_initiator_source_and_escapes_every_byte", json_names_the_initiator_source_and_escapes_every_byte);
 	run("json_writes_numbers_of_every_length", json_writes_numbers_of_every_length);
 	run("json_and_classic_fit_or_refuse_at_every_size", json_and_classic_fit_or_refuse_at_every_size);
 	run("json_longest_line_stays_within_a_syslog_message", json_longest_line_stays_within_a_syslog_message);
+	run("json_keeps_utf8_and_marks_other_bytes", json_keeps_utf8_and_marks_other_bytes);
+	run("json_cuts_a_path_between_characters", json_cuts_a_path_between_characters);
+	run("json_marks_a_start_with_no_stop", json_marks_a_start_with_no_stop);
 	run("json_refuses_a_short_buffer", json_refuses_a_short_buffer);
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
