@@ -425,8 +425,12 @@ static void put_json_str_max(struct out *o, const char *str, size_t maxlen, size
 	}
 	for (i = plain = from; i < to; i += len) {
 		unsigned char c = s[i];
-		size_t w = json_unit(s, n, i, &len, &cp);
+		size_t w;
 
+		len = 1;
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue; /* the common case, first */
+		w = json_unit(s, n, i, &len, &cp);
 		if (w == len)
 			continue; /* itself */
 		put(o, str + plain, i - plain);
