@@ -2,6 +2,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -664,7 +665,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 static int json_warning(char *dst, size_t size, uint64_t epoch_ns, uint64_t count, const char *what, bool loss)
 {
 	struct out o = { dst, dst + size - 1, size == 0 };
-	char stamp[FORMAT_TIME_MAX], message[FORMAT_LINE_MAX];
+	/* the text may name an output's path: whole, but for a line kept within a syslog message */
+	char stamp[FORMAT_TIME_MAX], message[PATH_MAX + FORMAT_LINE_MAX];
 
 	if (format_time_rfc3339(stamp, sizeof(stamp), epoch_ns, NULL) < 0)
 		return -EINVAL;
@@ -674,7 +676,7 @@ static int json_warning(char *dst, size_t size, uint64_t epoch_ns, uint64_t coun
 	put_str(&o, loss ? "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-loss\"}"
 			 : "\",\"event\":{\"kind\":\"alert\",\"action\":\"netlog-notice\"}");
 	put_str(&o, ",\"log\":{\"level\":\"warning\"},\"message\":");
-	put_json_str(&o, message, sizeof(message));
+	put_json_str_max(&o, message, sizeof(message), FORMAT_JSON_LONGEST - 512, false);
 	if (loss) {
 		put_str(&o, ",\"netlog\":{\"lost\":");
 		put_u64(&o, count);

@@ -732,9 +732,11 @@ static void report_drops(struct netlogd *d, bool last)
 			       "table by cgroups made faster than it walks the hierarchy (once a second)", false);
 		d->cgroup_unnamed_reported = d->cgroup_unnamed;
 	}
+	if (last)
+		flush_all(d); /* the last events' lines first: what writing them lost is said next */
 	for (unsigned i = 0; i < d->nsinks; i++)
 		report_sink_loss(d, i, last);
-	flush_all(d);
+	flush_all(d); /* the notices: one that is lost too is a notice, no event, and not said again */
 }
 
 /* Take up to DRAIN_BATCH records from @rb; *@more if it may hold others. */

@@ -224,15 +224,15 @@ static void stdout_open(struct sink *s)
 		s->nonblock = s->sock = true;
 		return;
 	}
-	s->pipe = S_ISFIFO(st.st_mode);
 	fd = system_reopen_nonblocking(STDOUT_FILENO);
 	if (fd < 0) {
 		log_warnx("stdout: cannot reopen it to write without waiting (%s): a reader that stops "
 			  "reading holds netlogd up", strerror(-fd));
-		return;
+		return; /* a blocking pipe takes a long line in parts, waiting: not split by hand */
 	}
 	s->fd = fd;
 	s->nonblock = s->own_fd = true;
+	s->pipe = S_ISFIFO(st.st_mode);
 }
 
 /*
@@ -1522,7 +1522,7 @@ int sink_reopen(struct sink *s)
 
 	switch (s->kind) {
 	case SINK_FILE:
-		return file_open(s) ?: err;
+		return file_open(s); /* what the flush lost is counted, and said as losses are */
 	case SINK_SYSLOG:
 		return syslog_connect(s);
 	case SINK_STDOUT:
@@ -1559,8 +1559,15 @@ void sink_close(struct sink *s, bool at_exit)
 		remote_close(s, at_exit);
 	else if (s->kind == SINK_STDOUT || s->nonblock)
 		reader_close(s, at_exit);
-	else
-		sink_flush(s);
+	else if (s->len) {
+		uint64_t lost = s->lost;
+		int err = sink_flush(s);
+
+		if (s->lost != lost)
+			log_warnx("%s: %llu lines could not be written %s (%s)", s->path,
+				  (unsigned long long)(s->lost - lost),
+				  at_exit ? "at exit" : "when the reload removed it", strerror(-err));
+	}
 	if (s->fd >= 0 && (s->kind != SINK_STDOUT || s->own_fd))
 		close(s->fd);
 	s->fd = -1;

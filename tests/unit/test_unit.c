@@ -612,6 +612,26 @@ static bool a_long_line_goes_into_a_pipe_whole(void)
 	return ok;
 }
 
+/*
+ * A file output reopened (SIGHUP) while its last lines could not be
+ * written (a full disk: /dev/full): the lines are counted lost, and the
+ * reopen, which worked, is no failure (that would say the lines still go
+ * to the file open before).
+ */
+static bool a_reopen_that_works_is_no_failure_after_a_lost_flush(void)
+{
+	static struct sink s;
+	int err = sink_open(&s, "/dev/full", FORMAT_CLASSIC, SINK_DEFAULT_SYSLOG_SOCKET, 0);
+	bool ok = CHECK(err == 0, "open /dev/full: %d", err);
+
+	ok = ok && CHECK(sink_write(&s, 0, SINK_INFO, "listen start TCP 0.0.0.0:22 1 1 0 sshd") == 0, "write");
+	err = ok ? sink_reopen(&s) : 0;
+	ok = ok && CHECK(err == 0, "reopen said %s", strerror(-err)) && CHECK(s.lost == 1, "%llu lost",
+									  (unsigned long long)s.lost);
+	sink_close(&s, false);
+	return ok;
+}
+
 static bool several_outputs_each_with_its_format(void)
 {
 	char *argv[] = { "netlogd", "-f", "json", "-o", "classic:syslog", "-o", "/var/log/n.json",
@@ -840,6 +860,21 @@ static bool json_loss_and_notice_records(void)
 	       CHECK_STR(notice, "{\"@timestamp\":\"1970-01-01T00:00:00.000000Z\",\"event\":{\"kind\":\"alert\","
 				 "\"action\":\"netlog-notice\"},\"log\":{\"level\":\"warning\"},"
 				 "\"message\":\"2 flows stopped early\"}");
+}
+
+/* A notice naming a long output path says all of it, as the classic line does. */
+static bool json_notice_names_a_long_path_whole(void)
+{
+	static char what[1200], out[FORMAT_JSON_MAX];
+	const char *m;
+
+	memcpy(what, "lines could not be written to /", 31);
+	memset(what + 31, 'd', sizeof(what) - 32);
+	if (!CHECK(format_json_loss(out, sizeof(out), 0, 7, what) > 0, "failed"))
+		return false;
+	m = strstr(out, "\"message\":\"7 lines could not be written to /");
+	return CHECK(m != NULL && strstr(m, what + 31) != NULL && strstr(out, "\"lost\":7}") != NULL,
+		     "cut: %.80s", out + strlen(out) - 80);
 }
 
 /* What a full name table let go, in order. */
@@ -1414,6 +1449,7 @@ int main(void)
 	run("numbers_are_parsed_strictly", numbers_are_parsed_strictly);
 	run("options_default_to_classic_on_stdout", options_default_to_classic_on_stdout);
 	run("options_reject_what_they_do_not_understand", options_reject_what_they_do_not_understand);
+	run("a_reopen_that_works_is_no_failure_after_a_lost_flush", a_reopen_that_works_is_no_failure_after_a_lost_flush);
 	run("several_outputs_each_with_its_format", several_outputs_each_with_its_format);
 	run("udp_flows_start_once_and_stop_at_close_with_the_closer", udp_flows_start_once_and_stop_at_close_with_the_closer);
 	run("udp_flow_moved_to_a_new_port_stops_and_starts_again", udp_flow_moved_to_a_new_port_stops_and_starts_again);
@@ -1423,6 +1459,7 @@ int main(void)
 	run("udp_idle_flow_stops_and_comes_back_as_a_new_one", udp_idle_flow_stops_and_comes_back_as_a_new_one);
 	run("udp_flows_beyond_the_table_stop_the_quietest_early", udp_flows_beyond_the_table_stop_the_quietest_early);
 	run("json_loss_and_notice_records", json_loss_and_notice_records);
+	run("json_notice_names_a_long_path_whole", json_notice_names_a_long_path_whole);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("late_stop_is_marked_in_json_only", late_stop_is_marked_in_json_only);
 	run("deleted_names_make_room_without_pushing_out_live_ones", deleted_names_make_room_without_pushing_out_live_ones);
