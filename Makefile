@@ -100,6 +100,10 @@ $(OUT)/ringbench.bpf.o: bench/ringbench.bpf.c $(SRC)/netlog.h $(OUT)/vmlinux.h |
 $(OUT)/ringbench: bench/ringbench.c $(OUT)/ringbench.bpf.o | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -pthread $< $(LDLIBS) -o $@
 
+# What formatting an event costs the daemon.
+$(OUT)/fmtbench: bench/fmtbench.c $(OUT)/format.o $(OUT)/communityid.o | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@
+
 # Build and run netlogd in the foreground: classic lines on stdout.
 run: $(OUT)/netlogd
 	$(OUT)/netlogd $(ARGS)
@@ -123,7 +127,7 @@ test-kernels: export NETLOG_GUEST_TESTS = $(GUEST_TESTS)
 test-kernels: $(OUT)/netlogd $(OUT)/churn
 	tests/kernels/run $(KERNELS)
 
-bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor $(OUT)/ringbench
+bench: $(OUT)/netlogd $(OUT)/churn $(OUT)/udpflood $(OUT)/sysloop $(OUT)/uringloop $(OUT)/floor $(OUT)/ringbench $(OUT)/fmtbench
 	scripts/install-deps bench
 	bench/run $(BENCH_ARGS)
 
