@@ -51,24 +51,16 @@ int main(int argc, char **argv)
 				      "/user.slice/user-1000.slice/session-2.scope", NULL };
 	struct format_extra utf8 = { "/home/jos\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac/bin/caf\xc3\xa9\xff",
 				     "/user.slice/user-1000.slice/caf\xc3\xa9.scope", NULL };
-	struct netlog_event e;
+	/* 10.0.0.1 -> 10.0.0.2:443, as IPv4-mapped addresses */
+	struct netlog_event e = {
+		.type = NETLOG_CONNECT_STOP, .protocol = IPPROTO_TCP, .family = AF_INET,
+		.direction = NETLOG_DIR_OUT, .rport = 443, .start_ns = 1, .ts_ns = 5000,
+		.laddr = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 },
+		.raddr = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 2 },
+		.proc = { .tgid = 4242, .sid = 4242, .uid = 1000, .euid = 1000, .auid = 1000,
+			  .comm = "firefox-esr", .thread_comm = "Socket Thread" },
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.type = NETLOG_CONNECT_STOP;
-	e.protocol = IPPROTO_TCP;
-	e.family = AF_INET;
-	e.direction = NETLOG_DIR_OUT;
-	e.laddr[10] = e.laddr[11] = e.raddr[10] = e.raddr[11] = 0xff;
-	e.laddr[12] = e.raddr[12] = 10;
-	e.laddr[15] = 1;
-	e.raddr[15] = 2;
-	e.rport = 443;
-	e.start_ns = 1;
-	e.ts_ns = 5000;
-	e.proc.tgid = e.proc.sid = 4242;
-	e.proc.uid = e.proc.euid = e.proc.auid = 1000;
-	memcpy(e.proc.comm, "firefox-esr", 12);
-	memcpy(e.proc.thread_comm, "Socket Thread", 14);
 	printf("classic=%.1f\n", best_ns(&e, NULL, false, n));
 	printf("json=%.1f\n", best_ns(&e, &ascii, true, n));
 	memcpy(e.proc.comm, "caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac!\xe8\x8a", 16); /* 15 bytes, the last character cut */
