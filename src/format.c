@@ -348,6 +348,12 @@ static bool json_escaped_char(uint32_t cp)
 	return cp < 0xa0 || cp == 0x2028 || cp == 0x2029;
 }
 
+/* A byte that stands for itself in a JSON string: printable ASCII but '"' and '\\'. */
+static inline bool json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /*
  * What @s[@i] begins, written inside a JSON string: one byte, or one
  * well-formed UTF-8 character (its length in @len). Returns the bytes it
@@ -361,8 +367,10 @@ static size_t json_unit(const unsigned char *s, size_t n, size_t i, size_t *len,
 
 	*len = 1;
 	*cp = c;
+	if (json_plain(c))
+		return 1;
 	if (c < 0x80)
-		return c >= 0x20 && c < 0x7f ? (c == '"' || c == '\\' ? 2 : 1) : 6;
+		return c == '"' || c == '\\' ? 2 : 6;
 	*len = utf8_char(s + i, n - i, cp);
 	if (!*len) {
 		*len = 1;
@@ -382,15 +390,13 @@ static size_t json_fit(const unsigned char *s, size_t n, size_t budget, bool fro
 	size_t i, len, w;
 	uint32_t cp;
 
-	for (i = 0; i < n; i += len) {
+	/* from the end: drop units until the rest fits; from the start: take them while they fit */
+	for (i = 0; i < n && !(from_end && width + 3 <= budget); i += len) {
 		w = json_unit(s, n, i, &len, &cp);
-		if (from_end && width + 3 <= budget)
-			break;
-		if (!from_end && w + 3 > budget)
-			break;
-		/* from the end: what is left after this unit; from the start: the room left */
 		if (from_end)
 			width -= w;
+		else if (w + 3 > budget)
+			break;
 		else
 			budget -= w;
 	}
@@ -429,8 +435,8 @@ static void put_json_str_max(struct out *o, const char *str, size_t maxlen, size
 		size_t w;
 
 		len = 1;
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-			continue; /* the common case, first */
+		if (json_plain(c))
+			continue; /* the common case, without the look at characters */
 		w = json_unit(s, n, i, &len, &cp);
 		if (w == len)
 			continue; /* itself */
