@@ -58,9 +58,9 @@ int exetab_add(struct exetab *t, const struct netlog_exe *r)
 	return len < 0 ? len : nametab_put(&t->names, 0, r->id, path);
 }
 
-const char *exetab_find(const struct exetab *t, uint64_t id)
+const char *exetab_find(struct exetab *t, uint64_t id)
 {
-	return id ? nametab_get(&t->names, 0, id) : NULL;
+	return id ? nametab_use(&t->names, 0, id) : NULL;
 }
 
 void exetab_free(struct exetab *t)

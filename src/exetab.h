@@ -32,8 +32,11 @@ int exetab_path(char *dst, size_t size, const struct netlog_exe *r);
 /* Remember @r (replacing what was known of its executable). Returns 0 or -errno. */
 int exetab_add(struct exetab *t, const struct netlog_exe *r);
 
-/* The path of executable @id, or NULL if the kernel never reported it. */
-const char *exetab_find(const struct exetab *t, uint64_t id);
+/*
+ * The path of executable @id, or NULL if the kernel never reported it (or
+ * it went to make room: those asked for stay longer).
+ */
+const char *exetab_find(struct exetab *t, uint64_t id);
 
 void exetab_free(struct exetab *t);
 

@@ -66,6 +66,7 @@ struct netlogd {
 	uint64_t flows_untracked_reported;
 	uint64_t flows_ended_early_reported;
 	uint64_t cgroup_unnamed, cgroup_unnamed_reported; /* JSON events that went without their cgroup's path */
+	uint64_t exe_unnamed, exe_unnamed_reported;	  /* and without their program's */
 	uint64_t late, late_reported; /* stops the kernel kept back while a ring was full, logged late */
 	uint64_t missed_reported;     /* runs of the programs the kernel skipped (loader_missed_runs()) */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
@@ -144,6 +145,8 @@ static void event_names(struct netlogd *d, const struct netlog_proc *p, struct f
 		ring_buffer__consume(d->rb_names);
 		x->executable = exetab_find(&d->exes, p->exe_id);
 		x->cgroup = cgtab_find(&d->cgroups, p->cgroup_id);
+		if (!x->executable && p->exe_id)
+			d->exe_unnamed++;
 		if (!x->cgroup && p->cgroup_id && d->cgroups.root[0])
 			d->cgroup_unnamed++;
 	}
@@ -731,6 +734,13 @@ static void report_drops(struct netlogd *d, bool last)
 			       "events without their cgroup's path: not found, or pushed out of the daemon's "
 			       "table by cgroups made faster than it walks the hierarchy (once a second)", false);
 		d->cgroup_unnamed_reported = d->cgroup_unnamed;
+	}
+	if (d->exe_unnamed != d->exe_unnamed_reported) {
+		/* no loss either: the events are logged, without process.executable */
+		report_warning(d, d->exe_unnamed - d->exe_unnamed_reported,
+			       "events without their program's path: its report was lost (said apart), or "
+			       "pushed out of the daemon's table", false);
+		d->exe_unnamed_reported = d->exe_unnamed;
 	}
 	if (last)
 		flush_all(d); /* the last events' lines first: what writing them lost is said next */

@@ -2,12 +2,14 @@
 #include "nametab.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct nametab_entry {
 	uint64_t a, b;
 	uint64_t seq; /* its place in the order */
+	bool used;    /* asked for (nametab_use()) since it took that place */
 	struct nametab_entry *next;
 	char name[];
 };
@@ -83,16 +85,33 @@ static int order_grow(struct nametab *t)
 	return 0;
 }
 
-/* The oldest place goes, and its key with it unless the place was stale. */
+/*
+ * The oldest place goes, and its key with it unless the place was stale or
+ * the key was used since it took it: that one gets a place at the back
+ * (a second chance, its mark cleared) and the next oldest is looked at.
+ * Called with the order full (as long as it gets), so the place freed at
+ * the front is the one taken at the back.
+ */
 static void forget_oldest(struct nametab *t)
 {
-	struct nametab_place k = t->order[t->oldest];
-	struct nametab_entry **p = slot(t, k.a, k.b), *e = *p;
+	struct nametab_place k;
+	struct nametab_entry **p, *e;
 
-	t->oldest = (t->oldest + 1) % t->order_cap;
-	t->places--;
-	if (!e || e->seq != k.seq)
-		return;
+	for (;;) {
+		k = t->order[t->oldest];
+		p = slot(t, k.a, k.b);
+		e = *p;
+		t->oldest = (t->oldest + 1) % t->order_cap;
+		t->places--;
+		if (!e || e->seq != k.seq)
+			return;
+		if (!e->used)
+			break;
+		e->used = false;
+		e->seq = t->seq++;
+		t->order[(t->oldest + t->places) % t->order_cap] = (struct nametab_place){ k.a, k.b, e->seq };
+		t->places++;
+	}
 	*p = e->next;
 	free(e);
 	t->count--;
@@ -139,6 +158,7 @@ int nametab_put(struct nametab *t, uint64_t a, uint64_t b, const char *name)
 		return -ENOMEM;
 	e->a = a;
 	e->b = b;
+	e->used = old && old->used;
 	memcpy(e->name, name, len + 1);
 	if (old) { /* replaced in place: the key keeps its place in the order */
 		e->seq = old->seq;
@@ -173,6 +193,16 @@ const char *nametab_get(const struct nametab *t, uint64_t a, uint64_t b)
 	struct nametab_entry *e = t->buckets ? *slot(t, a, b) : NULL;
 
 	return e ? e->name : NULL;
+}
+
+const char *nametab_use(struct nametab *t, uint64_t a, uint64_t b)
+{
+	struct nametab_entry *e = t->buckets ? *slot(t, a, b) : NULL;
+
+	if (!e)
+		return NULL;
+	e->used = true;
+	return e->name;
 }
 
 void nametab_free(struct nametab *t)

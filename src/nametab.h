@@ -2,9 +2,12 @@
 /*
  * Names by number: what events refer to by a key of two numbers (0 and an
  * executable's id, 0 and a cgroup's id) and the daemon resolves to
- * a string. Bounded: when full, the key put first goes, and @forget (if
- * set) hears of it, so that whoever reports names can report it again. A
- * key put again replaces its name and keeps its place. A key deleted
+ * a string. Bounded: when full, the key put first goes, unless it was
+ * asked for since (nametab_use()): that one gets a second chance
+ * at the back of the order, and the next goes (the clock algorithm: the
+ * keys in use stay, whatever their age). @forget (if set) hears of a key
+ * that goes, so that whoever reports names can report it again. A key put
+ * again replaces its name and keeps its place. A key deleted
  * leaves its place in the order behind, stale, until the oldest goes or,
  * once a quarter of the places are stale, they are swept out together.
  */
@@ -43,6 +46,9 @@ void nametab_del(struct nametab *t, uint64_t a, uint64_t b);
 
 /* The name of (@a, @b), or NULL. */
 const char *nametab_get(const struct nametab *t, uint64_t a, uint64_t b);
+
+/* nametab_get(), and (@a, @b) counts as used: kept when the table is full, for a while. */
+const char *nametab_use(struct nametab *t, uint64_t a, uint64_t b);
 
 void nametab_free(struct nametab *t);
 

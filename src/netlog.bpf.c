@@ -1939,7 +1939,7 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 			n.flags = NETLOG_F_PREEXISTING;
 			n.started = 1;
 			tuple_from_sock_probed(&n.t, sk);
-			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0 &&
+			if (conn_insert(key, &n) == 0 &&
 			    !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
 				start_lost(&conns, &key);
 			return;
@@ -2351,6 +2351,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	struct conn *n = &m->n, *c;
 	struct netlog_flow *v = &m->v;
 	struct flow_info *f = &m->f;
+	long err;
 
 	if (ctl.iter_pass == 1) {
 		__builtin_memset(n, 0, sizeof(*n));
@@ -2361,6 +2362,14 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 		if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks) & (SOCK_BINDADDR_LOCK | SOCK_BINDPORT_LOCK)) {
 			n->role = ROLE_LISTENER;
 			n->started = 1;
+		}
+		if (!cookie) {
+			/* no key to enter it by (see make_cookies()): said, its close not matched */
+			if (n->role != ROLE_LISTENER)
+				return 0;
+			event_fill(&m->e, 0, NETLOG_LISTEN_START, n, &n->owner);
+			bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
+			return 0;
 		}
 		if (bpf_map_update_elem(&udp_socks, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
 			count_drop(NETLOG_DROP_TABLE);
@@ -2379,7 +2388,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 		bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 		return 0;
 	}
-	if (KREAD(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+	if (KREAD(sk, __sk_common.skc_state) != TCP_ESTABLISHED || !cookie)
 		return 0;
 	c = bpf_map_lookup_elem(&udp_socks, &cookie);
 	/*
@@ -2409,7 +2418,11 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	v->claimed = 1;
 	v->lport = v->sport = f->lport;
 	__builtin_memcpy(&v->owner, &c->owner, sizeof(v->owner));
-	if (bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST) == -7 /* E2BIG */) {
+	err = bpf_map_update_elem(&udp_flows, &f->k, v, BPF_NOEXIST);
+	/* another holder's visit reported it, or the datagram or connect() that entered it since */
+	if (err == -17 /* EEXIST */)
+		return 0;
+	if (err) {
 		count_drop(NETLOG_DROP_FLOWS);
 		f->flags |= NETLOG_F_UNTRACKED;
 	}
@@ -2441,7 +2454,7 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct iter_scratch *m;
 	struct socket *sock;
-	struct conn *c, *n;
+	struct conn *n;
 	struct sock *sk;
 	__u32 zero = 0;
 	__u64 key;
@@ -2486,13 +2499,18 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 		n->role = listener_owner(&n->t) ? ROLE_PASSIVE : ROLE_ACTIVE;
 		n->direction = n->role == ROLE_PASSIVE ? NETLOG_DIR_IN : NETLOG_DIR_OUT;
 	}
-	conn_insert(key, n);
-	c = bpf_map_lookup_elem(&conns, &key);
-	/* report only what this iterator inserted, and not a connect in flight */
-	if (!c || !(c->flags & NETLOG_F_PREEXISTING) || !c->started)
+	/*
+	 * Report only what this visit entered, and not a connect in flight:
+	 * an entry there already is another holder's (this walk reported it)
+	 * or a hook's since it attached (accept(), a handshake: that one
+	 * reported it). Reported from what was entered, even if the socket
+	 * closed since on another CPU: its stop is on the ring, read after
+	 * the walk.
+	 */
+	if (conn_insert(key, n) || !n->started)
 		return 0;
-	event_fill(&m->e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, c,
-		   &c->owner);
+	event_fill(&m->e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, n,
+		   &n->owner);
 	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
 	return 0;
 }

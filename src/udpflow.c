@@ -13,6 +13,7 @@ struct udpflow {
 	uint64_t seen_ns;	/* latest datagram known here */
 	bool started;
 	bool received; /* ev.proc received on its socket (NETLOG_UDP_RECEIVER) */
+	bool counted_late; /* untracked at first: the kernel counts it from later on */
 	struct udpflow *next, *next_sock;
 	struct udpflow *wait_prev, *wait_next; /* not started: the order they came in */
 };
@@ -210,6 +211,8 @@ static void stop_counted(struct udpflows *t, struct udpflow *f, uint64_t ts, con
 		e.proc = *proc;
 		e.flags &= ~NETLOG_F_OWNER_UNKNOWN;
 	}
+	if (f->counted_late)
+		e.flags |= NETLOG_F_UNTRACKED; /* its counts miss the datagrams before */
 	if ((f->ev.flags & NETLOG_F_UNTRACKED) && t->untracked_fd >= 0) {
 		struct netlog_flow_key k;
 
@@ -228,6 +231,25 @@ static void stop(struct udpflows *t, struct udpflow *f, uint64_t ts, const struc
 
 static void make_room(struct udpflows *t, uint64_t now);
 
+/*
+ * Flow @f, untracked when it started (the kernel's table was full), has an
+ * entry there now: its datagrams are counted there, so it is ended by
+ * that entry's last datagram and takes it out when it stops. The kernel
+ * looks at untracked_seen only when its table is full: the key goes, or a
+ * full table would hide the next flow of the same key after this one ends.
+ */
+static void now_tracked(struct udpflows *t, struct udpflow *f)
+{
+	struct netlog_flow_key k;
+
+	f->ev.flags &= ~NETLOG_F_UNTRACKED;
+	f->counted_late = true;
+	if (t->untracked_fd >= 0) {
+		kernel_key(&k, &f->ev);
+		bpf_map_delete_elem(t->untracked_fd, &k);
+	}
+}
+
 static void on_flow(struct udpflows *t, const struct netlog_event *e)
 {
 	struct udpflow *f = find(t, e);
@@ -236,6 +258,8 @@ static void on_flow(struct udpflows *t, const struct netlog_event *e)
 	if (f) { /* reported again: untracked in the kernel, or listed at start-up too */
 		if (e->ts_ns > f->seen_ns)
 			f->seen_ns = e->ts_ns;
+		if ((f->ev.flags & NETLOG_F_UNTRACKED) && !(e->flags & NETLOG_F_UNTRACKED))
+			now_tracked(t, f);
 		return;
 	}
 	if (t->count >= t->max)

@@ -584,6 +584,59 @@ def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(
     log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(acceptor))
 
 
+def test_connections_accepted_while_netlogd_starts_each_start_once(hosts, netlogd):
+    """400 connections queued before netlogd, accepted one every 10 ms from
+    just before it starts: some before it loads, some between its hooks'
+    attaching and its walk of the open sockets, some after. Each has one
+    start and one stop on each end, whichever saw it first."""
+    n = 400
+    script = textwrap.dedent(f"""\
+        import socket, sys, time
+        lst = socket.socket()
+        lst.bind(("{A4}", 5019))
+        lst.listen({n})
+        clients = []
+        for _ in range({n}):
+            c = socket.socket()
+            c.connect(("{A4}", 5019))
+            clients.append(c)
+        print("queued", flush=True)
+        sys.stdin.readline()
+        accepted = []
+        for _ in range({n}):
+            accepted.append(lst.accept()[0])
+            time.sleep(0.01)
+        print("accepted", flush=True)
+        sys.stdin.readline()
+        for s in accepted + clients + [lst]:
+            s.close()
+        print("closed", flush=True)
+    """)
+    p = subprocess.Popen([*in_ns(hosts.a), "python3", "-c", script], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "queued"
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        log = netlogd()
+        assert p.stdout.readline().strip() == "accepted"
+        p.stdin.write("close\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "closed"
+    finally:
+        p.stdin.close()
+        p.wait(10)
+    log.expect(kind="listen", what="stop", local=f"{A4}:5019")
+    for what in ("start", "stop"):
+        for where in ("local", "remote"):  # incoming: the listener's end; outgoing: the client's
+            lines = log.wait_count(n, kind="connect", what=what, **{where: f"{A4}:5019"})
+            time.sleep(0.5)  # for any repeat
+            lines = log.find(timeout=0, kind="connect", what=what, **{where: f"{A4}:5019"})
+            ports = [l["remote" if where == "local" else "local"] for l in lines]
+            repeated = sorted({x for x in ports if ports.count(x) > 1})
+            assert len(ports) == n and not repeated, f"{what} {where}: {len(ports)} lines, repeated: {repeated}"
+
+
 def test_connection_queued_before_start_and_never_accepted_is_the_listeners(hosts, actors, netlogd):
     server = actors(hosts.a, name="nl-queue-own")
     client = actors(hosts.b, name="nl-queue-cli")

@@ -617,6 +617,38 @@ def test_busy_untracked_flow_is_not_ended_as_idle(hosts, actors, netlogd):
     assert log.wait_text(r"netlog: warning: (\d+) UDP flows not counted")
 
 
+def test_a_flow_untracked_at_first_is_counted_once_the_table_has_room(hosts, netlogd):
+    """The table is full when a flow starts (untracked); its other flows end,
+    and its next datagram finds room: the flow is counted in the kernel from
+    then on, so it is not ended as idle while it goes on, ends at its
+    socket's close, and leaves no entry behind."""
+    log = netlogd("--max-udp-flows", "64", "--udp-idle-timeout", "2")
+    out = ns_sh(hosts.a, "python3", "-c", textwrap.dedent(f"""\
+        import socket, time
+        fill = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for port in range(7300, 7364):
+            fill.sendto(b"x", ("{B4}", port))
+        busy.sendto(b"y", ("{B4}", 7400))
+        time.sleep(0.3)
+        fill.close()  # the table has room again
+        for _ in range(20):  # 6 s: three idle timeouts
+            time.sleep(0.3)
+            busy.sendto(b"y", ("{B4}", 7400))
+        print(busy.getsockname()[1], time.clock_gettime(time.CLOCK_REALTIME), flush=True)
+        busy.close()
+    """)).stdout.split()
+    lport, closed = out[0], float(out[1])
+    flow = dict(kind="connect", proto="UDP", local=f"{A4}:{lport}", remote=f"{B4}:7400")
+    stop = log.wait_count(1, what="stop", **flow)[0]
+    assert log.wait_text(r"netlog: warning: (\d+) UDP flows not counted"), "the flow was never untracked"
+    assert len(log.find(timeout=0, what="start", **flow)) == 1
+    stamp = datetime.datetime.strptime(stop["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert stamp.timestamp() >= closed - 0.05, "stopped as idle while datagrams still flowed"
+    time.sleep(0.5)
+    assert log.map_entries("udp_flows") == [], "a flow's entry outlived its socket"
+
+
 def test_a_raw_socket_of_protocol_udp_makes_no_flow(hosts, netlogd):
     """A raw socket (CAP_NET_RAW) of protocol UDP writes UDP headers of its
     choosing and gets a copy of every UDP datagram: it is no UDP socket, and

@@ -931,6 +931,49 @@ static bool full_name_table_lets_the_oldest_go_and_says_which(void)
 	return ok;
 }
 
+/*
+ * A key asked for since it came is kept when the table is full (a server's
+ * program, named by its every event, outlives any number of newer ones);
+ * one not asked for again goes, oldest first.
+ */
+static bool full_name_table_keeps_the_names_in_use(void)
+{
+	struct forgotten f = { .n = 0 };
+	struct nametab t;
+	char name[32];
+	bool ok = CHECK(nametab_init(&t, 100) == 0, "init");
+
+	t.forget = note_forgotten;
+	t.forget_ctx = &f;
+	for (uint64_t i = 0; ok && i < 100; i++) {
+		snprintf(name, sizeof(name), "/bin/p%llu", (unsigned long long)i);
+		ok = CHECK(nametab_put(&t, 0, i, name) == 0, "put %llu", (unsigned long long)i);
+	}
+	/* 0 and 7 are used all along; the rest never again */
+	for (uint64_t i = 100; ok && i < 10000; i++) {
+		ok = CHECK(nametab_use(&t, 0, 0) && nametab_use(&t, 0, 7), "%llu: a name in use went",
+			   (unsigned long long)i);
+		snprintf(name, sizeof(name), "/bin/p%llu", (unsigned long long)i);
+		ok = ok && CHECK(nametab_put(&t, 0, i, name) == 0, "put %llu", (unsigned long long)i);
+	}
+	ok = ok && CHECK(t.count == 100 && t.forgotten == 9900, "%zu kept, %llu forgotten", t.count,
+			 (unsigned long long)t.forgotten) &&
+	     CHECK(!strcmp(nametab_get(&t, 0, 0) ?: "", "/bin/p0") && !strcmp(nametab_get(&t, 0, 7) ?: "", "/bin/p7"),
+		   "the names in use") &&
+	     CHECK(f.keys[0] == 1 && f.keys[6] == 8 && f.keys[7] == 9, "the first to go: %llu %llu %llu",
+		   (unsigned long long)f.keys[0], (unsigned long long)f.keys[6], (unsigned long long)f.keys[7]) &&
+	     CHECK(nametab_get(&t, 0, 9999) && !nametab_get(&t, 0, 9901), "the newest 98 stay");
+	/* no longer asked for: it goes in its turn */
+	for (uint64_t i = 10000; ok && i < 10200; i++) {
+		snprintf(name, sizeof(name), "/bin/p%llu", (unsigned long long)i);
+		ok = CHECK(nametab_put(&t, 0, i, name) == 0, "put %llu", (unsigned long long)i);
+	}
+	ok = ok && CHECK(!nametab_get(&t, 0, 0) && !nametab_get(&t, 0, 7) && t.count == 100, "unused names stayed");
+	ok = ok && CHECK(!nametab_use(&t, 0, 123456), "an unknown key");
+	nametab_free(&t);
+	return ok;
+}
+
 /* Removed cgroups are deleted: a stream of them never pushes out the names still in use. */
 static bool deleted_names_make_room_without_pushing_out_live_ones(void)
 {
@@ -1461,6 +1504,7 @@ int main(void)
 	run("json_loss_and_notice_records", json_loss_and_notice_records);
 	run("json_notice_names_a_long_path_whole", json_notice_names_a_long_path_whole);
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
+	run("full_name_table_keeps_the_names_in_use", full_name_table_keeps_the_names_in_use);
 	run("late_stop_is_marked_in_json_only", late_stop_is_marked_in_json_only);
 	run("deleted_names_make_room_without_pushing_out_live_ones", deleted_names_make_room_without_pushing_out_live_ones);
 	run("removed_cgroups_go_after_a_while", removed_cgroups_go_after_a_while);
