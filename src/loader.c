@@ -475,7 +475,15 @@ static int dump_append(struct dump *d, const struct netlog_event *e)
 static int dump_pass(struct loader *l, uint32_t pass, struct dump *d)
 {
 	struct bpf_link *link;
+	/*
+	 * Well under the iterator's 32 KiB buffer: a read stops taking objects
+	 * once it has this much, and an object shows at most one record, so it
+	 * never overflows, which would show that object again (a repeat that
+	 * dump_task_file() could not report: it reports the visit that enters a
+	 * socket).
+	 */
 	char buf[sizeof(struct netlog_event) * 64];
+	_Static_assert(sizeof(buf) + sizeof(struct netlog_event) <= 32768, "a read that overflows the iterator");
 	size_t have = 0;
 	int fd, err = 0;
 
@@ -549,8 +557,14 @@ static void diag_list(int family, int protocol, bool *warned)
 	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	bool done = false;
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (warned && !*warned) {
+			*warned = true;
+			log_warnx("sock_diag of %s sockets: %s: those open before netlogd started are logged "
+				  "with id 0", protocol == IPPROTO_TCP ? "TCP" : "UDP", strerror(errno));
+		}
 		return;
+	}
 	if (send(fd, &req, sizeof(req), 0) < 0)
 		done = true;
 	while (!done) {

@@ -69,7 +69,7 @@ struct {
 
 /*
  * UDP sockets, by cookie: those bound by bind() (a listen: role
- * ROLE_LISTENER) and those with flows (bit UDP_HAS_FLOWS), until closed.
+ * ROLE_LISTENER) and those with flows (has_flows), until closed.
  * The owner is the last process seen using the socket.
  */
 struct {
@@ -281,8 +281,9 @@ static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
 
+	/* atomic: a softirq's program may count on this CPU between a load and a store */
 	if (n)
-		*n += 1;
+		__sync_fetch_and_add(n, 1);
 }
 
 /*
@@ -1312,8 +1313,17 @@ static __always_inline bool flow_insert(struct flow_info *f, struct netlog_flow 
 	n->sport = f->sport;
 	err = bpf_map_update_elem(&udp_flows, &f->k, n, BPF_NOEXIST);
 
-	if (err == -17 /* EEXIST: another CPU was first */)
+	if (err == -17 /* EEXIST: another CPU was first */) {
+		struct netlog_flow *v = bpf_map_lookup_elem(&udp_flows, &f->k);
+
+		if (v) { /* its datagram counts there */
+			__sync_fetch_and_add(&v->traffic.packets_sent, n->traffic.packets_sent);
+			__sync_fetch_and_add(&v->traffic.bytes_sent, n->traffic.bytes_sent);
+			__sync_fetch_and_add(&v->traffic.packets_received, n->traffic.packets_received);
+			__sync_fetch_and_add(&v->traffic.bytes_received, n->traffic.bytes_received);
+		}
 		return false;
+	}
 	if (err) {
 		seen = bpf_map_lookup_elem(&untracked_seen, &f->k);
 		if (seen) {
@@ -1381,7 +1391,7 @@ static __noinline int flow_new(struct flow_info *f, __u32 payload, __u32 segs, b
 			f->flags |= NETLOG_F_OWNER_UNKNOWN;
 	}
 	if (s)
-		bits_or(&s->bits, UDP_HAS_FLOWS);
+		s->has_flows = 1;
 	return flow_insert(f, &n);
 }
 
@@ -1747,8 +1757,17 @@ static __always_inline int on_udp_bind(struct bpf_sock *ctx, bool v6)
 	tuple_from_bpf_sock(&n.t, ctx, v6);
 	proc_from_current(&n.owner);
 	s = bpf_map_lookup_elem(&udp_socks, &cookie);
-	if (s)
-		n.bits = s->bits & ~CONN_START_LOST; /* keep what it had */
+	if (s) { /* keep what it had */
+		n.bits = s->bits & ~CONN_START_LOST;
+		n.has_flows = s->has_flows;
+	}
+	/*
+	 * Bound again: connect(AF_UNSPEC) gave back a port the kernel chose
+	 * (bind() to port 0 locks none). That listen ends here, by this
+	 * process, before the new one starts: every start has one stop.
+	 */
+	if (s && s->role == ROLE_LISTENER)
+		emit_stop(RING_UDP, cookie, NETLOG_LISTEN_STOP, s, &n.owner);
 	/* untracked, it could get no stop: counted, not started */
 	if (bpf_map_update_elem(&udp_socks, &cookie, &n, BPF_ANY)) {
 		if (!ignored)
@@ -1826,7 +1845,7 @@ int sock_release(struct bpf_sock *ctx)
 		return 1;
 	who = closer_from_current(&closer, &c->owner) ? &closer : &c->owner;
 	/* the flows' stops first, then the listen's: what the socket started ends inside it */
-	if (c->bits & UDP_HAS_FLOWS)
+	if (c->has_flows)
 		emit_stop(RING_UDP, cookie, NETLOG_UDP_CLOSE, c, who);
 	if (c->role == ROLE_LISTENER)
 		emit_stop(RING_UDP, cookie, NETLOG_LISTEN_STOP, c, who);
@@ -1939,7 +1958,12 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 			n.flags = NETLOG_F_PREEXISTING;
 			n.started = 1;
 			tuple_from_sock_probed(&n.t, sk);
-			if (conn_insert(key, &n) == 0 &&
+			/*
+			 * Not counted if the table is full: the handshake
+			 * callback (or, before netlogd, the start-up walk of
+			 * the queues) counted the socket it could not insert.
+			 */
+			if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == 0 &&
 			    !emit(key, NETLOG_CONNECT_START, &n, &n.owner))
 				start_lost(&conns, &key);
 			return;
@@ -2213,7 +2237,7 @@ static __noinline int udp_connected(struct sock *sk)
 	f.direction = NETLOG_DIR_OUT;
 	s = udp_sock_get(&f, true);
 	if (s)
-		bits_or(&s->bits, UDP_HAS_FLOWS);
+		s->has_flows = 1;
 	/* connected again to a flow's peer, from the new port a disconnect left it to take */
 	v = bpf_map_lookup_elem(&udp_flows, &f.k);
 	if (!v)
@@ -2317,9 +2341,12 @@ int sys_exit_connect(struct sys_exit_args *ctx)
 }
 
 /*
- * Start-up: every socket some process holds open. A visit can repeat when
- * the output buffer fills, so this is idempotent; user space drops the
- * duplicates that fork and fd passing create.
+ * Start-up: every socket some process holds open, once per holder (fork and
+ * fd passing make several). A socket is reported by the visit that enters
+ * it in the tables: the others, and the hooks that entered one since they
+ * attached, say nothing. The kernel shows an object again when its output
+ * overflows the iterator's buffer (32 KiB), which a read of less than that
+ * less one record never makes it do (dump_pass()).
  */
 #define SOCK_BINDADDR_LOCK 4
 #define SOCK_BINDPORT_LOCK 8
@@ -2398,7 +2425,7 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 	 */
 	if (!c || !(c->flags & NETLOG_F_PREEXISTING))
 		return 0;
-	bits_or(&c->bits, UDP_HAS_FLOWS);
+	c->has_flows = 1;
 	/* its addresses now: it may have connected since the first pass */
 	tuple_from_sock(&n->t, sk);
 	__builtin_memset(f, 0, sizeof(*f));
@@ -2509,6 +2536,21 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	 */
 	if (conn_insert(key, n) || !n->started)
 		return 0;
+	/*
+	 * Gone since its state was read (a reset, a timeout: the file the walk
+	 * holds keeps only a close() away)? The state-change hook runs before
+	 * the new state is stored: seen CLOSE, that run is over, and it stopped
+	 * the entry if it found it (deleted it, or marked it closed). One it
+	 * never found came too early: no stop will come, so no start either.
+	 */
+	if (KREAD(sk, __sk_common.skc_state) == TCP_CLOSE) {
+		struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+		if (c && !(c->bits & CONN_CLOSED)) {
+			bpf_map_delete_elem(&conns, &key);
+			return 0;
+		}
+	}
 	event_fill(&m->e, key, state == TCP_LISTEN ? NETLOG_LISTEN_START : NETLOG_CONNECT_START, n,
 		   &n->owner);
 	bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));

@@ -250,7 +250,6 @@ struct tuple {
 enum conn_bits {
 	CONN_HAS_TUPLE = 1 << 0, /* handshake done, addresses filled */
 	CONN_ACCEPTED = 1 << 1,	 /* a process accepted it: owner is that process */
-	UDP_HAS_FLOWS = 1 << 2,	 /* UDP: the daemon ends its flows when it closes */
 	CONN_CLOSED = 1 << 3,	 /* TCP: logged gone, its entry kept until its process lets it go */
 	CONN_RELEASED = 1 << 4,	 /* TCP: its process let it go (sock_release) */
 	CONN_START_LOST = 1 << 5, /* its start found the ring full: its stop says so, and is never kept for later */
@@ -277,7 +276,13 @@ struct conn {
 	__u8 flags;   /* NETLOG_F_* carried to the socket's events */
 	__u8 watched; /* sockops sees its state changes; else the tracepoint */
 	__u8 has_closer;
-	__u8 pad[3];
+	/*
+	 * UDP: the daemon ends its flows when it closes. A byte of its own, set
+	 * with a plain store: CPUs starting flows at once may all set it, where
+	 * the compat build's check-then-add on bits would carry into the next.
+	 */
+	__u8 has_flows;
+	__u8 pad[2];
 };
 
 #endif /* NETLOG_H */

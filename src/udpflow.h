@@ -40,6 +40,7 @@ struct udpflows {
 	struct udpflow *waiting, *waiting_last; /* incoming flows not started yet, oldest first */
 	int map_fd;		  /* the kernel's flow table, or -1 */
 	int untracked_fd;	  /* the kernel's untracked flows lately reported, or -1 */
+	bool take_apart;	  /* the kernel takes no hash entry out whole (before 5.14) */
 	uint64_t idle_ns;	  /* a flow with no datagram this long stops */
 	uint64_t claim_wait_ns;	  /* how long an incoming flow waits for its receiver */
 	uint64_t untracked;	  /* flows started here but not kept: no stop will follow */

@@ -72,6 +72,24 @@ def test_udp_socket_bound_before_start_is_reported_then_stopped(hosts, actors, n
     log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5356", **who(server))
 
 
+def test_a_socket_bound_again_after_undoing_its_connection_stops_each_listen(hosts, actors, netlogd):
+    """bind() to port 0 locks no port: connect(AF_UNSPEC) gives the port
+    back, and the socket may bind() again. The first listen stops there."""
+    log = netlogd()
+    a = actors(hosts.a, name="nl-udp-rebind")
+    s = a("udp_socket", A4, 0)
+    fd, first = s["fd"], f"{A4}:{s['lport']}"
+    log.expect(kind="listen", what="start", proto="UDP", local=first, **who(a))
+    a("udp_connect", fd, B4, 5360)
+    a("disconnect", fd)
+    a("udp_bind_fd", fd, A4, 5361)
+    log.expect(kind="listen", what="stop", proto="UDP", local=first, **who(a))
+    log.expect(kind="listen", what="start", proto="UDP", local=f"{A4}:5361", **who(a))
+    a("close", fd)
+    log.expect(kind="listen", what="stop", proto="UDP", local=f"{A4}:5361", **who(a))
+    log.expect(kind="listen", what="stop", proto="UDP", local=first, **who(a))  # still one
+
+
 def test_udp_socket_handed_over_stops_with_the_closer(hosts, actors, netlogd):
     log = netlogd()
     owner = actors(hosts.a, name="nl-udp-owner")
