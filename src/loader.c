@@ -860,11 +860,12 @@ void loader_release_state_tracepoint(struct loader *l)
 	log_debug("sockops watches every TCP socket: state-change tracepoint detached");
 }
 
-int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
+int loader_dump_existing(struct loader *l, loader_event_fn fn, void (*between)(void *ctx), void *ctx)
 {
 	int err = 0;
 
 	make_cookies();
+	between(ctx);
 
 	for (uint32_t pass = 1; pass <= 2 && !err; pass++) {
 		struct dump d = { 0 };
@@ -879,6 +880,8 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx)
 				err = fn(&d.ev[i], ctx);
 		}
 		free(d.ev);
+		/* what the hooks sent since: after the walk's own reports of this pass, which may precede it */
+		between(ctx);
 	}
 	if (!err)
 		existing_tcp_pass(l);

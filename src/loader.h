@@ -56,10 +56,13 @@ void loader_forget_exe(const struct loader *l, uint64_t id);
 typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
 
 /*
- * Report every TCP socket some process holds open now: listeners first,
- * then connections, each socket once. Returns 0 or -errno.
+ * Report every TCP and UDP socket some process holds open now: listeners
+ * first, then connections, each socket once, to @fn. @between(@ctx) runs
+ * between the steps, once what came before is reported: the programs run
+ * all along, and their rings are read there, not only after the walk (on
+ * a busy host they would fill). Returns 0 or -errno.
  */
-int loader_dump_existing(struct loader *l, loader_event_fn fn, void *ctx);
+int loader_dump_existing(struct loader *l, loader_event_fn fn, void (*between)(void *ctx), void *ctx);
 
 /*
  * The state-change tracepoint ends the TCP sockets whose state changes

@@ -788,6 +788,12 @@ static int drain_rings(struct netlogd *d, bool whole)
 	return err;
 }
 
+/* Between the steps of the start-up walk: the rings, which the hooks fill meanwhile. */
+static void drain_during_walk(void *ctx)
+{
+	drain_rings(ctx, true);
+}
+
 /* The stop the kernel kept back as @k, in socket entry @c: the event it would have sent. */
 static void late_event(struct netlog_event *e, const struct netlog_late_key *k, const struct conn *c)
 {
@@ -1118,7 +1124,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	loader_set_udp_idle(&d->loader, d->flows.idle_ns);
-	err = loader_dump_existing(&d->loader, on_record, d);
+	err = loader_dump_existing(&d->loader, on_record, drain_during_walk, d);
 	if (err)
 		goto out;
 	loader_release_state_tracepoint(&d->loader);
