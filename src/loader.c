@@ -864,8 +864,12 @@ int loader_dump_existing(struct loader *l, loader_event_fn fn, void (*between)(v
 {
 	int err = 0;
 
+	/*
+	 * No read of the rings before the first pass: a socket's first report
+	 * is the walk's (a UDP socket bound before netlogd that sent since has
+	 * its listen start there, before its flow's).
+	 */
 	make_cookies();
-	between(ctx);
 
 	for (uint32_t pass = 1; pass <= 2 && !err; pass++) {
 		struct dump d = { 0 };

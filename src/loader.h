@@ -58,7 +58,7 @@ typedef int (*loader_event_fn)(const struct netlog_event *e, void *ctx);
 /*
  * Report every TCP and UDP socket some process holds open now: listeners
  * first, then connections, each socket once, to @fn. @between(@ctx) runs
- * between the steps, once what came before is reported: the programs run
+ * after each pass, once what it found is reported: the programs run
  * all along, and their rings are read there, not only after the walk (on
  * a busy host they would fill). Returns 0 or -errno.
  */

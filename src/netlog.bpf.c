@@ -754,6 +754,18 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	__u64 key = (__u64)sk;
 	struct conn c = {};
 
+	struct conn *walked = bpf_map_lookup_elem(&conns, &key);
+
+	/*
+	 * listen() stores LISTEN before it binds the port and calls this: the
+	 * start-up walk may have seen the socket listening in between, entered
+	 * and reported it. Its entry stays; sockops watches it from now on.
+	 */
+	if (walked && walked->role == ROLE_LISTENER && (walked->flags & NETLOG_F_PREEXISTING) &&
+	    (!walked->cookie || walked->cookie == cookie)) {
+		walked->watched = 1;
+		return;
+	}
 	conn_init(&c, cookie, ROLE_LISTENER, NETLOG_DIR_NONE);
 	c.started = 1;
 	c.watched = 1;
