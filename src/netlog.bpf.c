@@ -1311,6 +1311,18 @@ static __always_inline void udp_sock_used_by(struct conn *s, const struct netlog
 		__builtin_memcpy(&s->owner, proc, sizeof(s->owner));
 }
 
+/* A datagram of flow @v, counted the way it went: CPUs may count at once. */
+static __always_inline void flow_count(struct netlog_flow *v, bool egress, __u32 payload, __u32 segs)
+{
+	if (egress) {
+		__sync_fetch_and_add(&v->traffic.packets_sent, segs);
+		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
+	} else {
+		__sync_fetch_and_add(&v->traffic.packets_received, segs);
+		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
+	}
+}
+
 /*
  * Insert a new flow and report it. When the table is full the flow is
  * reported all the same, marked untracked, once per refresh period rather
@@ -1328,12 +1340,11 @@ static __always_inline bool flow_insert(struct flow_info *f, struct netlog_flow 
 	if (err == -17 /* EEXIST: another CPU was first */) {
 		struct netlog_flow *v = bpf_map_lookup_elem(&udp_flows, &f->k);
 
-		if (v) { /* its datagram counts there */
-			__sync_fetch_and_add(&v->traffic.packets_sent, n->traffic.packets_sent);
-			__sync_fetch_and_add(&v->traffic.bytes_sent, n->traffic.bytes_sent);
-			__sync_fetch_and_add(&v->traffic.packets_received, n->traffic.packets_received);
-			__sync_fetch_and_add(&v->traffic.bytes_received, n->traffic.bytes_received);
-		}
+		/* its datagram counts there (one way only: the other's counts are 0) */
+		if (v)
+			flow_count(v, f->direction == NETLOG_DIR_OUT,
+				   n->traffic.bytes_sent + n->traffic.bytes_received,
+				   n->traffic.packets_sent + n->traffic.packets_received);
 		return false;
 	}
 	if (err) {
@@ -1617,15 +1628,9 @@ static __always_inline int udp_packet(struct __sk_buff *skb, bool egress)
 		return 1;
 	}
 	v->last_ns = flow_clock();
-	if (egress) {
-		__sync_fetch_and_add(&v->traffic.packets_sent, segs);
-		__sync_fetch_and_add(&v->traffic.bytes_sent, payload);
-		if (v->owner.tgid != current_tgid()) /* the socket changed hands */
-			flow_handed_over(v, f.k.sock_id);
-	} else {
-		__sync_fetch_and_add(&v->traffic.packets_received, segs);
-		__sync_fetch_and_add(&v->traffic.bytes_received, payload);
-	}
+	flow_count(v, egress, payload, segs);
+	if (egress && v->owner.tgid != current_tgid()) /* the socket changed hands */
+		flow_handed_over(v, f.k.sock_id);
 	return 1;
 }
 
@@ -2402,17 +2407,13 @@ static __always_inline int dump_udp(struct bpf_iter__task_file *ctx, struct task
 			n->role = ROLE_LISTENER;
 			n->started = 1;
 		}
-		if (!cookie) {
-			/* no key to enter it by (see make_cookies()): said, its close not matched */
-			if (n->role != ROLE_LISTENER)
-				return 0;
-			event_fill(&m->e, 0, NETLOG_LISTEN_START, n, &n->owner);
-			bpf_seq_write(ctx->meta->seq, &m->e, sizeof(m->e));
-			return 0;
+		/* no key to enter it by (see make_cookies()): said, its close not matched */
+		c = n;
+		if (cookie) {
+			if (bpf_map_update_elem(&udp_socks, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
+				count_drop(NETLOG_DROP_TABLE);
+			c = bpf_map_lookup_elem(&udp_socks, &cookie);
 		}
-		if (bpf_map_update_elem(&udp_socks, &cookie, n, BPF_NOEXIST) == -7 /* E2BIG */)
-			count_drop(NETLOG_DROP_TABLE);
-		c = bpf_map_lookup_elem(&udp_socks, &cookie);
 		if (c && n->role == ROLE_LISTENER && c->role != ROLE_LISTENER &&
 		    !(c->flags & NETLOG_F_PREEXISTING)) {
 			/* bound before netlogd, it sent since: the entry that made is one of flows only */

@@ -195,6 +195,17 @@ static bool kernel_take(struct udpflows *t, const struct udpflow *f, struct netl
 	return true;
 }
 
+/* The kernel's note that it reported @f untracked lately goes. */
+static void forget_untracked(const struct udpflows *t, const struct udpflow *f)
+{
+	struct netlog_flow_key k;
+
+	if (t->untracked_fd < 0)
+		return;
+	kernel_key(&k, &f->ev);
+	bpf_map_delete_elem(t->untracked_fd, &k);
+}
+
 /*
  * Log the stop of @f at @ts, by @proc (the closer), or else its last
  * process; with its counts in @counted when the kernel gave them already
@@ -231,13 +242,9 @@ static void stop_counted(struct udpflows *t, struct udpflow *f, uint64_t ts, con
 	}
 	if (f->counted_late)
 		e.flags |= NETLOG_F_UNTRACKED; /* its counts miss the datagrams before */
-	if ((f->ev.flags & NETLOG_F_UNTRACKED) && t->untracked_fd >= 0) {
-		struct netlog_flow_key k;
-
-		/* the kernel reports its next datagram as a new flow at once, not after a refresh period */
-		kernel_key(&k, &f->ev);
-		bpf_map_delete_elem(t->untracked_fd, &k);
-	}
+	/* the kernel reports its next datagram as a new flow at once, not after a refresh period */
+	if (f->ev.flags & NETLOG_F_UNTRACKED)
+		forget_untracked(t, f);
 	t->log(&e, t->ctx);
 	unlink_flow(t, f);
 }
@@ -258,14 +265,9 @@ static void make_room(struct udpflows *t, uint64_t now);
  */
 static void now_tracked(struct udpflows *t, struct udpflow *f)
 {
-	struct netlog_flow_key k;
-
 	f->ev.flags &= ~NETLOG_F_UNTRACKED;
 	f->counted_late = true;
-	if (t->untracked_fd >= 0) {
-		kernel_key(&k, &f->ev);
-		bpf_map_delete_elem(t->untracked_fd, &k);
-	}
+	forget_untracked(t, f);
 }
 
 static void on_flow(struct udpflows *t, const struct netlog_event *e)
