@@ -1075,11 +1075,28 @@ static __always_inline bool closed_by_a_process(const struct sock *sk, int oldst
 }
 
 /*
+ * Whether state @newstate of @sk can say anything (the callers' cheaper
+ * filter let it through). FIN_WAIT2 does once no process holds the socket:
+ * its FIN is acknowledged, and the kernel only waits for the peer's, for
+ * tcp_fin_timeout. It usually waits in a time-wait socket, and the full
+ * one goes to CLOSE at once; but in the full socket itself when the ACK
+ * reached it while close() still held its lock, or when that timeout is
+ * above 60 s: then CLOSE can be a minute away, for a connection over.
+ */
+static __always_inline bool state_says(const struct sock *sk, int newstate)
+{
+	if (newstate == TCP_FIN_WAIT2)
+		return KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD & 1;
+	return newstate == TCP_CLOSE || newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK;
+}
+
+/*
  * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
  * shutdown(), in the process that called them: that is the closer. A
  * direct jump to CLOSE is a process too when closed_by_a_process() says
  * so; otherwise it is the kernel (a reset, a timeout) and the stop names
- * the last known owner.
+ * the last known owner. An orphan's FIN_WAIT2 ends the connection as CLOSE
+ * does (state_says()); the CLOSE that follows finds no entry.
  */
 static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
 				     bool from_sockops, __u64 cookie)
@@ -1087,7 +1104,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	__u64 key = (__u64)sk;
 	struct conn *c;
 
-	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+	if (!state_says(sk, newstate))
 		return;
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || conn_stale(key, c, cookie) || (!from_sockops && c->watched))
@@ -1097,7 +1114,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		return;
 	if (!c->cookie)
 		c->cookie = cookie; /* accepted before netlogd saw its handshake */
-	if (newstate != TCP_CLOSE) {
+	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
 		note_closer(c);
 		return;
 	}
@@ -1134,8 +1151,8 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
 	/* most state changes say nothing new (on_state): leave before any helper */
-	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE &&
-	    skops->args[1] != TCP_FIN_WAIT1 && skops->args[1] != TCP_LAST_ACK)
+	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE && skops->args[1] != TCP_FIN_WAIT1 &&
+	    skops->args[1] != TCP_LAST_ACK && skops->args[1] != TCP_FIN_WAIT2)
 		return 1;
 	bsk = skops->sk;
 	if (!bsk)
@@ -1192,7 +1209,8 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
 	struct tcp_sock *tp;
 
-	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK &&
+	    newstate != TCP_FIN_WAIT2)
 		return 0;
 	if (!sk_is_inet_tcp(sk))
 		return 0;

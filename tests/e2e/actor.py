@@ -607,6 +607,12 @@ def cmd_user_timeout(fd, ms):
     return {}
 
 
+def cmd_linger2(fd, seconds):
+    """TCP_LINGER2: how long the kernel keeps the socket, closed, waiting for the peer's FIN."""
+    socks[fd].setsockopt(socket.IPPROTO_TCP, socket.TCP_LINGER2, seconds)
+    return {}
+
+
 def cmd_send(fd, text):
     socks[fd].sendall(text.encode())
     return {}

@@ -840,6 +840,27 @@ def test_handed_over_socket_names_the_closer(hosts, actors, netlogd, before):
     log.expect(kind="connect", what="stop", local=local, dir="->", **who(closer))
 
 
+@pytest.mark.every_kernel
+def test_connection_closed_first_stops_when_only_the_peers_fin_is_awaited(hosts, actors, netlogd):
+    """The server closes; the client acknowledges its FIN and keeps its own end
+    open. The kernel then only waits for the client's FIN, for tcp_fin_timeout:
+    usually in a time-wait socket, and the full socket ends at once; but in the
+    full socket itself (FIN_WAIT2, no process holds it) when that timeout is
+    above 60 s (here the socket's TCP_LINGER2), or when the ACK reached it while
+    close() still held its lock. Either way this end is done: its stop comes
+    then, once, not when the kernel lets the socket go."""
+    log = netlogd()
+    server, client, _, c, s = open_connection(hosts, actors, log, port=5033)
+    local, remote = f"{A4}:5033", f"{B4}:{c['lport']}"
+    log.expect(kind="connect", what="start", local=local, dir="<-", remote=remote, **who(server))
+    server("linger2", s["fd"], 120)
+    server("close", s["fd"])
+    log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(server))
+    client("close", c["fd"])  # the FIN the server's socket waited for: no second stop
+    log.expect(kind="connect", what="stop", local=remote, dir="->", remote=local, **who(client))
+    assert len(log.find(0.5, kind="connect", what="stop", local=local)) == 1, log.text()
+
+
 def test_shut_down_then_renamed_stops_as_it_is_at_close(hosts, actors, netlogd):
     """shutdown(), then a new name and user, then close(): the stop says what the process
     is at the close."""
