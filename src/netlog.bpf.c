@@ -1112,8 +1112,12 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	/* logged gone, kept for its process (conn_closed()): a reuse untracked since says nothing */
 	if (c->bits & CONN_CLOSED)
 		return;
-	if (!c->cookie)
-		c->cookie = cookie; /* accepted before netlogd saw its handshake */
+	/*
+	 * Accepted before netlogd saw its handshake, with no cookie then. One
+	 * logged started keeps the id its start had: its stop must match it.
+	 */
+	if (!c->cookie && !c->started)
+		c->cookie = cookie;
 	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
 		note_closer(c);
 		return;
