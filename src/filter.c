@@ -264,7 +264,9 @@ struct filter_held {
 	uint64_t sock_id;
 	uint64_t seq; /* the order it was held in (filters.seq) */
 	uint8_t raddr[16];
+	uint8_t laddr[16];
 	uint16_t rport;
+	uint16_t lport;
 	uint8_t protocol;
 	bool listen;
 	bool gone_once; /* its socket was gone at the last look (filters_forget_gone()) */
@@ -290,10 +292,12 @@ static size_t held_bucket(const struct filters *f, uint64_t sock_id, uint16_t rp
 	return ((sock_id ^ rport) * 0x9e3779b97f4a7c15ull >> 32) & (f->nbuckets - 1);
 }
 
+/* Id 0 (a socket logged before it had a cookie) tells no socket apart: its local end must too. */
 static bool same(const struct filter_held *h, const struct netlog_event *e)
 {
 	return h->sock_id == e->sock_id && h->listen == is_listen(e->type) &&
-	       (h->listen || (h->rport == e->rport && !memcmp(h->raddr, e->raddr, 16)));
+	       (h->listen || (h->rport == e->rport && !memcmp(h->raddr, e->raddr, 16))) &&
+	       (h->sock_id || (h->lport == e->lport && !memcmp(h->laddr, e->laddr, 16)));
 }
 
 /* Twice the buckets, so chains stay short however many starts are held; without memory it goes on as it is. */
@@ -353,7 +357,9 @@ bool filters_pass(struct filters *f, const struct netlog_event *e)
 		if (h) { /* without memory the stop is logged alone: better than lost */
 			h->sock_id = e->sock_id;
 			memcpy(h->raddr, e->raddr, 16);
+			memcpy(h->laddr, e->laddr, 16);
 			h->rport = e->rport;
+			h->lport = e->lport;
 			h->protocol = e->protocol;
 			h->listen = is_listen(e->type);
 			h->seq = f->seq++;

@@ -531,7 +531,7 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 {
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->start_ns = type == NETLOG_LISTEN_START || type == NETLOG_CONNECT_START ? 0 : c->start_ns;
-	e->sock_id = c->cookie;
+	e->sock_id = c->no_id ? 0 : c->cookie;
 	__builtin_memcpy(e->laddr, c->t.laddr, 16);
 	__builtin_memcpy(e->raddr, c->t.raddr, 16);
 	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
@@ -1114,10 +1114,13 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		return;
 	/*
 	 * Accepted before netlogd saw its handshake, with no cookie then. One
-	 * logged started keeps the id its start had: its stop must match it.
+	 * logged started keeps the id its start had (no_id): its stop must
+	 * match it. The cookie still tells a later socket at its address apart.
 	 */
-	if (!c->cookie && !c->started)
+	if (!c->cookie) {
+		c->no_id = c->started != 0;
 		c->cookie = cookie;
+	}
 	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
 		note_closer(c);
 		return;

@@ -282,7 +282,8 @@ struct conn {
 	 * the compat build's check-then-add on bits would carry into the next.
 	 */
 	__u8 has_flows;
-	__u8 pad[2];
+	__u8 no_id; /* TCP: logged started before it had a cookie: its events say id 0 */
+	__u8 pad;
 };
 
 #endif /* NETLOG_H */

@@ -1360,6 +1360,16 @@ static bool ignore_rules_match_and_a_stop_follows_its_start(void)
 	ok = ok && CHECK(!filters_pass(&f, &stop), "an ignored process's stop, its start lost, logged");
 	stop.proc.uid = 0;
 	ok = ok && CHECK(filters_pass(&f, &stop) && f.nheld == 0, "another's stop, its start lost, dropped");
+	/* id 0 (logged before its socket had a cookie) tells no socket apart: the local end does */
+	start.flags = stop.flags = 0;
+	start.sock_id = stop.sock_id = 0;
+	start.proc.uid = 1000;
+	ok = ok && CHECK(!filters_pass(&f, &start) && f.nheld == 1, "an ignored id-0 start logged");
+	other = stop;
+	other.lport = 40001;
+	ok = ok && CHECK(filters_pass(&f, &other) && f.nheld == 1,
+			 "another id-0 connection's stop to the same remote took the held start");
+	ok = ok && CHECK(!filters_pass(&f, &stop) && f.nheld == 0, "the held id-0 start's own stop logged");
 	filters_free(&f);
 	return ok;
 }
