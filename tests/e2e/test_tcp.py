@@ -584,6 +584,12 @@ def test_connection_queued_before_start_and_accepted_after_starts_at_the_accept(
     log.expect(kind="connect", what="stop", local=local, dir="<-", remote=remote, **who(acceptor))
 
 
+def skipped_runs(log):
+    """The runs of netlogd's programs the kernel skipped, as its warnings count them."""
+    return sum(int(x) for x in re.findall(r"warning: (\d+) runs? of netlogd's programs skipped by the kernel",
+                                         log.text()))
+
+
 def test_connections_accepted_while_netlogd_starts_each_start_once(hosts, netlogd):
     """400 connections queued before netlogd, accepted one every 10 ms from
     just before it starts: some before it loads, some between its hooks'
@@ -629,12 +635,25 @@ def test_connections_accepted_while_netlogd_starts_each_start_once(hosts, netlog
     log.expect(kind="listen", what="stop", local=f"{A4}:5019")
     for what in ("start", "stop"):
         for where in ("local", "remote"):  # incoming: the listener's end; outgoing: the client's
-            lines = log.wait_count(n, kind="connect", what=what, **{where: f"{A4}:5019"})
-            time.sleep(0.5)  # for any repeat
-            lines = log.find(timeout=0, kind="connect", what=what, **{where: f"{A4}:5019"})
+            want = dict(kind="connect", what=what, **{where: f"{A4}:5019"})
+            if what == "start":
+                log.wait_count(n, **want)
+            else:
+                deadline = time.monotonic() + 10
+                while len(log.find(timeout=0, **want)) < n and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            time.sleep(0.5)  # for any repeat, or the warning of skipped runs
+            lines = log.find(timeout=0, **want)
             ports = [l["remote" if where == "local" else "local"] for l in lines]
             repeated = sorted({x for x in ports if ports.count(x) > 1})
-            assert len(ports) == n and not repeated, f"{what} {where}: {len(ports)} lines, repeated: {repeated}"
+            # Before 6.12 (and in the compat build) these sockets' stops come from the
+            # state-change tracepoint (sockops cannot take over a socket older than netlogd),
+            # which the kernel skips when it fires inside itself on one CPU, as the mass close
+            # here makes it do under emulation; netlogd counts those runs in a warning. No
+            # more stops missing than that; none when it says none.
+            lost = 0 if what == "start" else skipped_runs(log)
+            assert n - lost <= len(ports) <= n and not repeated, \
+                f"{what} {where}: {len(ports)} lines ({lost} runs skipped), repeated: {repeated}\nlog:\n{log.text()}"
 
 
 def test_connection_queued_before_start_and_never_accepted_is_the_listeners(hosts, actors, netlogd):
