@@ -800,7 +800,7 @@ static void late_event(struct netlog_event *e, const struct netlog_late_key *k, 
 	memset(e, 0, sizeof(*e));
 	e->ts_ns = k->ts_ns;
 	e->start_ns = c->start_ns;
-	e->sock_id = c->no_id ? 0 : c->cookie;
+	e->sock_id = conn_event_id(c);
 	memcpy(e->laddr, c->t.laddr, sizeof(e->laddr));
 	memcpy(e->raddr, c->t.raddr, sizeof(e->raddr));
 	e->proc = c->closer; /* emit_stop() put the stop's process there */

@@ -531,7 +531,7 @@ static __always_inline void event_fill(struct netlog_event *e, __u64 key, __u8 t
 {
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->start_ns = type == NETLOG_LISTEN_START || type == NETLOG_CONNECT_START ? 0 : c->start_ns;
-	e->sock_id = c->no_id ? 0 : c->cookie;
+	e->sock_id = conn_event_id(c);
 	__builtin_memcpy(e->laddr, c->t.laddr, 16);
 	__builtin_memcpy(e->raddr, c->t.raddr, 16);
 	__builtin_memcpy(&e->proc, proc, sizeof(*proc));
@@ -752,9 +752,8 @@ static __always_inline void listener_add(const struct tuple *t, const struct net
 static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
-	struct conn c = {};
-
 	struct conn *walked = bpf_map_lookup_elem(&conns, &key);
+	struct conn c = {};
 
 	/*
 	 * listen() stores LISTEN before it binds the port and calls this: the
@@ -1075,28 +1074,29 @@ static __always_inline bool closed_by_a_process(const struct sock *sk, int oldst
 }
 
 /*
- * Whether state @newstate of @sk can say anything (the callers' cheaper
- * filter let it through). FIN_WAIT2 does once no process holds the socket:
- * its FIN is acknowledged, and the kernel only waits for the peer's, for
- * tcp_fin_timeout. It usually waits in a time-wait socket, and the full
- * one goes to CLOSE at once; but in the full socket itself when the ACK
- * reached it while close() still held its lock, or when that timeout is
- * above 60 s: then CLOSE can be a minute away, for a connection over.
+ * The states on_state() may have something to say at: its callers' filter,
+ * before any helper, as most state changes say nothing new.
  */
-static __always_inline bool state_says(const struct sock *sk, int newstate)
+static __always_inline bool state_may_say(int newstate)
 {
-	if (newstate == TCP_FIN_WAIT2)
-		return KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD & 1;
-	return newstate == TCP_CLOSE || newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK;
+	return newstate == TCP_CLOSE || newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK ||
+	       newstate == TCP_FIN_WAIT2;
 }
 
 /*
- * A state change. FIN_WAIT1 and LAST_ACK are entered only by close() or
- * shutdown(), in the process that called them: that is the closer. A
- * direct jump to CLOSE is a process too when closed_by_a_process() says
- * so; otherwise it is the kernel (a reset, a timeout) and the stop names
- * the last known owner. An orphan's FIN_WAIT2 ends the connection as CLOSE
- * does (state_says()); the CLOSE that follows finds no entry.
+ * A state change that passed state_may_say(). FIN_WAIT1 and LAST_ACK are
+ * entered only by close() or shutdown(), in the process that called them:
+ * that is the closer. A direct jump to CLOSE is a process too when
+ * closed_by_a_process() says so; otherwise it is the kernel (a reset, a
+ * timeout) and the stop names the last known owner.
+ *
+ * FIN_WAIT2 ends the connection as CLOSE does once no process holds the
+ * socket: its FIN is acknowledged, and the kernel only waits for the
+ * peer's, for tcp_fin_timeout. It usually waits in a time-wait socket, and
+ * the full one goes to CLOSE at once; but in the full socket itself when
+ * the ACK reached it while close() still held its lock, or when that
+ * timeout is above 60 s: then CLOSE can be a minute away, for a connection
+ * over. The CLOSE that follows finds no entry.
  */
 static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate,
 				     bool from_sockops, __u64 cookie)
@@ -1104,8 +1104,8 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	__u64 key = (__u64)sk;
 	struct conn *c;
 
-	if (!state_says(sk, newstate))
-		return;
+	if (newstate == TCP_FIN_WAIT2 && !(KREAD(sk, __sk_common.skc_flags) >> SOCK_DEAD & 1))
+		return; /* shutdown(): the process still holds it */
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || conn_stale(key, c, cookie) || (!from_sockops && c->watched))
 		return;
@@ -1157,9 +1157,7 @@ int tcp_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
-	/* most state changes say nothing new (on_state): leave before any helper */
-	if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != TCP_CLOSE && skops->args[1] != TCP_FIN_WAIT1 &&
-	    skops->args[1] != TCP_LAST_ACK && skops->args[1] != TCP_FIN_WAIT2)
+	if (op == BPF_SOCK_OPS_STATE_CB && !state_may_say(skops->args[1]))
 		return 1;
 	bsk = skops->sk;
 	if (!bsk)
@@ -1216,8 +1214,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
 	struct tcp_sock *tp;
 
-	if (newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK &&
-	    newstate != TCP_FIN_WAIT2)
+	if (!state_may_say(newstate))
 		return 0;
 	if (!sk_is_inet_tcp(sk))
 		return 0;

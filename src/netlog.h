@@ -286,4 +286,10 @@ struct conn {
 	__u8 pad;
 };
 
+/* The id the events of socket entry @c carry, in the kernel's and in kept-back stops alike. */
+static inline __u64 conn_event_id(const struct conn *c)
+{
+	return c->no_id ? 0 : c->cookie;
+}
+
 #endif /* NETLOG_H */
