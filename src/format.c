@@ -545,6 +545,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	bool stop = e->type == NETLOG_LISTEN_STOP || e->type == NETLOG_CONNECT_STOP ||
 		    e->type == NETLOG_CONNECT_FAIL;
 	bool incoming = e->direction == NETLOG_DIR_IN || listen;
+	/* a stop found late (recovered) knows neither its time nor its counts */
+	bool counted = e->type == NETLOG_CONNECT_STOP && !(e->flags & NETLOG_F_RECOVERED);
 	char stamp[FORMAT_TIME_MAX];
 
 	if (!action || !proto)
@@ -562,7 +564,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	put(&o, "\"", 1);
 	if (e->type == NETLOG_CONNECT_FAIL)
 		put_str(&o, ",\"outcome\":\"failure\"");
-	if (stop && e->start_ns && e->ts_ns >= e->start_ns) {
+	if (stop && e->start_ns && e->ts_ns >= e->start_ns && !(e->flags & NETLOG_F_RECOVERED)) {
 		put_key(&o, "duration");
 		put_u64(&o, e->ts_ns - e->start_ns);
 	}
@@ -585,7 +587,7 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_str(&o, cid);
 		put(&o, "\"", 1);
 	}
-	if (e->type == NETLOG_CONNECT_STOP) {
+	if (counted) {
 		put_key(&o, "bytes");
 		put_u64(&o, t->bytes_sent + t->bytes_received);
 		put_key(&o, "packets");
@@ -597,7 +599,6 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 	if (listen) {
 		put_endpoint(&o, "destination", e->laddr, e->lport, NULL, NULL);
 	} else {
-		bool counted = e->type == NETLOG_CONNECT_STOP;
 		const __u64 *lb = counted ? &t->bytes_sent : NULL, *rb = counted ? &t->bytes_received : NULL;
 		const __u32 *lp = counted ? &t->packets_sent : NULL, *rp = counted ? &t->packets_received : NULL;
 
@@ -657,6 +658,8 @@ int format_json(char *dst, size_t size, const struct netlog_event *e,
 		put_str(&o, ",\"late\":true");
 	if (e->flags & NETLOG_F_START_LOST)
 		put_str(&o, ",\"start_lost\":true");
+	if (e->flags & NETLOG_F_RECOVERED)
+		put_str(&o, ",\"recovered\":true");
 	if (e->flags & NETLOG_F_OWNER_UNKNOWN)
 		put_str(&o, ",\"owner_unknown\":true");
 	if (e->flags & NETLOG_F_UNTRACKED)

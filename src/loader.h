@@ -97,6 +97,13 @@ int loader_flows_fd(const struct loader *l);
 uint64_t loader_missed_runs(const struct loader *l);
 
 /*
+ * Look for connections whose end such a skipped run missed (check_conns()):
+ * one seen ended at two looks in a row gets its stop, marked recovered.
+ * Returns 0 or -errno; @recovered: how many stops that made in all.
+ */
+long loader_check_conns(const struct loader *l, uint64_t *recovered);
+
+/*
  * What is open as netlogd stops (the programs detached): TCP connections,
  * and listens (TCP, UDP), started in the log and not stopped.
  */

@@ -69,6 +69,8 @@ struct netlogd {
 	uint64_t exe_unnamed, exe_unnamed_reported;	  /* and without their program's */
 	uint64_t late, late_reported; /* stops the kernel kept back while a ring was full, logged late */
 	uint64_t missed_reported;     /* runs of the programs the kernel skipped (loader_missed_runs()) */
+	unsigned check_looks;	      /* looks for stops among them still to take (loader_check_conns()) */
+	uint64_t recovered_reported;  /* stops those looks found */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	bool drops_unread; /* the kernel's loss counters could not be read: said once */
@@ -707,8 +709,10 @@ static void report_drops(struct netlogd *d, bool last)
 	if (missed != d->missed_reported) {
 		report_warning(d, missed - d->missed_reported,
 			       "runs of netlogd's programs skipped by the kernel (one was running on that CPU "
-			       "already, interrupted): as many events may be missing", true);
+			       "already, interrupted): as many events may be missing (the stops among them "
+			       "are looked for)", true);
 		d->missed_reported = missed;
+		d->check_looks = 3;
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
@@ -786,6 +790,31 @@ static int drain_rings(struct netlogd *d, bool whole)
 			break;
 	}
 	return err;
+}
+
+/*
+ * After the kernel skipped runs of the programs: was a connection's end
+ * among them? Three looks, a second apart (loader_check_conns()); the
+ * stops they find come on the ring.
+ */
+static void look_for_skipped_stops(struct netlogd *d)
+{
+	uint64_t recovered;
+	long err = loader_check_conns(&d->loader, &recovered);
+
+	d->check_looks--;
+	if (err < 0) {
+		log_debug("look for stops the kernel skipped: %s", strerror((int)-err));
+		return;
+	}
+	drain_rings(d, true);
+	if (recovered != d->recovered_reported) {
+		/* no loss: each is logged, marked recovered in JSON */
+		report_warning(d, recovered - d->recovered_reported,
+			       "stops logged late: their connections ended in runs the kernel skipped, and "
+			       "were found ended since", false);
+		d->recovered_reported = recovered;
+	}
 }
 
 /* Between the steps of the start-up walk: the rings, which the hooks fill meanwhile. */
@@ -980,6 +1009,8 @@ static int run_loop(struct netlogd *d)
 					note_own_sockets(d);
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), true);
 					report_drops(d, false);
+					if (d->check_looks)
+						look_for_skipped_stops(d);
 					look_at_readers(d);
 					if (d->pidfile == -EWOULDBLOCK) /* another netlogd's: gone now? */
 						d->pidfile = system_pidfile(SYSTEM_PIDFILE, true);

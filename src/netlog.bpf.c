@@ -176,6 +176,15 @@ __u64 wakeup_forced_ns[2]; /* CLOCK_MONOTONIC, by ring */
  */
 const volatile bool accept_hook = true;
 
+/*
+ * Tests only (NETLOG_TEST_SKIP_CLOSE_PORT): the state-change tracepoint
+ * leaves the CLOSE of the sockets whose entry has this local port, as a
+ * run the kernel skipped would, and counts it as one, so that check_conn()
+ * is tested.
+ */
+const volatile __u16 test_skip_close_port = 0;
+__u64 test_skipped;
+
 /* Whether tp_btf/sock_recv_length runs, which reads recv_awaited (kernels from 6.3). */
 const volatile bool recv_hook = false;
 
@@ -1109,6 +1118,12 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || conn_stale(key, c, cookie) || (!from_sockops && c->watched))
 		return;
+	/* the port's socket may have let its number go by now: the entry's */
+	if (!from_sockops && test_skip_close_port && newstate == TCP_CLOSE &&
+	    c->t.lport == test_skip_close_port) {
+		__sync_fetch_and_add(&test_skipped, 1); /* as the kernel counts a skipped run */
+		return;
+	}
 	/* logged gone, kept for its process (conn_closed()): a reuse untracked since says nothing */
 	if (c->bits & CONN_CLOSED)
 		return;
@@ -1223,6 +1238,83 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	if (!tp || (KREAD(tp, bpf_sock_ops_cb_flags) & BPF_SOCK_OPS_STATE_CB_FLAG))
 		return 0;
 	on_state(sk, oldstate, newstate, false, sock_cookie(sk));
+	return 0;
+}
+
+/*
+ * Stops the kernel skipped. A run of the state-change tracepoint that the
+ * kernel skips (it fired inside itself on one CPU) may be a connection's
+ * end: its entry stays, and its stop would never come. After netlogd sees
+ * skipped runs, it has check_conn() look at the entries the tracepoint
+ * ends, three times a second apart. One logged started whose socket has
+ * ended (its memory holds another socket now, or it is in CLOSE) is noted
+ * in ended_seen the first time; found so again the next time, it gets its
+ * stop then, marked recovered, in the name of its closer or last owner, and
+ * goes. The look between lets a stop under way on another CPU land first.
+ * Socket memory stays socket memory (the kernel frees TCP sockets by RCU):
+ * a probe read of one gone shows its last state or another socket's.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a mark whose entry went meanwhile is let go in time */
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* the socket's address, as in conns */
+	__type(value, __u64); /* its cookie */
+} ended_seen SEC(".maps");
+
+__u64 stops_recovered;
+
+/* Whether the socket of an entry with @cookie, at @key, has ended. */
+static __always_inline bool sock_ended(__u64 key, __u64 cookie)
+{
+	const struct sock *sk = (const struct sock *)key;
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != (__s64)cookie)
+		return true;
+	return BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE;
+}
+
+/*
+ * Run by netlogd (BPF_PROG_TEST_RUN) for each entry logged started and
+ * not logged gone, with args[0] its key, the socket's address.
+ */
+SEC("raw_tp")
+int check_conn(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 key = ctx->args[0], *seen, cookie;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	if (!c)
+		return 0;
+	cookie = c->cookie;
+	/* the tracepoint's (sockops is never skipped), started, not logged gone, with a cookie */
+	if (c->watched || !c->started || (c->bits & CONN_CLOSED) || !cookie || !sock_ended(key, cookie)) {
+		bpf_map_delete_elem(&ended_seen, &key);
+		return 0;
+	}
+	seen = bpf_map_lookup_elem(&ended_seen, &key);
+	if (!seen || *seen != cookie) {
+		bpf_map_update_elem(&ended_seen, &key, &cookie, BPF_ANY);
+		return 0;
+	}
+	bpf_map_delete_elem(&ended_seen, &key);
+	/* deleted meanwhile, or its place taken by another socket's entry: not ours to end */
+	if (bpf_map_lookup_elem(&conns, &key) != c || c->cookie != cookie)
+		return 0;
+	c->flags |= NETLOG_F_RECOVERED;
+	if (c->role == ROLE_LISTENER) {
+		struct listener_key k;
+		struct listen_owner *l;
+
+		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, c->has_closer ? &c->closer : &c->owner);
+		listener_key_init(&k, &c->t);
+		l = bpf_map_lookup_elem(&listeners, &k);
+		if (l && l->sock == key)
+			bpf_map_delete_elem(&listeners, &k);
+	} else {
+		emit_stop(RING_TCP, key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
+	}
+	__sync_fetch_and_add(&stops_recovered, 1);
+	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
 

@@ -157,12 +157,14 @@ class Netlogd:
         self.proc = None
         self.stdout = None  # where its standard output goes: the test's own by default
         self.stderr_to_stdout = False  # standard error goes there too (as with the journal)
+        self.env = {}  # variables added to its environment
 
     def start(self, ready=None):
         """@ready: says whether netlogd is ready (by default: it said so on stderr)."""
         self.stderr = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen([*self.prefix, str(self.binary), *self.args], stdout=self.stdout,
-                                     stderr=subprocess.STDOUT if self.stderr_to_stdout else self.stderr)
+                                     stderr=subprocess.STDOUT if self.stderr_to_stdout else self.stderr,
+                                     env={**os.environ, **self.env})
         ready = ready or (lambda: "netlogd: logging to" in self.stderr_path.read_text())
         deadline = time.monotonic() + 60  # a deadline: start-up takes about 1 s, more under emulation
         while not ready():

@@ -590,6 +590,87 @@ def skipped_runs(log):
                                          log.text()))
 
 
+@pytest.mark.every_kernel
+def test_stops_of_state_changes_the_kernel_skipped_are_found_and_logged(hosts, netlogd, tmp_path):
+    """A run of the state-change tracepoint that the kernel skips (it fired inside itself on
+    one CPU) may be a connection's end. netlogd then looks for entries whose socket has ended
+    and logs their stops, marked recovered. The skip is made sure of by a hook for tests: the
+    tracepoint leaves the CLOSE of one port's sockets (those older than netlogd, which it ends
+    in the compat programs on every kernel) and counts it as a skipped run. A connection that
+    is still open meanwhile gets no stop."""
+    script = textwrap.dedent(f"""\
+        import socket, struct, sys
+        lst = socket.socket()
+        lst.bind(("{A4}", 5031))
+        lst.listen()
+        clients, accepted = [], []
+        for _ in range(2):
+            c = socket.socket()
+            c.connect(("{A4}", 5031))
+            clients.append(c)
+            accepted.append(lst.accept()[0])
+        print(" ".join(str(c.getsockname()[1]) for c in clients), flush=True)
+        def reset(s):  # straight from ESTABLISHED to CLOSE
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        sys.stdin.readline()
+        reset(accepted[0])
+        print("reset", flush=True)
+        sys.stdin.readline()
+        reset(accepted[1])
+        lst.close()
+        for c in clients:
+            c.close()
+        print("closed", flush=True)
+    """)
+    p = subprocess.Popen([*in_ns(hosts.a), "python3", "-c", script], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    jlog = tmp_path / "netlog.json"
+    try:
+        ports = [int(x) for x in p.stdout.readline().split()]
+        log = netlogd("--compat", "--output", f"json:{jlog}", start=False)
+        log.env["NETLOG_TEST_SKIP_CLOSE_PORT"] = "5031"
+        log.start()
+        starts = [log.expect(kind="connect", what="start", local=f"{A4}:5031", remote=f"{A4}:{port}")
+                  for port in ports]
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "reset"
+        # the reset end: found ended, twice a second apart, after the skipped run's warning
+        first = log.expect(timeout=15, kind="connect", what="stop", local=f"{A4}:5031",
+                           remote=f"{A4}:{ports[0]}")
+        log.expect(kind="connect", what="stop", local=f"{A4}:{ports[0]}")  # the client's: no skip
+        time.sleep(3.5)  # more looks than it takes
+        assert not log.find(timeout=0, kind="connect", what="stop", remote=f"{A4}:{ports[1]}"), \
+            "a stop for a connection still open"
+        assert not log.find(timeout=0, kind="listen", what="stop")
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "closed"
+    finally:
+        p.stdin.close()
+        p.wait(10)
+    log.expect(timeout=15, kind="connect", what="stop", local=f"{A4}:5031", remote=f"{A4}:{ports[1]}")
+    log.expect(timeout=15, kind="listen", what="stop", local=f"{A4}:5031")
+    log.expect(kind="connect", what="stop", local=f"{A4}:{ports[1]}")
+    time.sleep(0.5)
+    assert {k: first[k] for k in ("sid", "pid", "uid", "comm")} == \
+        {k: starts[0][k] for k in ("sid", "pid", "uid", "comm")}, "the stop names its last owner"
+    stops = [json.loads(l) for l in jlog.read_text().splitlines() if '"action":"connect-stop"' in l
+             or '"action":"listen-stop"' in l]
+    recovered = sorted((e["event"]["action"], e["source"]["port"] if "source" in e else 0)
+                       for e in stops if e["netlog"].get("recovered"))
+    assert recovered == [("connect-stop", ports[0]), ("connect-stop", ports[1]), ("listen-stop", 0)]
+    for e in stops:
+        if e["netlog"].get("recovered"):  # its time is when it was found: no duration, no counts
+            assert "duration" not in e["event"] and "bytes" not in e["network"], e
+    assert len(stops) == 5, stops  # and none twice
+    text = log.text()
+    assert re.search(r"warning: 1 runs of netlogd's programs skipped by the kernel", text)
+    assert re.search(r"warning: [12] stops logged late: their connections ended in runs the kernel "
+                     r"skipped", text)
+
+
 def test_connections_accepted_while_netlogd_starts_each_start_once(hosts, netlogd):
     """400 connections queued before netlogd, accepted one every 10 ms from
     just before it starts: some before it loads, some between its hooks'

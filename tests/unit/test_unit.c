@@ -274,6 +274,27 @@ static bool late_stop_is_marked_in_json_only(void)
 	       CHECK(strstr(out, ",\"late\":true") != NULL, "%s", out) && CHECK(!strcmp(plain, late), "%s", late);
 }
 
+/* A stop found late (recovered): marked, and with no duration or counts, which it cannot know. */
+static bool recovered_stop_claims_no_duration_or_counts(void)
+{
+	struct netlog_event e = sample(NETLOG_CONNECT_STOP, NETLOG_DIR_IN);
+	char out[FORMAT_JSON_MAX], plain[FORMAT_JSON_MAX], recovered[FORMAT_JSON_MAX];
+
+	e.ts_ns = 5000;
+	e.start_ns = 4000;
+	e.traffic.bytes_sent = 7;
+	format_classic(plain, sizeof(plain), &e);
+	if (!CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0, "failed") ||
+	    !CHECK(strstr(out, "\"duration\":1000") && strstr(out, "\"bytes\":7"), "%s", out))
+		return false;
+	e.flags |= NETLOG_F_RECOVERED;
+	format_classic(recovered, sizeof(recovered), &e);
+	return CHECK(format_json(out, sizeof(out), &e, NULL, 0, NULL) > 0, "failed") &&
+	       CHECK(strstr(out, ",\"recovered\":true") != NULL, "%s", out) &&
+	       CHECK(!strstr(out, "duration") && !strstr(out, "bytes") && !strstr(out, "packets"), "%s", out) &&
+	       CHECK(!strcmp(plain, recovered), "%s", recovered);
+}
+
 /* Numbers are written two digits a step: every length, and the edges of each. */
 static bool json_writes_numbers_of_every_length(void)
 {
@@ -1516,6 +1537,7 @@ int main(void)
 	run("full_name_table_lets_the_oldest_go_and_says_which", full_name_table_lets_the_oldest_go_and_says_which);
 	run("full_name_table_keeps_the_names_in_use", full_name_table_keeps_the_names_in_use);
 	run("late_stop_is_marked_in_json_only", late_stop_is_marked_in_json_only);
+	run("recovered_stop_claims_no_duration_or_counts", recovered_stop_claims_no_duration_or_counts);
 	run("deleted_names_make_room_without_pushing_out_live_ones", deleted_names_make_room_without_pushing_out_live_ones);
 	run("removed_cgroups_go_after_a_while", removed_cgroups_go_after_a_while);
 	run("exe_path_is_built_root_first_and_found_by_its_id", exe_path_is_built_root_first_and_found_by_its_id);
