@@ -23,7 +23,7 @@ UNIT_OBJS := $(OUT)/test_unit.o $(OUT)/format.o $(OUT)/options.o $(OUT)/sink.o $
 
 DEPS_STAMP := $(OUT)/.deps-build
 
-.PHONY: all run test unit e2e bench test-kernels clean deps install uninstall
+.PHONY: all run test unit e2e bench fuzz test-kernels clean deps install uninstall
 all: $(OUT)/netlogd
 
 $(OUT):
@@ -120,6 +120,32 @@ test: $(OUT)/netlogd $(OUT)/test_unit $(OUT)/churn
 	scripts/install-deps test
 	$(OUT)/test_unit
 	cd tests/e2e && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# What attacker-controlled text goes through, fuzzed (libFuzzer, AddressSanitizer,
+# UBSan): the formatters (a classic line stays printable ASCII, a JSON one one
+# valid object) and the configuration parser, FUZZ_SECONDS each. The corpus
+# grows in build/fuzz/; an input that fails is saved there and named.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-D_GNU_SOURCE -I$(SRC) -Itests/fuzz
+FUZZ_FORMAT_SRCS := tests/fuzz/fuzz_format.c $(SRC)/format.c $(SRC)/communityid.c
+FUZZ_CONFIG_SRCS := tests/fuzz/fuzz_config.c $(SRC)/options.c $(SRC)/filter.c $(SRC)/log.c \
+	$(SRC)/format.c $(SRC)/communityid.c $(SRC)/system.c
+
+$(OUT)/fuzz_format: $(FUZZ_FORMAT_SRCS) tests/fuzz/json.h | $(DEPS_STAMP)
+	scripts/install-deps fuzz
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_FORMAT_SRCS) -o $@
+
+$(OUT)/fuzz_config: $(FUZZ_CONFIG_SRCS) | $(DEPS_STAMP)
+	scripts/install-deps fuzz
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CONFIG_SRCS) -o $@
+
+fuzz: $(OUT)/fuzz_format $(OUT)/fuzz_config
+	mkdir -p $(OUT)/fuzz/format $(OUT)/fuzz/config
+	$(OUT)/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=12000 -len_control=0 \
+		-artifact_prefix=$(OUT)/fuzz/ $(OUT)/fuzz/format
+	$(OUT)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2000 -close_fd_mask=2 \
+		-artifact_prefix=$(OUT)/fuzz/ $(OUT)/fuzz/config tests/fuzz/seeds/config
 
 # The same build/netlogd booted on other kernels under qemu (see tests/kernels/run):
 # every end-to-end test, or GUEST_TESTS='-m every_kernel' (what CI runs).

@@ -828,13 +828,17 @@ static void check_one(void *ctx, __u64 key, const struct conn *c)
 		x->err = -errno;
 }
 
-long loader_check_conns(const struct loader *l, uint64_t *recovered)
+long loader_check_conns(const struct loader *l)
 {
 	struct check x = { .prog_fd = bpf_program__fd(l->skel->progs.check_conn) };
 	int err = each_socket(bpf_map__fd(l->skel->maps.conns), check_one, &x);
 
-	*recovered = __atomic_load_n(&l->skel->bss->stops_recovered, __ATOMIC_RELAXED);
 	return err ?: x.err;
+}
+
+uint64_t loader_stops_recovered(const struct loader *l)
+{
+	return __atomic_load_n(&l->skel->bss->stops_recovered, __ATOMIC_RELAXED);
 }
 
 struct ids {

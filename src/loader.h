@@ -97,11 +97,14 @@ int loader_flows_fd(const struct loader *l);
 uint64_t loader_missed_runs(const struct loader *l);
 
 /*
- * Look for connections whose end such a skipped run missed (check_conns()):
+ * Look for connections whose end such a skipped run missed (check_conn()):
  * one seen ended at two looks in a row gets its stop, marked recovered.
- * Returns 0 or -errno; @recovered: how many stops that made in all.
+ * Returns 0 or -errno.
  */
-long loader_check_conns(const struct loader *l, uint64_t *recovered);
+long loader_check_conns(const struct loader *l);
+
+/* The stops of such connections logged so far, by those looks or when a new socket took the place. */
+uint64_t loader_stops_recovered(const struct loader *l);
 
 /*
  * What is open as netlogd stops (the programs detached): TCP connections,

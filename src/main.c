@@ -683,7 +683,7 @@ static void report_drops(struct netlogd *d, bool last)
 		[NETLOG_DROP_V6EXT] = "UDP datagrams not looked at: more than 8 IPv6 extension headers "
 				      "before the UDP header (their flows may be missing)",
 	};
-	uint64_t now[NETLOG_DROP_MAX], missed;
+	uint64_t now[NETLOG_DROP_MAX], missed, recovered;
 	int err;
 
 	err = loader_read_drops(&d->loader, now);
@@ -713,6 +713,14 @@ static void report_drops(struct netlogd *d, bool last)
 			       "are looked for)", true);
 		d->missed_reported = missed;
 		d->check_looks = 3;
+	}
+	recovered = loader_stops_recovered(&d->loader);
+	if (recovered != d->recovered_reported) {
+		/* no loss: each is logged, marked recovered in JSON */
+		report_warning(d, recovered - d->recovered_reported,
+			       "stops logged late: their connections ended in runs the kernel skipped, and "
+			       "were found ended since", false);
+		d->recovered_reported = recovered;
 	}
 	if (d->flows.untracked != d->flows_untracked_reported) {
 		report_warning(d, d->flows.untracked - d->flows_untracked_reported,
@@ -799,22 +807,12 @@ static int drain_rings(struct netlogd *d, bool whole)
  */
 static void look_for_skipped_stops(struct netlogd *d)
 {
-	uint64_t recovered;
-	long err = loader_check_conns(&d->loader, &recovered);
+	long err = loader_check_conns(&d->loader);
 
 	d->check_looks--;
-	if (err < 0) {
+	if (err < 0)
 		log_debug("look for stops the kernel skipped: %s", strerror((int)-err));
-		return;
-	}
 	drain_rings(d, true);
-	if (recovered != d->recovered_reported) {
-		/* no loss: each is logged, marked recovered in JSON */
-		report_warning(d, recovered - d->recovered_reported,
-			       "stops logged late: their connections ended in runs the kernel skipped, and "
-			       "were found ended since", false);
-		d->recovered_reported = recovered;
-	}
 }
 
 /* Between the steps of the start-up walk: the rings, which the hooks fill meanwhile. */

@@ -643,16 +643,16 @@ struct {
  * late_stops. @c is the socket's entry, going or gone once it is logged:
  * its closer is set to @proc for the copy.
  */
-static __always_inline void emit_stop(enum ring r, __u64 key, __u8 type, struct conn *c,
+static __always_inline bool emit_stop(enum ring r, __u64 key, __u8 type, struct conn *c,
 				      const struct netlog_proc *proc)
 {
 	struct netlog_late_key k = {};
 
 	if (emit_into(r, ring_reserve(r), key, type, c, proc, true))
-		return;
+		return true;
 	if ((c->bits & CONN_START_LOST) && type != NETLOG_UDP_CLOSE) {
 		count_drop(ring_drop(r));
-		return;
+		return false;
 	}
 	k.cookie = c->cookie;
 	k.ts_ns = bpf_ktime_get_boot_ns();
@@ -660,8 +660,11 @@ static __always_inline void emit_stop(enum ring r, __u64 key, __u8 type, struct 
 	if (proc != &c->closer)
 		__builtin_memcpy(&c->closer, proc, sizeof(c->closer));
 	c->has_closer = 1;
-	if (bpf_map_update_elem(&late_stops, &k, c, BPF_NOEXIST))
+	if (bpf_map_update_elem(&late_stops, &k, c, BPF_NOEXIST)) {
 		count_drop(ring_drop(r));
+		return false;
+	}
+	return true;
 }
 
 static __always_inline int conn_insert(__u64 key, const struct conn *c)
@@ -700,25 +703,56 @@ static __always_inline void try_start(__u64 key, struct conn *c)
 		bits_or(&c->bits, CONN_START_LOST);
 }
 
-/*
- * Whether @c, found at this socket's address, was left by an earlier
- * socket there (an accept() that raced its connection's reset can
- * re-enter one after its close): then it goes. A cookie of 0 is unknown.
- */
-static __always_inline bool conn_stale(__u64 key, const struct conn *c, __u64 cookie)
-{
-	if (!c->cookie || !cookie || c->cookie == cookie)
-		return false;
-	bpf_map_delete_elem(&conns, &key);
-	return true;
-}
-
 static __always_inline void listener_key_init(struct listener_key *k, const struct tuple *t)
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	__builtin_memcpy(k->addr, t->laddr, 16);
 	k->netns = t->netns;
 	k->port = t->lport;
+}
+
+__u64 stops_recovered; /* stop_unseen()'s */
+
+/*
+ * The stop of entry @c, whose socket is gone without one: its end was in a
+ * run of the state-change tracepoint that the kernel skipped (it fired
+ * inside itself on one CPU). Logged now, marked recovered, in the name of
+ * its closer or last owner; owed only by one logged started and not logged
+ * gone. Found when another socket takes its address (conn_stale()), or by
+ * the daemon's look (check_conn()).
+ */
+static __always_inline void stop_unseen(__u64 key, struct conn *c)
+{
+	struct listener_key k;
+	struct listen_owner *l;
+	__u8 type = c->role == ROLE_LISTENER ? NETLOG_LISTEN_STOP : NETLOG_CONNECT_STOP;
+
+	if (!c->started || (c->bits & CONN_CLOSED))
+		return;
+	c->flags |= NETLOG_F_RECOVERED;
+	if (emit_stop(RING_TCP, key, type, c, c->has_closer ? &c->closer : &c->owner))
+		__sync_fetch_and_add(&stops_recovered, 1);
+	if (c->role != ROLE_LISTENER)
+		return;
+	listener_key_init(&k, &c->t);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l && l->sock == key) /* not a SO_REUSEPORT sibling's */
+		bpf_map_delete_elem(&listeners, &k);
+}
+
+/*
+ * Whether @c, found at this socket's address, was left by an earlier
+ * socket there (its end unseen, or an accept() that raced its
+ * connection's reset re-entered it after its close): then it goes, with
+ * the stop it owes. A cookie of 0 is unknown.
+ */
+static __always_inline bool conn_stale(__u64 key, struct conn *c, __u64 cookie)
+{
+	if (!c->cookie || !cookie || c->cookie == cookie)
+		return false;
+	stop_unseen(key, c);
+	bpf_map_delete_elem(&conns, &key);
+	return true;
 }
 
 /* The owner of the listener an incoming connection arrived on. */
@@ -764,6 +798,8 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 	struct conn *walked = bpf_map_lookup_elem(&conns, &key);
 	struct conn c = {};
 
+	if (walked && conn_stale(key, walked, cookie))
+		walked = NULL;
 	/*
 	 * listen() stores LISTEN before it binds the port and calls this: the
 	 * start-up walk may have seen the socket listening in between, entered
@@ -793,8 +829,11 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
+	struct conn *old = bpf_map_lookup_elem(&conns, &key);
 	struct conn c = {};
 
+	if (old)
+		conn_stale(key, old, cookie);
 	conn_init(&c, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	c.watched = 1;
 	c.bits = CONN_HAS_TUPLE;
@@ -1261,8 +1300,6 @@ struct {
 	__type(value, __u64); /* its cookie */
 } ended_seen SEC(".maps");
 
-__u64 stops_recovered;
-
 /* Whether the socket of an entry with @cookie, at @key, has ended. */
 static __always_inline bool sock_ended(__u64 key, __u64 cookie)
 {
@@ -1300,20 +1337,7 @@ int check_conn(struct bpf_raw_tracepoint_args *ctx)
 	/* deleted meanwhile, or its place taken by another socket's entry: not ours to end */
 	if (bpf_map_lookup_elem(&conns, &key) != c || c->cookie != cookie)
 		return 0;
-	c->flags |= NETLOG_F_RECOVERED;
-	if (c->role == ROLE_LISTENER) {
-		struct listener_key k;
-		struct listen_owner *l;
-
-		emit_stop(RING_TCP, key, NETLOG_LISTEN_STOP, c, c->has_closer ? &c->closer : &c->owner);
-		listener_key_init(&k, &c->t);
-		l = bpf_map_lookup_elem(&listeners, &k);
-		if (l && l->sock == key)
-			bpf_map_delete_elem(&listeners, &k);
-	} else {
-		emit_stop(RING_TCP, key, NETLOG_CONNECT_STOP, c, c->has_closer ? &c->closer : &c->owner);
-	}
-	__sync_fetch_and_add(&stops_recovered, 1);
+	stop_unseen(key, c);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
@@ -2070,7 +2094,8 @@ static __always_inline void accept_untracked(struct sock *sk, __u64 key)
 	 */
 	cookie = walked_sock_cookie(sk);
 	if (c && (c->cookie && c->cookie != cookie)) {
-		bpf_map_delete_elem(&conns, &key); /* an earlier socket's (conn_stale()) */
+		stop_unseen(key, c); /* an earlier socket's (conn_stale()) */
+		bpf_map_delete_elem(&conns, &key);
 		c = NULL;
 	}
 	if (!c) {
