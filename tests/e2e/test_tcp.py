@@ -590,6 +590,13 @@ def skipped_runs(log):
                                          log.text()))
 
 
+def tell(p, word, reply):
+    """Tell script @p to go on (@word on its standard input), and wait for its @reply."""
+    p.stdin.write(word + "\n")
+    p.stdin.flush()
+    assert p.stdout.readline().strip() == reply
+
+
 @pytest.mark.every_kernel
 def test_stops_of_state_changes_the_kernel_skipped_are_found_and_logged(hosts, netlogd, tmp_path):
     """A run of the state-change tracepoint that the kernel skips (it fired inside itself on
@@ -642,9 +649,7 @@ def test_stops_of_state_changes_the_kernel_skipped_are_found_and_logged(hosts, n
         log.start()
         starts = [log.expect(kind="connect", what="start", local=f"{A4}:5031", remote=f"{A4}:{port}")
                   for port in ports]
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        assert p.stdout.readline().strip() == "reset"
+        tell(p, "go", "reset")
         reset_at = time.time()
         # the reset end: found ended, twice a second apart, after the skipped run's warning
         first = log.expect(timeout=15, kind="connect", what="stop", local=f"{A4}:5031",
@@ -654,9 +659,7 @@ def test_stops_of_state_changes_the_kernel_skipped_are_found_and_logged(hosts, n
         assert not log.find(timeout=0, kind="connect", what="stop", remote=f"{A4}:{ports[1]}"), \
             "a stop for a connection still open"
         assert not log.find(timeout=0, kind="listen", what="stop")
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        assert p.stdout.readline().strip() == "closed"
+        tell(p, "go", "closed")
     finally:
         p.stdin.close()
         p.wait(10)
@@ -720,9 +723,7 @@ def test_connections_accepted_while_netlogd_starts_each_start_once(hosts, netlog
         p.stdin.flush()
         log = netlogd()
         assert p.stdout.readline().strip() == "accepted"
-        p.stdin.write("close\n")
-        p.stdin.flush()
-        assert p.stdout.readline().strip() == "closed"
+        tell(p, "close", "closed")
     finally:
         p.stdin.close()
         p.wait(10)
