@@ -813,6 +813,7 @@ static long unwatched_sockets(const struct loader *l)
 struct check {
 	int prog_fd;
 	int err;
+	long n; /* entries looked at */
 };
 
 static void check_one(void *ctx, __u64 key, const struct conn *c)
@@ -826,6 +827,7 @@ static void check_one(void *ctx, __u64 key, const struct conn *c)
 		return;
 	if (bpf_prog_test_run_opts(x->prog_fd, &opts))
 		x->err = -errno;
+	x->n++;
 }
 
 long loader_check_conns(const struct loader *l)
@@ -833,7 +835,7 @@ long loader_check_conns(const struct loader *l)
 	struct check x = { .prog_fd = bpf_program__fd(l->skel->progs.check_conn) };
 	int err = each_socket(bpf_map__fd(l->skel->maps.conns), check_one, &x);
 
-	return err ?: x.err;
+	return err ?: x.err ?: x.n;
 }
 
 uint64_t loader_stops_recovered(const struct loader *l)

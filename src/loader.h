@@ -99,7 +99,7 @@ uint64_t loader_missed_runs(const struct loader *l);
 /*
  * Look for connections whose end such a skipped run missed (check_conn()):
  * one seen ended at two looks in a row gets its stop, marked recovered.
- * Returns 0 or -errno.
+ * Returns how many connections it looked at, or -errno.
  */
 long loader_check_conns(const struct loader *l);
 
