@@ -719,9 +719,11 @@ __u64 stops_recovered; /* stop_unseen()'s */
  * inside itself on one CPU). Logged now, marked recovered, in the name of
  * its closer or last owner; owed only by one logged started and not logged
  * gone. Found when another socket takes its address (conn_stale()), or by
- * the daemon's look (check_conn()).
+ * the daemon's look (check_conn()). A function of its own: inlined, its
+ * stack would add to that of every path to conn_stale(), which 6.1's
+ * verifier then finds too deep (io_uring_complete: 544 bytes over 3 calls).
  */
-static __always_inline void stop_unseen(__u64 key, struct conn *c)
+static __noinline void stop_unseen(__u64 key, struct conn *c)
 {
 	struct listener_key k;
 	struct listen_owner *l;
