@@ -192,7 +192,7 @@ static struct netlog_bpf *open_programs(bool compat)
 /*
  * What only the tests ask (NETLOG_TEST_SKIP_CLOSE_PORT=PORT): the state-change
  * tracepoint leaves the CLOSE of that port's sockets, as a run the kernel
- * skipped would, for the tests of check_conns(). Said loudly: such a stop
+ * skipped would, for the tests of check_conn(). Said loudly: such a stop
  * is then logged only once found, seconds late.
  */
 static void test_hooks(struct netlog_bpf *skel)

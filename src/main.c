@@ -70,7 +70,7 @@ struct netlogd {
 	uint64_t late, late_reported; /* stops the kernel kept back while a ring was full, logged late */
 	uint64_t missed_reported;     /* runs of the programs the kernel skipped (loader_missed_runs()) */
 	unsigned check_looks;	      /* looks for stops among them still to take (loader_check_conns()) */
-	uint64_t recovered_reported;  /* stops those looks found */
+	uint64_t recovered_reported;  /* stops of theirs found since (loader_stops_recovered()) */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	uint64_t drops_reported[NETLOG_DROP_MAX];
 	bool drops_unread; /* the kernel's loss counters could not be read: said once */
