@@ -52,7 +52,7 @@ enum netlog_event_flags {
 	NETLOG_F_UNTRACKED = 1 << 3,	 /* UDP flow table full: counted nowhere */
 	NETLOG_F_LATE = 1 << 4,		 /* set by the daemon: a stop the full ring kept back, logged late */
 	NETLOG_F_START_LOST = 1 << 5,	 /* a stop whose start the full ring lost (counted) */
-	NETLOG_F_RECOVERED = 1 << 6,	 /* a stop the kernel skipped, logged when found (check_conns()) */
+	NETLOG_F_RECOVERED = 1 << 6,	 /* a stop the kernel skipped, logged when found (stop_unseen()) */
 	NETLOG_F_NO_STOP = 1 << 7,	 /* set by the daemon: no stop follows (its flow table was full) */
 };
 
