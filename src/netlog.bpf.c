@@ -831,18 +831,23 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie)
 static __always_inline void on_connect(const struct sock *sk, __u64 cookie)
 {
 	__u64 key = (__u64)sk;
-	struct conn *old = bpf_map_lookup_elem(&conns, &key);
-	struct conn c = {};
+	struct conn c = {}, *old;
+	int err;
 
-	if (old)
-		conn_stale(key, old, cookie);
 	conn_init(&c, cookie, ROLE_ACTIVE, NETLOG_DIR_OUT);
 	c.watched = 1;
 	c.bits = CONN_HAS_TUPLE;
 	tuple_from_sock(&c.t, sk);
 	proc_from_current(&c.owner);
-	/* a socket may connect again after a failed attempt: replace */
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
+	err = bpf_map_update_elem(&conns, &key, &c, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		/* an earlier socket's, owed its stop (conn_stale()), or a connect again after a failed attempt: replace */
+		old = bpf_map_lookup_elem(&conns, &key);
+		if (old)
+			conn_stale(key, old, cookie);
+		err = bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
+	}
+	if (err)
 		count_drop(NETLOG_DROP_TABLE);
 }
 
