@@ -2464,8 +2464,11 @@ static __always_inline int on_connect_hook(struct bpf_sock_addr *ctx)
 		udp_sock_get(&f, true);
 	}
 #ifndef NETLOG_COMPAT
-	id = current_pid_tgid();
-	bpf_map_update_elem(&udp_connecting, &id, &fd, BPF_ANY);
+	/* for the system call's exit, which --no-accept-hook leaves unattached */
+	if (accept_hook) {
+		id = current_pid_tgid();
+		bpf_map_update_elem(&udp_connecting, &id, &fd, BPF_ANY);
+	}
 #endif
 	return 1;
 }

@@ -7,13 +7,14 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import A4, B4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, LINE, NETLOGD, ROOT, Netlogd, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
+from conftest import A4, B4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, LINE, NETLOGD, ROOT, Netlogd, barrier, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
 
 
 def run_netlogd(*args, user=None):
@@ -640,6 +641,55 @@ def test_udp_flows_whose_start_was_lost_are_not_left_in_the_kernel(tmp_path, hos
         assert started + lost >= 12000, (started, lost)
     finally:
         assert d.stop() == 0
+
+
+MIXED = Path(__file__).resolve().parent / "mixed.py"
+
+
+@pytest.mark.parametrize("args", [pytest.param([], marks=pytest.mark.every_kernel), ["--no-accept-hook"]],
+                         ids=["default", "no-accept-hook"])
+def test_a_mixed_workload_leaves_nothing_in_the_kernel_tables(netlogd, hosts, actors, args):
+    """Every way a connection or flow begins and ends that one host can make
+    (tests/e2e/mixed.py: refused, reset, left in a listener's queue, handed
+    over, disconnected and reused, connected to itself, processes killed
+    holding them, threads churning), in IPv4 and IPv6: each start gets its
+    one stop, and the kernel's tables keep nothing of it. A daemon that runs
+    for months must not fill them with what it forgot."""
+    log = netlogd(*args)
+    netns = os.stat(f"/run/netns/{hosts.a}").st_ino
+    pids = set()
+    for addr in ("127.0.0.1", "::1"):
+        out = ns_sh(hosts.a, sys.executable, str(MIXED), addr, "4", "100").stdout
+        pids.update(json.loads(out))
+    barrier(log, actors(hosts.a, name="nl-mixed"))
+
+    def left():
+        """What the tables hold of the workload's sockets."""
+        held = {}
+        for table in ("conns", "udp_socks", "late_stops"):
+            held[table] = [e["formatted"] for e in log.map_entries(table)
+                           if e["formatted"]["value"]["t"]["netns"] == netns]
+        held["listeners"] = [e["formatted"] for e in log.map_entries("listeners")
+                             if e["formatted"]["key"]["netns"] == netns]
+        held["udp_flows"] = [e["formatted"] for e in log.map_entries("udp_flows")
+                             if e["formatted"]["value"]["owner"]["tgid"] in pids]
+        return {table: entries for table, entries in held.items() if entries}
+
+    deadline = time.monotonic() + 10
+    while (held := left()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert held == {}
+    ours = [l for l in log.lines() if int(l["pid"]) in pids and l["what"] != "fail"]
+    opened = collections.Counter()
+    for l in ours:
+        key = (l["kind"], l["proto"], l["local"], l["dir"], l["remote"])
+        opened[key] += 1 if l["what"] == "start" else -1
+        assert opened[key] in (0, 1), f"started or stopped twice: {l}"
+    assert [key for key, n in opened.items() if n] == []
+    kinds = collections.Counter((l["kind"], l["proto"], l["what"]) for l in ours)
+    # the churn alone: 2 x 400 connections, each with two ends
+    assert kinds["connect", "TCP", "start"] >= 1600 and kinds["connect", "UDP", "start"] >= 10, kinds
+    assert kinds["listen", "TCP", "start"] >= 10 and kinds["listen", "UDP", "start"] >= 10, kinds
 
 
 @pytest.mark.every_kernel
