@@ -1061,11 +1061,12 @@ out:
 }
 
 /*
- * -n: each output could be opened as it is now (nothing made); the errors
- * printed. As root only: netlogd opens them as root, and another user's
- * rights would say nothing of that.
+ * Each output could be opened as it is now (nothing made); the errors
+ * printed after @say. For -n, and at start-up before the programs load. As
+ * root only: netlogd opens them as root, and another user's rights would
+ * say nothing of that.
  */
-static bool outputs_can_open(const struct options *o)
+static bool outputs_can_open(const struct options *o, const char *say)
 {
 	bool ok = true;
 
@@ -1079,7 +1080,7 @@ static bool outputs_can_open(const struct options *o)
 		char why[PATH_MAX + 128];
 
 		if (sink_check(o->outputs[i].target, o->syslog_socket, why, sizeof(why))) {
-			log_warnx("output %s", why);
+			log_warnx("%s %s", say, why);
 			ok = false;
 		}
 	}
@@ -1098,7 +1099,7 @@ int main(int argc, char **argv)
 	log_init("netlogd", 0);
 	err = options_parse(&d->opt, argc, argv);
 	if (d->opt.check_only && err != -EINVAL && err <= 0) {
-		if (!err && !outputs_can_open(&d->opt))
+		if (!err && !outputs_can_open(&d->opt, "output"))
 			err = -EBADMSG;
 		puts(err ? "configuration has errors" : "configuration OK");
 		return err ? 1 : 0;
@@ -1115,7 +1116,12 @@ int main(int argc, char **argv)
 	hold_signals(&d->signals);
 
 	d->format_cache.time.sec = -1;
-	if (open_outputs(&d->opt, d->sinks, &d->nsinks, NULL, NULL, NULL) || filters_init(&d->filters)) {
+	/*
+	 * The outputs are checked now, and opened once the programs are
+	 * attached: a log file that is there is one that logs (whoever waits
+	 * for it to appear before connecting misses nothing).
+	 */
+	if (!outputs_can_open(&d->opt, "open output") || filters_init(&d->filters)) {
 		err = 1;
 		goto out;
 	}
@@ -1128,6 +1134,10 @@ int main(int argc, char **argv)
 	err = loader_start(&d->loader, &lo);
 	if (err)
 		goto out;
+	if (open_outputs(&d->opt, d->sinks, &d->nsinks, NULL, NULL, NULL)) {
+		err = 1;
+		goto out;
+	}
 	push_port_rules(d);
 	d->rb = ring_buffer__new(loader_events_fd(&d->loader), on_ringbuf_record, d, NULL);
 	d->rb_udp = ring_buffer__new(loader_udp_events_fd(&d->loader), on_ringbuf_record, d, NULL);
@@ -1191,8 +1201,10 @@ int main(int argc, char **argv)
 				 d->sinks[i].format == FORMAT_JSON ? " (json)" : "");
 		log_info("logging to %s", where);
 	}
+	system_notify("READY=1");
 
 	err = run_loop(d);
+	system_notify("STOPPING=1");
 	/*
 	 * What the kernel handed over before we stopped still gets logged, and
 	 * nothing comes after: the programs go first, so that nothing is added

@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,4 +172,28 @@ int system_reopen_nonblocking(int fd)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
+}
+
+void system_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return; /* not asked, or an address of a kind (vsock) netlogd does not speak */
+	if (len >= sizeof(sa.sun_path)) {
+		log_warnx("NOTIFY_SOCKET: %s: too long for a socket's path", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* an abstract socket's name */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     offsetof(struct sockaddr_un, sun_path) + len) < 0)
+		log_warnx("NOTIFY_SOCKET: %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }

@@ -42,6 +42,13 @@ int system_pidfile(const char *path, bool quiet);
  */
 int system_reopen_nonblocking(int fd);
 
+/*
+ * Tell a service manager that asked ($NOTIFY_SOCKET: systemd's Type=notify)
+ * @state: "READY=1" once netlogd logs, "STOPPING=1" when it stops. A
+ * datagram, as sd_notify() sends it; nothing when nobody asked.
+ */
+void system_notify(const char *state);
+
 /* Remove the pid file, if @fd holds it. */
 void system_pidfile_remove(int fd, const char *path);
 

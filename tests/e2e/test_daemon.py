@@ -6,6 +6,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import A4, B4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, LINE, NETLOGD, ROOT, Netlogd, barrier, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp
+from conftest import A4, B4, HOSTILE_NAME, HOSTILE_NAME_ESCAPED, LINE, NETLOGD, ROOT, Netlogd, barrier, can_drop_to, in_ns, listen_once, ns_sh, program_name, stamp, who
 
 
 def run_netlogd(*args, user=None):
@@ -110,6 +111,51 @@ def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
         while [i for i in held if program_name(i)]:
             assert time.monotonic() < deadline, [program_name(i) for i in held]
             time.sleep(0.1)
+
+
+def test_a_service_manager_hears_ready_once_netlogd_logs_and_stopping_when_it_stops(tmp_path, hosts, actors):
+    """systemd's Type=notify (the shipped unit's): READY=1 comes once the
+    programs are attached and the sockets older than netlogd are reported,
+    so that what starts after netlogd.service misses nothing; STOPPING=1 at
+    SIGTERM. On a socket's path and on an abstract name (systemd's @)."""
+    server = actors(hosts.a, name="nl-notify")
+    older = server("listen", A4, 0)
+    for n, name in enumerate((str(tmp_path / "notify"), f"@netlog-test-{os.getpid()}")):
+        told = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        told.bind(name.replace("@", "\0", 1))
+        (tmp_path / str(n)).mkdir()
+        d = Netlogd(tmp_path / str(n))
+        d.env["NOTIFY_SOCKET"] = name
+        try:
+            d.start(ready=lambda: select.select([told], [], [], 0)[0])
+            assert told.recv(4096) == b"READY=1"
+            assert {"tcp_sockops", "sock_release", "udp_egress"} <= d.attached()
+            assert d.find(timeout=0, kind="listen", what="start", local=f"{A4}:{older['port']}"), \
+                "ready before the sockets older than netlogd were reported"
+            d.proc.send_signal(signal.SIGTERM)
+            assert select.select([told], [], [], 30)[0] and told.recv(4096) == b"STOPPING=1"
+            assert d.proc.wait(30) == 0
+        finally:
+            d.stop()
+            told.close()
+
+
+def test_the_output_file_appears_once_netlogd_logs(tmp_path, hosts, actors):
+    """Whoever starts netlogd and waits for its log file to appear before
+    connecting (no readiness protocol: a script, a test) misses nothing: the
+    file is made once the programs are attached, after it was checked."""
+    server = actors(hosts.a, name="nl-appear")
+    client = actors(hosts.b, name="nl-appear")
+    lfd = server("listen", A4, 0)
+    d = Netlogd(tmp_path)
+    try:
+        d.start(ready=d.log.exists)
+        assert {"tcp_sockops", "sock_release", "udp_egress"} <= d.attached()
+        c = client("connect", A4, lfd["port"])
+        d.expect(kind="connect", what="start", dir="->", remote=f"{A4}:{lfd['port']}", **who(client))
+        client("close", c["fd"])
+    finally:
+        assert d.stop() == 0
 
 
 def test_a_second_netlogd_is_told_of_the_first_and_the_pid_file_goes_with_its_owner(tmp_path):
