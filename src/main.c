@@ -60,6 +60,8 @@ struct netlogd {
 	struct cgtab cgroups;
 	struct sink sinks[OPTIONS_MAX_OUTPUTS];
 	unsigned nsinks;
+	uint64_t watchdog_ns; /* said alive this often (a service manager's watchdog); 0: not watched */
+	uint64_t alive_said;  /* when last, CLOCK_MONOTONIC */
 	struct format_cache format_cache;
 	struct udpflows flows;
 	struct filters filters;
@@ -1024,6 +1026,12 @@ static int run_loop(struct netlogd *d)
 					udpflows_tick(&d->flows, (uint64_t)clock_ns(CLOCK_BOOTTIME), false);
 				}
 				flush_all(d);
+				/* at half the watchdog's time: alive, as the loop goes round */
+				if (d->watchdog_ns &&
+				    (uint64_t)clock_ns(CLOCK_MONOTONIC) - d->alive_said >= d->watchdog_ns / 2) {
+					system_notify("WATCHDOG=1");
+					d->alive_said = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+				}
 				/* returns at once when it is detached already */
 				if (++ticks_since_state_check * DRAIN_INTERVAL_MS >= STATE_CHECK_MS) {
 					loader_release_state_tracepoint(&d->loader);
@@ -1202,6 +1210,8 @@ int main(int argc, char **argv)
 		log_info("logging to %s", where);
 	}
 	system_notify("READY=1");
+	d->watchdog_ns = system_watchdog_ns();
+	d->alive_said = (uint64_t)clock_ns(CLOCK_MONOTONIC);
 
 	err = run_loop(d);
 	system_notify("STOPPING=1");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,4 +197,23 @@ void system_notify(const char *state)
 		log_warnx("NOTIFY_SOCKET: %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+}
+
+uint64_t system_watchdog_ns(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v;
+	char *end;
+
+	if (!usec || !*usec)
+		return 0;
+	if (pid && *pid && strtoull(pid, &end, 10) != (unsigned long long)getpid())
+		return 0; /* meant for another process: whoever started netlogd */
+	errno = 0;
+	v = strtoull(usec, &end, 10);
+	if (errno || *end || !v || v > UINT64_MAX / 1000) {
+		log_warnx("WATCHDOG_USEC: '%s' is not a time in microseconds: no watchdog", usec);
+		return 0;
+	}
+	return v * 1000;
 }

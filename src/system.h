@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SYSTEM_PIDFILE "/run/netlogd.pid"
 
@@ -48,6 +49,14 @@ int system_reopen_nonblocking(int fd);
  * datagram, as sd_notify() sends it; nothing when nobody asked.
  */
 void system_notify(const char *state);
+
+/*
+ * The watchdog's time (systemd's WatchdogSec=), in ns, if one watches
+ * netlogd ($WATCHDOG_USEC, for this pid): "WATCHDOG=1" must reach
+ * system_notify() more often than that, or the service manager takes
+ * netlogd for hung and restarts it. 0: none.
+ */
+uint64_t system_watchdog_ns(void);
 
 /* Remove the pid file, if @fd holds it. */
 void system_pidfile_remove(int fd, const char *path);

@@ -140,6 +140,48 @@ def test_a_service_manager_hears_ready_once_netlogd_logs_and_stopping_when_it_st
             told.close()
 
 
+def test_a_service_manager_watchdog_hears_netlogd_alive_while_its_loop_runs(tmp_path):
+    """systemd's WatchdogSec= (the shipped unit's): WATCHDOG=1 more often than
+    $WATCHDOG_USEC while the loop runs, none once it is stuck (stopped
+    here), so that a hung netlogd is restarted; none when $WATCHDOG_PID
+    names another process (the watchdog was meant for whoever started it)."""
+    def heard(seconds):
+        """The times of the WATCHDOG=1 heard in @seconds."""
+        times, end = [], time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if select.select([told], [], [], left)[0]:
+                assert told.recv(4096) == b"WATCHDOG=1"
+                times.append(time.monotonic())
+        return times
+
+    for n, pid in enumerate((None, "1")):
+        (tmp_path / str(n)).mkdir()
+        told = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        told.bind(str(tmp_path / str(n) / "notify"))
+        d = Netlogd(tmp_path / str(n))
+        d.env.update(NOTIFY_SOCKET=str(tmp_path / str(n) / "notify"), WATCHDOG_USEC="1000000")
+        if pid:
+            d.env["WATCHDOG_PID"] = pid
+        try:
+            d.start(ready=lambda: select.select([told], [], [], 0)[0])
+            assert told.recv(4096) == b"READY=1"
+            times = heard(3)
+            if pid:
+                assert times == [], "alive said for a watchdog of another process"
+                continue
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert len(times) >= 4 and max(gaps) < 1.0, gaps
+            d.proc.send_signal(signal.SIGSTOP)
+            heard(0.2)  # one under way as it stopped
+            assert heard(1.5) == [], "alive said while the loop was stopped"
+            d.proc.send_signal(signal.SIGCONT)
+            assert heard(1.5), "not alive again once going on"
+        finally:
+            d.proc.send_signal(signal.SIGCONT)
+            d.stop()
+            told.close()
+
+
 def test_the_output_file_appears_once_netlogd_logs(tmp_path, hosts, actors):
     """Whoever starts netlogd and waits for its log file to appear before
     connecting (no readiness protocol: a script, a test) misses nothing: the
