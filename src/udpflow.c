@@ -399,19 +399,26 @@ void udpflows_event(struct udpflows *t, const struct netlog_event *e)
 }
 
 /*
- * The kernel's time of a flow's last datagram, CLOCK_MONOTONIC (see
- * netlog.h), on @now's clock, CLOCK_BOOTTIME: as long before now.
+ * The kernel's time of a flow's last datagram, CLOCK_MONOTONIC to a tick
+ * (see netlog.h), on @now's clock, CLOCK_BOOTTIME, and at the latest it may
+ * have been (the coarse clock lags by up to a tick): an idle stop is never
+ * early, at most a tick late. No later than @now.
  */
 static uint64_t boottime_of(uint64_t mono, uint64_t now)
 {
-	struct timespec ts;
-	uint64_t mono_now;
+	static uint64_t tick = UINT64_MAX;
+	struct timespec m, b;
+	uint64_t last;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	mono_now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (mono >= mono_now)
-		return now;
-	return mono_now - mono < now ? now - (mono_now - mono) : 0;
+	if (tick == UINT64_MAX)
+		tick = clock_getres(CLOCK_MONOTONIC_COARSE, &m) ? 0 :
+		       (uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec;
+	/* the clocks' offset, read together: not against @now, read some time ago */
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	last = mono + tick + ((uint64_t)b.tv_sec - (uint64_t)m.tv_sec) * 1000000000u +
+	       (uint64_t)b.tv_nsec - (uint64_t)m.tv_nsec;
+	return last < now ? last : now;
 }
 
 /* @f's latest datagram as the kernel counted it (tracked flows only: the others are reported again). */
