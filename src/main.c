@@ -1027,10 +1027,13 @@ static int run_loop(struct netlogd *d)
 				}
 				flush_all(d);
 				/* at half the watchdog's time: alive, as the loop goes round */
-				if (d->watchdog_ns &&
-				    (uint64_t)clock_ns(CLOCK_MONOTONIC) - d->alive_said >= d->watchdog_ns / 2) {
-					system_notify("WATCHDOG=1");
-					d->alive_said = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+				if (d->watchdog_ns) {
+					uint64_t mono = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+
+					if (mono - d->alive_said >= d->watchdog_ns / 2) {
+						system_notify("WATCHDOG=1");
+						d->alive_said = mono;
+					}
 				}
 				/* returns at once when it is detached already */
 				if (++ticks_since_state_check * DRAIN_INTERVAL_MS >= STATE_CHECK_MS) {

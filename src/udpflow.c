@@ -398,6 +398,11 @@ void udpflows_event(struct udpflows *t, const struct netlog_event *e)
 	}
 }
 
+static uint64_t ns_of(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
 /*
  * The kernel's time of a flow's last datagram, CLOCK_MONOTONIC to a tick
  * (see netlog.h), on @now's clock, CLOCK_BOOTTIME, and at the latest it may
@@ -411,13 +416,11 @@ static uint64_t boottime_of(uint64_t mono, uint64_t now)
 	uint64_t last;
 
 	if (tick == UINT64_MAX)
-		tick = clock_getres(CLOCK_MONOTONIC_COARSE, &m) ? 0 :
-		       (uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec;
+		tick = clock_getres(CLOCK_MONOTONIC_COARSE, &m) ? 0 : ns_of(&m);
 	/* the clocks' offset, read together: not against @now, read some time ago */
 	clock_gettime(CLOCK_MONOTONIC, &m);
 	clock_gettime(CLOCK_BOOTTIME, &b);
-	last = mono + tick + ((uint64_t)b.tv_sec - (uint64_t)m.tv_sec) * 1000000000u +
-	       (uint64_t)b.tv_nsec - (uint64_t)m.tv_nsec;
+	last = mono + tick + (ns_of(&b) - ns_of(&m));
 	return last < now ? last : now;
 }
 

@@ -113,6 +113,24 @@ def test_sigterm_and_sigint_stop_cleanly_and_detach_everything(tmp_path):
             time.sleep(0.1)
 
 
+def notifying(where, name, **env):
+    """A netlogd in @where told to notify the datagram socket @name (a path,
+    or @ for an abstract one), with @env, started once it said READY=1;
+    returns it and the socket that heard it."""
+    told = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    told.bind(name.replace("@", "\0", 1))
+    d = Netlogd(where)
+    d.env.update(NOTIFY_SOCKET=name, **env)
+    try:
+        d.start(ready=lambda: select.select([told], [], [], 0)[0])
+        assert told.recv(4096) == b"READY=1"
+    except BaseException:
+        d.stop()
+        told.close()
+        raise
+    return d, told
+
+
 def test_a_service_manager_hears_ready_once_netlogd_logs_and_stopping_when_it_stops(tmp_path, hosts, actors):
     """systemd's Type=notify (the shipped unit's): READY=1 comes once the
     programs are attached and the sockets older than netlogd are reported,
@@ -121,14 +139,9 @@ def test_a_service_manager_hears_ready_once_netlogd_logs_and_stopping_when_it_st
     server = actors(hosts.a, name="nl-notify")
     older = server("listen", A4, 0)
     for n, name in enumerate((str(tmp_path / "notify"), f"@netlog-test-{os.getpid()}")):
-        told = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        told.bind(name.replace("@", "\0", 1))
         (tmp_path / str(n)).mkdir()
-        d = Netlogd(tmp_path / str(n))
-        d.env["NOTIFY_SOCKET"] = name
+        d, told = notifying(tmp_path / str(n), name)
         try:
-            d.start(ready=lambda: select.select([told], [], [], 0)[0])
-            assert told.recv(4096) == b"READY=1"
             assert {"tcp_sockops", "sock_release", "udp_egress"} <= d.attached()
             assert d.find(timeout=0, kind="listen", what="start", local=f"{A4}:{older['port']}"), \
                 "ready before the sockets older than netlogd were reported"
@@ -156,15 +169,9 @@ def test_a_service_manager_watchdog_hears_netlogd_alive_while_its_loop_runs(tmp_
 
     for n, pid in enumerate((None, "1")):
         (tmp_path / str(n)).mkdir()
-        told = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        told.bind(str(tmp_path / str(n) / "notify"))
-        d = Netlogd(tmp_path / str(n))
-        d.env.update(NOTIFY_SOCKET=str(tmp_path / str(n) / "notify"), WATCHDOG_USEC="1000000")
-        if pid:
-            d.env["WATCHDOG_PID"] = pid
+        env = dict(WATCHDOG_USEC="1000000", **({"WATCHDOG_PID": pid} if pid else {}))
+        d, told = notifying(tmp_path / str(n), str(tmp_path / str(n) / "notify"), **env)
         try:
-            d.start(ready=lambda: select.select([told], [], [], 0)[0])
-            assert told.recv(4096) == b"READY=1"
             times = heard(3)
             if pid:
                 assert times == [], "alive said for a watchdog of another process"
