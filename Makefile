@@ -149,7 +149,10 @@ fuzz: $(OUT)/fuzz_format $(OUT)/fuzz_config
 
 # The same build/netlogd booted on other kernels under qemu (see tests/kernels/run):
 # every end-to-end test, or GUEST_TESTS='-m every_kernel' (what CI runs).
+# GUEST_INIT=systemd boots systemd as the guest's PID 1 with `make install`'s files, for
+# the shipped unit's tests (GUEST_TESTS=test_service.py).
 test-kernels: export NETLOG_GUEST_TESTS = $(GUEST_TESTS)
+test-kernels: export NETLOG_GUEST_INIT = $(GUEST_INIT)
 test-kernels: $(OUT)/netlogd $(OUT)/churn
 	tests/kernels/run $(KERNELS)
 
