@@ -23,6 +23,7 @@ INSTALLED = Path("/netlog/installed")  # tests/kernels/run's `make install DESTD
 LOG = Path("/var/log/netlog/netlog.log")  # where the shipped configuration logs
 CONF = Path("/etc/netlog/netlog.conf")
 DROPIN = Path("/run/systemd/system/netlogd.service.d/test.conf")
+PROBE = Path("/run/systemd/system/netlog-probe.service")
 
 
 def systemctl(*args, check=True):
@@ -70,9 +71,10 @@ def service(installed, tmp_path):
     systemctl("stop", "netlogd.service", check=False)
     systemctl("reset-failed", "netlogd.service", check=False)
     CONF.write_text(conf)
-    if DROPIN.exists():
-        DROPIN.unlink()
-        systemctl("daemon-reload")
+    for unit in (DROPIN, PROBE):
+        if unit.exists():
+            unit.unlink()
+            systemctl("daemon-reload")
 
 
 def test_systemctl_start_returns_once_netlogd_logs_and_stop_ends_it_cleanly(service, hosts):
@@ -97,6 +99,28 @@ def test_systemctl_start_returns_once_netlogd_logs_and_stop_ends_it_cleanly(serv
     listen_once(hosts.a, 6302)
     time.sleep(1)
     assert service.find(timeout=0, local=f"{A4}:6302") == []
+    service.recheck()
+
+
+def test_a_unit_that_configures_the_network_at_boot_finds_netlogd_logging(service, hosts):
+    """The boot's order: netlogd before network-pre.target, what configures the
+    network (ifupdown, networkd, NetworkManager, cloud-init's fetch) after it."""
+    PROBE.write_text(f"""[Unit]
+DefaultDependencies=no
+Wants=network-pre.target
+After=network-pre.target
+[Service]
+Type=oneshot
+ExecStart=nsenter --net=/run/netns/{hosts.a} python3 -c \\
+    "import socket; s=socket.socket(); s.bind(('{A4}', 6341)); s.listen()"
+""")
+    systemctl("daemon-reload")
+    systemctl("stop", "network-pre.target")
+    # both queued at once, as the boot queues them: the probe waits for netlogd's READY=1
+    systemctl("start", "netlogd.service", "netlog-probe.service")
+    assert show("ActiveState") == "active"
+    service.expect(kind="listen", what="start", local=f"{A4}:6341")
+    service.expect(kind="listen", what="stop", local=f"{A4}:6341")
     service.recheck()
 
 
