@@ -115,13 +115,21 @@ ExecStart=nsenter --net=/run/netns/{hosts.a} python3 -c \\
     "import socket; s=socket.socket(); s.bind(('{A4}', 6341)); s.listen()"
 """)
     systemctl("daemon-reload")
-    systemctl("stop", "network-pre.target")
-    # both queued at once, as the boot queues them: the probe waits for netlogd's READY=1
-    systemctl("start", "netlogd.service", "netlog-probe.service")
-    assert show("ActiveState") == "active"
-    service.expect(kind="listen", what="start", local=f"{A4}:6341")
-    service.expect(kind="listen", what="stop", local=f"{A4}:6341")
-    service.recheck()
+    systemctl("stop", "network-pre.target", "systemd-networkd.service", check=False)
+    # queued at once, as the boot queues them: the probe, and a real network
+    # configurator (networkd, with nothing to configure here), wait for netlogd's READY=1
+    systemctl("start", "netlogd.service", "netlog-probe.service", "systemd-networkd.service")
+    try:
+        assert show("ActiveState") == "active"
+        service.expect(kind="listen", what="start", local=f"{A4}:6341")
+        service.expect(kind="listen", what="stop", local=f"{A4}:6341")
+        ready = int(show("ActiveEnterTimestampMonotonic"))
+        networkd = int(systemctl("show", "-P", "ExecMainStartTimestampMonotonic",
+                                 "systemd-networkd.service").stdout)
+        assert 0 < ready <= networkd
+        service.recheck()
+    finally:
+        systemctl("stop", "systemd-networkd.service", "systemd-networkd.socket", check=False)
 
 
 def test_the_watchdog_hears_netlogd_alive_and_restarts_it_hung(service, hosts):
