@@ -3,6 +3,7 @@ reloads, watches and stops netlogd as `make install` put it there. The
 guest of `make test-kernels GUEST_INIT=systemd` boots one for these tests
 (NETLOG_TEST_SYSTEMD=1); anywhere else they are skipped, as they install
 and start the unit host-wide."""
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,12 @@ PROBE = Path("/run/systemd/system/netlog-probe.service")
 
 def systemctl(*args, check=True):
     return sh("systemctl", *args, check=check)
+
+
+def start(*units):
+    """systemctl start @units; failing, what systemd said of them."""
+    r = systemctl("start", *units, check=False)
+    assert r.returncode == 0, r.stderr + systemctl("status", "--no-pager", *units, check=False).stdout
 
 
 def show(prop):
@@ -204,4 +211,112 @@ def test_a_configuration_with_an_error_fails_the_start_and_the_reload_with_its_l
     assert show("ActiveState") == "active" and service.pid() == main
     listen_once(hosts.a, 6331)
     service.expect(kind="listen", what="stop", local=f"{A4}:6331")
+    service.recheck()
+
+
+ECHO_UNITS = [Path("/run/systemd/system") / n for n in
+              ("netlog-echo.socket", "netlog-echo.service", "netlog-echoa.socket", "netlog-echoa@.service")]
+ECHO_PID = Path("/run/netlog-echo.pid")
+# the service's own process: it writes its pid, then echoes what comes in
+ECHO = f"import os, sys; open('{ECHO_PID}', 'w').write(str(os.getpid()))"
+
+
+def echo_once(port):
+    """A connection to @port on loopback that sends and reads back; its local port."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+        c.sendall(b"hello")
+        assert c.recv(16) == b"hello"
+        return c.getsockname()[1]
+
+
+def assert_systemd_helper(line, name):
+    """The listen() or accept() of a socket unit's IP socket: systemd calls it
+    in a helper of its own, (sd-listen) or (sd-accept), forked into the
+    unit's cgroup (for the unit's BPF firewall rules) and gone once it handed
+    the socket to PID 1. That process, not PID 1, is named."""
+    assert (line["sid"], line["uid"], line["comm"]) == ("1", "0", name) and line["pid"] != "1", line
+
+
+def echo_pid():
+    """The pid the echo service wrote."""
+    wait_for("the echo service did not write its pid", lambda: ECHO_PID.exists() and ECHO_PID.read_text(),
+             timeout=30)
+    return ECHO_PID.read_text()
+
+
+@pytest.fixture
+def echo_units():
+    yield
+    systemctl("stop", "netlog-echo.socket", "netlog-echoa.socket", check=False)
+    for unit in ECHO_UNITS:
+        unit.unlink(missing_ok=True)
+    ECHO_PID.unlink(missing_ok=True)
+    systemctl("daemon-reload")
+
+
+def test_socket_activation_names_systemd_for_the_listen_and_the_service_for_what_it_accepts(
+        service, echo_units):
+    """Accept=no, as sshd's ssh.socket: systemd listens (PID 1), the service
+    it starts on the first connection accepts from the descriptor it was given."""
+    ECHO_UNITS[0].write_text("[Socket]\nListenStream=127.0.0.1:6351\nAccept=no\n")
+    ECHO_UNITS[1].write_text(f"""[Service]
+ExecStart=python3 -c "{ECHO}; import socket; l = socket.socket(fileno=3); c, _ = l.accept(); \\
+    c.sendall(c.recv(16)); c.close()"
+""")
+    systemctl("daemon-reload")
+    systemctl("start", "netlogd.service")
+    start("netlog-echo.socket")
+    listen = service.expect(kind="listen", what="start", proto="TCP", local="127.0.0.1:6351")
+    assert_systemd_helper(listen, "(sd-listen)")
+
+    cport = echo_once(6351)
+    server = echo_pid()
+    for what in ("start", "stop"):
+        line = service.expect(kind="connect", what=what, local="127.0.0.1:6351", dir="<-",
+                              remote=f"127.0.0.1:{cport}")
+        assert (line["pid"], line["comm"]) == (server, "python3")
+        line = service.expect(kind="connect", what=what, local=f"127.0.0.1:{cport}", dir="->",
+                              remote="127.0.0.1:6351")
+        assert line["pid"] == str(os.getpid())
+
+    systemctl("stop", "netlog-echo.socket")
+    stop = service.expect(kind="listen", what="stop", proto="TCP", local="127.0.0.1:6351")
+    assert (stop["pid"], stop["comm"]) == ("1", "systemd")
+    service.recheck()
+
+
+def test_socket_activation_per_connection_names_the_helper_that_accepted_and_systemd_that_closed_last(
+        service, echo_units):
+    """Accept=yes, inetd's way: systemd accepts each connection (in its
+    helper) and starts an instance with the connected socket, but keeps a
+    descriptor of it until the instance is gone: its close is the last, the
+    one that ends the connection. The instance only used it."""
+    ECHO_UNITS[2].write_text("[Socket]\nListenStream=127.0.0.1:6352\nAccept=yes\n")
+    ECHO_UNITS[3].write_text(f"""[Service]
+StandardInput=socket
+ExecStart=python3 -c "{ECHO}; os.write(1, os.read(0, 16))"
+""")
+    systemctl("daemon-reload")
+    json_log = LOG.parent / "netlog.json"
+    CONF.write_text(CONF.read_text() + f"output = json:{json_log}\n")
+    systemctl("start", "netlogd.service")
+    start("netlog-echoa.socket")
+    assert_systemd_helper(service.expect(kind="listen", what="start", proto="TCP", local="127.0.0.1:6352"),
+                          "(sd-listen)")
+
+    cport = echo_once(6352)
+    instance = echo_pid()
+    opened = service.expect(kind="connect", what="start", local="127.0.0.1:6352", dir="<-",
+                            remote=f"127.0.0.1:{cport}")
+    assert_systemd_helper(opened, "(sd-accept)")
+    closed = service.expect(kind="connect", what="stop", local="127.0.0.1:6352", dir="<-",
+                            remote=f"127.0.0.1:{cport}")
+    assert (closed["pid"], closed["comm"]) == ("1", "systemd"), service.text()
+    assert instance not in (opened["pid"], closed["pid"])
+    # the helper runs in the socket unit's cgroup: the start's says which unit it was
+    events = [json.loads(l) for l in json_log.read_text().splitlines()]
+    (j,) = [e for e in events if e["event"]["action"] == "connect-start"
+            and e["source"]["port"] == cport and e["network"]["direction"] == "ingress"]
+    assert j["netlog"]["cgroup"] == "/system.slice/netlog-echoa.socket", j
     service.recheck()
