@@ -139,6 +139,24 @@ ExecStart=nsenter --net=/run/netns/{hosts.a} python3 -c \\
         systemctl("stop", "systemd-networkd.service", "systemd-networkd.socket", check=False)
 
 
+def test_an_output_to_syslog_reaches_the_journal_from_the_boot_on(service, hosts):
+    """syslog through systemd's own /dev/log (journald's), which the unit is
+    ordered after: the message and identifier a collector matches on."""
+    CONF.write_text(CONF.read_text() + "output = syslog\n")
+    systemctl("start", "netlogd.service")
+    listen_once(hosts.a, 6361)
+    service.expect(kind="listen", what="stop", local=f"{A4}:6361")
+    want = re.compile(rf"^info: listen (start|stop) TCP {re.escape(A4)}:6361 \d+ \d+ 0 python3$")
+    deadline = time.monotonic() + 30
+    while True:
+        out = sh("journalctl", "--no-pager", "-o", "cat", "-t", "netlog", check=False).stdout
+        found = [l for l in out.splitlines() if want.match(l)]
+        if len(found) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [l.split()[2] for l in found] == ["start", "stop"], out
+
+
 def test_the_watchdog_hears_netlogd_alive_and_restarts_it_hung(service, hosts):
     DROPIN.parent.mkdir(parents=True, exist_ok=True)
     DROPIN.write_text("[Service]\nWatchdogSec=2s\n")
