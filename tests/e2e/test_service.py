@@ -109,6 +109,32 @@ def test_systemctl_start_returns_once_netlogd_logs_and_stop_ends_it_cleanly(serv
     service.recheck()
 
 
+def test_a_listener_older_than_netlogd_in_a_namespace_only_a_user_process_holds_is_reported(service):
+    """A rootless container's way: a network namespace that no name in
+    /run/netns holds, only a process of another user. netlogd enters it
+    through that process's /proc entry (which the unit's capabilities must
+    let it read) for the sockets' ids, without which a bound UDP socket's
+    close is not matched to its listen (see Limits in README)."""
+    holder = subprocess.Popen(
+        ["unshare", "--net", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c",
+         "import socket, sys; t = socket.socket(); t.bind(('0.0.0.0', 6371)); t.listen(); "
+         "u = socket.socket(type=socket.SOCK_DGRAM); u.bind(('0.0.0.0', 6372)); "
+         "print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        systemctl("start", "netlogd.service")
+        for proto, port in (("TCP", 6371), ("UDP", 6372)):
+            line = service.expect(kind="listen", what="start", proto=proto, local=f"0.0.0.0:{port}")
+            assert (line["pid"], line["uid"]) == (str(holder.pid), "65534")
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    for proto, port in (("TCP", 6371), ("UDP", 6372)):
+        service.expect(kind="listen", what="stop", proto=proto, local=f"0.0.0.0:{port}")
+    service.recheck()
+
+
 def test_a_unit_that_configures_the_network_at_boot_finds_netlogd_logging(service, hosts):
     """The boot's order: netlogd before network-pre.target, what configures the
     network (ifupdown, networkd, NetworkManager, cloud-init's fetch) after it."""
