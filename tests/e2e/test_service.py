@@ -85,7 +85,7 @@ def service(installed, tmp_path):
 
 
 def test_systemctl_start_returns_once_netlogd_logs_and_stop_ends_it_cleanly(service, hosts):
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     # ready (READY=1) means attached: a listener right after the start is logged
     listen_once(hosts.a, 6301)
     service.expect(kind="listen", what="start", local=f"{A4}:6301")
@@ -123,7 +123,7 @@ def test_a_listener_older_than_netlogd_in_a_namespace_only_a_user_process_holds_
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "ready\n"
-        systemctl("start", "netlogd.service")
+        start("netlogd.service")
         for proto, port in (("TCP", 6371), ("UDP", 6372)):
             line = service.expect(kind="listen", what="start", proto=proto, local=f"0.0.0.0:{port}")
             assert (line["pid"], line["uid"]) == (str(holder.pid), "65534")
@@ -151,7 +151,7 @@ ExecStart=nsenter --net=/run/netns/{hosts.a} python3 -c \\
     systemctl("stop", "network-pre.target", "systemd-networkd.service", check=False)
     # queued at once, as the boot queues them: the probe, and a real network
     # configurator (networkd, with nothing to configure here), wait for netlogd's READY=1
-    systemctl("start", "netlogd.service", "netlog-probe.service", "systemd-networkd.service")
+    start("netlogd.service", "netlog-probe.service", "systemd-networkd.service")
     try:
         assert show("ActiveState") == "active"
         service.expect(kind="listen", what="start", local=f"{A4}:6341")
@@ -169,7 +169,7 @@ def test_an_output_to_syslog_reaches_the_journal_from_the_boot_on(service, hosts
     """syslog through systemd's own /dev/log (journald's), which the unit is
     ordered after: the message and identifier a collector matches on."""
     CONF.write_text(CONF.read_text() + "output = syslog\n")
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     listen_once(hosts.a, 6361)
     service.expect(kind="listen", what="stop", local=f"{A4}:6361")
     want = re.compile(rf"^info: listen (start|stop) TCP {re.escape(A4)}:6361 \d+ \d+ 0 python3$")
@@ -187,7 +187,7 @@ def test_the_watchdog_hears_netlogd_alive_and_restarts_it_hung(service, hosts):
     DROPIN.parent.mkdir(parents=True, exist_ok=True)
     DROPIN.write_text("[Service]\nWatchdogSec=2s\n")
     systemctl("daemon-reload")
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     first = service.pid()
     # three watchdog periods: it said it was alive (WATCHDOG=1, through NotifyAccess=main) each time
     time.sleep(6)
@@ -205,7 +205,7 @@ def test_the_watchdog_hears_netlogd_alive_and_restarts_it_hung(service, hosts):
 
 
 def test_systemctl_reload_and_logrotate_reopen_the_log_and_lose_nothing(service, hosts):
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     main = service.pid()
     listen_once(hosts.a, 6321)
     service.expect(kind="listen", what="stop", local=f"{A4}:6321")
@@ -248,7 +248,7 @@ def test_a_configuration_with_an_error_fails_the_start_and_the_reload_with_its_l
 
     # a reload with an error keeps the running netlogd as it was
     CONF.write_text(good)
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     main = service.pid()
     CONF.write_text(good + "output = classic:\n")
     assert systemctl("reload", "netlogd.service", check=False).returncode != 0
@@ -309,7 +309,7 @@ ExecStart=python3 -c "{ECHO}; import socket; l = socket.socket(fileno=3); c, _ =
     c.sendall(c.recv(16)); c.close()"
 """)
     systemctl("daemon-reload")
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     start("netlog-echo.socket")
     listen = service.expect(kind="listen", what="start", proto="TCP", local="127.0.0.1:6351")
     assert_systemd_helper(listen, "(sd-listen)")
@@ -344,7 +344,7 @@ ExecStart=python3 -c "{ECHO}; os.write(1, os.read(0, 16))"
     systemctl("daemon-reload")
     json_log = LOG.parent / "netlog.json"
     CONF.write_text(CONF.read_text() + f"output = json:{json_log}\n")
-    systemctl("start", "netlogd.service")
+    start("netlogd.service")
     start("netlog-echoa.socket")
     assert_systemd_helper(service.expect(kind="listen", what="start", proto="TCP", local="127.0.0.1:6352"),
                           "(sd-listen)")
