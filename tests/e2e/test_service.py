@@ -61,7 +61,8 @@ class ServiceNetlogd(Netlogd):
 
 @pytest.fixture(scope="module")
 def installed():
-    """What `make install` wrote, in place, and the unit known to systemd."""
+    """What `make install` wrote, in place (again: the boot's netlogd stopped), and the unit known to systemd."""
+    systemctl("stop", "netlogd.service")
     shutil.copytree(INSTALLED, "/", symlinks=True, dirs_exist_ok=True)
     systemctl("daemon-reload")
     yield
@@ -72,6 +73,7 @@ def installed():
 def service(installed, tmp_path):
     """netlogd started by `systemctl start`, with a fresh log; stopped after, its failures reset."""
     conf = CONF.read_text()
+    systemctl("stop", "netlogd.service")  # the boot's, enabled, or an earlier test's
     shutil.rmtree(LOG.parent, ignore_errors=True)
     d = ServiceNetlogd(tmp_path)
     yield d
@@ -82,6 +84,26 @@ def service(installed, tmp_path):
         if unit.exists():
             unit.unlink()
             systemctl("daemon-reload")
+
+
+def test_enabled_netlogd_starts_at_boot_before_what_configures_the_network():
+    """The guest booted with netlogd enabled (tests/kernels/run) and a unit
+    ordered after network-pre.target, as what configures the network is
+    (netlog-boot-probe.service, which listens once): the boot itself, not
+    units queued by hand. First in this file, before any test stops it."""
+    assert systemctl("is-enabled", "netlogd.service").stdout.strip() == "enabled"
+    assert show("ActiveState") == "active"
+    ready = int(show("ActiveEnterTimestampMonotonic"))
+    probe = int(systemctl("show", "-P", "ExecMainStartTimestampMonotonic",
+                          "netlog-boot-probe.service").stdout)
+    assert 0 < ready <= probe
+    d = ServiceNetlogd(Path("/tmp"))
+    for what in ("start", "stop"):
+        line = d.expect(kind="listen", what=what, proto="TCP", local="127.0.0.1:6381")
+        assert line["comm"] == "python3"
+    # the boot's transaction had no ordering cycle for systemd to break
+    boot = sh("journalctl", "--no-pager", "-b", "-o", "cat").stdout
+    assert "ordering cycle" not in boot.lower(), [l for l in boot.splitlines() if "cycle" in l]
 
 
 def test_systemctl_start_returns_once_netlogd_logs_and_stop_ends_it_cleanly(service, hosts):
