@@ -157,7 +157,7 @@ def test_a_listener_older_than_netlogd_in_a_namespace_only_a_user_process_holds_
     service.recheck()
 
 
-def test_a_unit_that_configures_the_network_at_boot_finds_netlogd_logging(service, hosts):
+def test_units_queued_with_netlogd_after_network_pre_target_find_it_logging(service, hosts):
     """The boot's order: netlogd before network-pre.target, what configures the
     network (ifupdown, networkd, NetworkManager, cloud-init's fetch) after it."""
     PROBE.write_text(f"""[Unit]
@@ -187,7 +187,7 @@ ExecStart=nsenter --net=/run/netns/{hosts.a} python3 -c \\
         systemctl("stop", "systemd-networkd.service", "systemd-networkd.socket", check=False)
 
 
-def test_an_output_to_syslog_reaches_the_journal_from_the_boot_on(service, hosts):
+def test_an_output_to_syslog_reaches_the_journal(service, hosts):
     """syslog through systemd's own /dev/log (journald's), which the unit is
     ordered after: the message and identifier a collector matches on."""
     CONF.write_text(CONF.read_text() + "output = syslog\n")
@@ -321,7 +321,7 @@ def echo_units():
     systemctl("daemon-reload")
 
 
-def test_socket_activation_names_systemd_for_the_listen_and_the_service_for_what_it_accepts(
+def test_socket_activation_names_systemds_helper_for_the_listen_and_the_service_for_what_it_accepts(
         service, echo_units):
     """Accept=no, as sshd's ssh.socket: systemd listens (PID 1), the service
     it starts on the first connection accepts from the descriptor it was given."""
