@@ -2,7 +2,8 @@
 /*
  * floor: attach bench/floor.bpf.c's do-nothing programs to the hooks netlogd
  * uses, say "floor: attached", and hold them until SIGINT or SIGTERM.
- * Usage: floor OBJECT CGROUP2_ROOT [PROGRAM...]: the programs named are left out.
+ * Usage: floor OBJECT CGROUP2_ROOT [PROGRAM...]: the programs named are left out;
+ * floor OBJECT CGROUP2_ROOT --only PROGRAM...: only those are attached.
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -24,12 +25,14 @@ int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	int cgroup_fd;
+	int cgroup_fd, first = 3, only;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: floor OBJECT CGROUP2_ROOT [PROGRAM...]\n");
+		fprintf(stderr, "usage: floor OBJECT CGROUP2_ROOT [--only] [PROGRAM...]\n");
 		return 2;
 	}
+	only = argc > 3 && !strcmp(argv[3], "--only");
+	first += only;
 	cgroup_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgroup_fd < 0) {
 		fprintf(stderr, "floor: %s: %s\n", argv[2], strerror(errno));
@@ -48,9 +51,9 @@ int main(int argc, char **argv)
 		struct bpf_link *link;
 		int cgroup, i;
 
-		for (i = 3; i < argc && strcmp(argv[i], bpf_program__name(prog)); i++)
+		for (i = first; i < argc && strcmp(argv[i], bpf_program__name(prog)); i++)
 			;
-		if (i < argc || !bpf_program__autoload(prog))
+		if ((i < argc) != only || !bpf_program__autoload(prog))
 			continue;
 		cgroup = !strncmp(sec, "cgroup", 6) || !strcmp(sec, "sockops");
 		link = cgroup ? bpf_program__attach_cgroup(prog, cgroup_fd) : bpf_program__attach(prog);
