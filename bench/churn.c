@@ -12,6 +12,9 @@
  * With -r the clients reset each connection as soon as it is made, while
  * two acceptors race to accept it: the start and stop of a connection that
  * goes while accept() returns it (tests use this).
+ * With -q each connection carries a request and its answer, as a web
+ * server's short ones do: the client sends 100 bytes, the server reads
+ * them, answers 1000 and closes (two acceptors serve).
  * Prints: connections=N seconds=S rate=R port=P
  */
 #include <arpa/inet.h>
@@ -33,7 +36,25 @@ static atomic_long done;
 static atomic_int stop;
 static struct sockaddr_in server;
 static const char *client_netns;
-static bool reset;
+static bool reset, request;
+
+#define REQUEST_BYTES 100
+#define ANSWER_BYTES 1000
+
+/* Read @n bytes from @fd, or up to its end: what was read. */
+static size_t read_full(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	return got;
+}
 
 static double now(void)
 {
@@ -46,19 +67,23 @@ static double now(void)
 static void *acceptor(void *arg)
 {
 	int lfd = *(int *)arg;
+	char buf[ANSWER_BYTES] = { 0 };
 
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
 
-		if (fd >= 0)
-			close(fd);
+		if (fd < 0)
+			continue;
+		if (request && read_full(fd, buf, REQUEST_BYTES) == REQUEST_BYTES)
+			(void)!write(fd, buf, ANSWER_BYTES);
+		close(fd);
 	}
 	return NULL;
 }
 
 static void *client(void *arg)
 {
-	char b;
+	char b, buf[ANSWER_BYTES + 1] = { 0 };
 
 	(void)arg;
 	if (client_netns) {
@@ -83,6 +108,10 @@ static void *client(void *arg)
 
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
 			atomic_fetch_add(&done, 1);
+		} else if (request) {
+			if (write(fd, buf, REQUEST_BYTES) == REQUEST_BYTES &&
+			    read_full(fd, buf, sizeof(buf)) == ANSWER_BYTES)
+				atomic_fetch_add(&done, 1);
 		} else if (read(fd, &b, 1) == 0) {
 			atomic_fetch_add(&done, 1);
 		}
@@ -100,8 +129,9 @@ int main(int argc, char **argv)
 	int lfd, one = 1;
 	double t0;
 
-	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
-		reset = true;
+	if (argc > 1 && (strcmp(argv[1], "-r") == 0 || strcmp(argv[1], "-q") == 0)) {
+		reset = argv[1][1] == 'r';
+		request = argv[1][1] == 'q';
 		argv++;
 		argc--;
 	}
@@ -111,7 +141,7 @@ int main(int argc, char **argv)
 	server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (seconds <= 0 || clients < 1 || clients > 64 || argc == 4 || argc > 5 ||
 	    (argc == 5 && inet_pton(AF_INET, argv[3], &server.sin_addr) != 1)) {
-		fprintf(stderr, "usage: churn [-r] [SECONDS] [CLIENT_THREADS] [SERVER_IPV4 CLIENT_NETNS_PATH]\n");
+		fprintf(stderr, "usage: churn [-r|-q] [SECONDS] [CLIENT_THREADS] [SERVER_IPV4 CLIENT_NETNS_PATH]\n");
 		return 2;
 	}
 	if (argc == 5)
@@ -123,7 +153,7 @@ int main(int argc, char **argv)
 		perror("churn: listen");
 		return 1;
 	}
-	for (int i = 0; i < (reset ? 2 : 1); i++)
+	for (int i = 0; i < (reset || request ? 2 : 1); i++)
 		pthread_create(&t, NULL, acceptor, &lfd);
 	t0 = now();
 	for (int i = 0; i < clients; i++)
