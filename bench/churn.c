@@ -75,7 +75,7 @@ static void *acceptor(void *arg)
 		if (fd < 0)
 			continue;
 		if (request && read_full(fd, buf, REQUEST_BYTES) == REQUEST_BYTES)
-			(void)!write(fd, buf, ANSWER_BYTES);
+			(void)!send(fd, buf, ANSWER_BYTES, MSG_NOSIGNAL);
 		close(fd);
 	}
 	return NULL;
@@ -109,7 +109,7 @@ static void *client(void *arg)
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
 			atomic_fetch_add(&done, 1);
 		} else if (request) {
-			if (write(fd, buf, REQUEST_BYTES) == REQUEST_BYTES &&
+			if (send(fd, buf, REQUEST_BYTES, MSG_NOSIGNAL) == REQUEST_BYTES &&
 			    read_full(fd, buf, sizeof(buf)) == ANSWER_BYTES)
 				atomic_fetch_add(&done, 1);
 		} else if (read(fd, &b, 1) == 0) {

@@ -46,6 +46,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: cannot load %s\n", argv[1]);
 		return 1;
 	}
+	/* a name that is no program would measure something else, unsaid */
+	if (only && first == argc) {
+		fprintf(stderr, "floor: --only names no program\n");
+		return 2;
+	}
+	for (int i = first; i < argc; i++) {
+		if (!bpf_object__find_program_by_name(obj, argv[i])) {
+			fprintf(stderr, "floor: %s: no such program in %s\n", argv[i], argv[1]);
+			return 2;
+		}
+	}
 	bpf_object__for_each_program(prog, obj) {
 		const char *sec = bpf_program__section_name(prog);
 		struct bpf_link *link;
